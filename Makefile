@@ -1,0 +1,39 @@
+# Two commands for a fresh machine:
+#   make lab    install everything into .venv and open the course in JupyterLab
+#   make test   install everything (with the test extras) and run the whole test suite
+# On a machine with no local CPU build of torch, add the CPU wheel index to avoid a
+# multi-GB CUDA download:  make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test install execute exercises lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.13.0" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+lab: install
+	$(BIN)/coursekit doctor || true
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+
+test: install
+	$(BIN)/python -m pytest
+
+# Maintainers: re-run every lesson and solution in place (stores the outputs nbval checks).
+execute: install
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb solutions/*.ipynb
+
+lint: install
+	$(BIN)/ruff check coursekit tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""coursekit: the library behind the course on residual connections, LayerNorm and MLPs.
+
+The blocks a learner builds have reference versions here, with PyTorch's names, so a
+learner's module and the reference can exchange state dicts and be checked against
+``torch.nn``.
+"""
+
+from .attention import SelfAttention, causal_mask
+from .blocks import TransformerBlock
+from .mlp import MLP
+from .norms import LayerNorm, RMSNorm
+from .residual import Residual
+from .seeding import default_device, seed_everything
+from .stacks import Stack, StackConfig, build_stack
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LayerNorm",
+    "MLP",
+    "RMSNorm",
+    "Residual",
+    "SelfAttention",
+    "Stack",
+    "StackConfig",
+    "TransformerBlock",
+    "build_stack",
+    "causal_mask",
+    "default_device",
+    "seed_everything",
+]

@@ -1,0 +1,57 @@
+"""The residual connection: ``y = x + f(x)``, optionally with a scaled or gated branch."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .validate import require_positive_float
+
+
+class Residual(nn.Module):
+    r"""Wrap a sublayer ``f`` with an identity shortcut: :math:`y = x + \alpha f(x)`.
+
+    With ``alpha = 1`` this is the clean identity shortcut of He et al. (2016). The two
+    options are the fixes for an un-normalised stream whose variance grows block by block:
+
+    - ``scale=1/math.sqrt(depth)`` multiplies the branch by a constant (Fixup/DeepNet-style);
+    - ``gate=True`` learns ``alpha``, starting at 0, so every block starts as the identity
+      (ReZero, Bachlechner et al. 2020).
+
+    Because the shortcut is the identity, the Jacobian is ``I + alpha * df/dx``: the gradient
+    always has a direct path back through the ``I``.
+
+    Args:
+        sublayer: the branch ``f``; it must map a tensor to one of the same shape.
+        scale: constant factor on the branch. Default: 1.0.
+        gate: learn the factor as the parameter ``gate``, initialised to 0. Default: False.
+
+    Shape:
+        input ``(*)``, output the same shape.
+    """
+
+    def __init__(self, sublayer: nn.Module, scale: float = 1.0, gate: bool = False) -> None:
+        super().__init__()
+        if not isinstance(sublayer, nn.Module):
+            raise TypeError(f"sublayer must be a torch.nn.Module, got {type(sublayer).__name__}")
+        if gate and scale != 1.0:
+            raise ValueError("choose either a fixed scale or a learned gate, not both")
+        self.sublayer = sublayer
+        self.scale = require_positive_float("scale", scale)
+        if gate:
+            self.gate = nn.Parameter(torch.zeros(()))
+        else:
+            self.register_parameter("gate", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.sublayer(x)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"the residual branch must return the input's shape {tuple(x.shape)}, got {got}"
+            )
+        alpha = self.gate if self.gate is not None else self.scale
+        return x + alpha * out
+
+    def extra_repr(self) -> str:
+        return "gate=True" if self.gate is not None else f"scale={self.scale}"

@@ -1,0 +1,114 @@
+"""Deep stacks of blocks, configured by one small dataclass, for the experiments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .blocks import NORM_PLACEMENTS, TransformerBlock
+from .mlp import MLP
+from .norms import LayerNorm
+from .residual import Residual
+from .validate import require_choice, require_positive_float, require_positive_int
+
+BLOCK_KINDS = ("mlp", "transformer")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """What to stack. Everything else about two stacks being compared stays the same."""
+
+    depth: int  # number of blocks
+    d_model: int = 64  # width of the residual stream
+    block: str = "mlp"  # "mlp": norm + MLP branch; "transformer": TransformerBlock
+    residual: bool = True  # identity shortcut around every branch
+    norm: str = "pre"  # "pre": x + f(norm(x)); "post": norm(x + f(x)); "none"
+    d_hidden: int | None = None  # MLP hidden width; None means 4 * d_model
+    n_heads: int = 4  # transformer blocks only
+    activation: str = "gelu"
+    branch_scale: float = 1.0  # mlp blocks: x + scale * f(x); 1/sqrt(depth) tames growth
+    gate: bool = False  # mlp blocks: ReZero, x + alpha * f(x) with alpha learned from 0
+
+    def __post_init__(self) -> None:
+        require_positive_int("depth", self.depth)
+        require_positive_int("d_model", self.d_model)
+        require_choice("block", self.block, BLOCK_KINDS)
+        require_choice("norm", self.norm, NORM_PLACEMENTS)
+        require_positive_float("branch_scale", self.branch_scale)
+        if self.block == "transformer" and (self.branch_scale != 1.0 or self.gate):
+            raise ValueError("branch_scale and gate apply to mlp blocks only")
+        if not self.residual and (self.branch_scale != 1.0 or self.gate):
+            raise ValueError("branch_scale and gate need residual=True (they scale the branch of a residual)")
+
+
+def mlp_block(config: StackConfig) -> nn.Module:
+    """One MLP block with the configured shortcut and norm placement.
+
+    pre: ``x + s * mlp(norm(x))``; post: ``norm(x + s * mlp(x))``; none: ``x + s * mlp(x)``;
+    without the residual, the same minus the ``x +``.
+    """
+    d = config.d_model
+    mlp = MLP(d, config.d_hidden, activation=config.activation)
+    branch = nn.Sequential(LayerNorm(d), mlp) if config.norm == "pre" else mlp
+    if config.residual:
+        branch = Residual(branch, scale=config.branch_scale, gate=config.gate)
+    return nn.Sequential(branch, LayerNorm(d)) if config.norm == "post" else branch
+
+
+class Stack(nn.Module):
+    """``config.depth`` blocks applied in order to a ``(batch, [seq,] d_model)`` stream.
+
+    ``hidden_states`` returns the stream after every block, which is what the probes read.
+    """
+
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__()
+        if not isinstance(config, StackConfig):
+            raise TypeError(f"config must be a StackConfig, got {type(config).__name__}")
+        self.config = config
+        if config.block == "mlp":
+            make = lambda: mlp_block(config)  # noqa: E731
+        else:
+            make = lambda: TransformerBlock(  # noqa: E731
+                config.d_model,
+                config.n_heads,
+                config.d_hidden,
+                norm=config.norm,
+                residual=config.residual,
+                activation=config.activation,
+            )
+        self.blocks = nn.ModuleList(make() for _ in range(config.depth))
+
+    def _apply_block(self, block: nn.Module, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        return block(x, causal=causal) if isinstance(block, TransformerBlock) else block(x)
+
+    def hidden_states(self, x: torch.Tensor, causal: bool = False) -> list[torch.Tensor]:
+        """``[x_0, x_1, ..., x_depth]``: the input and the stream after each block."""
+        states = [x]
+        for block in self.blocks:
+            states.append(self._apply_block(block, states[-1], causal))
+        return states
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        for block in self.blocks:
+            x = self._apply_block(block, x, causal)
+        return x
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"depth={c.depth}, block={c.block!r}, residual={c.residual}, norm={c.norm!r}"
+
+
+def build_stack(
+    depth: int,
+    d_model: int = 64,
+    *,
+    residual: bool = True,
+    norm: str = "pre",
+    block: str = "mlp",
+    **options: object,
+) -> Stack:
+    """Shorthand for ``Stack(StackConfig(depth, d_model, ...))``."""
+    return Stack(StackConfig(depth, d_model, block=block, residual=residual, norm=norm, **options))
