@@ -104,7 +104,7 @@ class TransformerBlock(nn.Module):
             norm="pre" if layer.norm_first else "post",
             activation=activation,
             eps=layer.norm1.eps,
-        )
+        ).to(device=layer.linear1.weight.device, dtype=layer.linear1.weight.dtype)
         source = {
             "attn.in_proj_weight": layer.self_attn.in_proj_weight,
             "attn.in_proj_bias": layer.self_attn.in_proj_bias,
@@ -119,5 +119,5 @@ class TransformerBlock(nn.Module):
             "norm2.weight": layer.norm2.weight,
             "norm2.bias": layer.norm2.bias,
         }
-        block.load_state_dict({name: p.detach().clone() for name, p in source.items()})
-        return block.to(device=layer.linear1.weight.device, dtype=layer.linear1.weight.dtype)
+        block.load_state_dict({name: p.detach() for name, p in source.items()})  # copies the values
+        return block

@@ -10,7 +10,6 @@ from torch import nn
 from .blocks import NORM_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm
-from .residual import Residual
 from .validate import require_choice, require_positive_float, require_positive_int
 
 BLOCK_KINDS = ("mlp", "transformer")
@@ -43,18 +42,33 @@ class StackConfig:
             raise ValueError("branch_scale and gate need residual=True (they scale the branch of a residual)")
 
 
-def mlp_block(config: StackConfig) -> nn.Module:
+class MLPBlock(nn.Module):
     """One MLP block with the configured shortcut and norm placement.
 
     pre: ``x + s * mlp(norm(x))``; post: ``norm(x + s * mlp(x))``; none: ``x + s * mlp(x)``;
-    without the residual, the same minus the ``x +``.
+    without the residual, the same minus the ``x +``, so with and without skips the blocks
+    hold the same parameters under the same names. ``s`` is ``branch_scale``, or the learned
+    ``gate`` (starting at 0, ReZero) when ``config.gate``.
     """
-    d = config.d_model
-    mlp = MLP(d, config.d_hidden, activation=config.activation)
-    branch = nn.Sequential(LayerNorm(d), mlp) if config.norm == "pre" else mlp
-    if config.residual:
-        branch = Residual(branch, scale=config.branch_scale, gate=config.gate)
-    return nn.Sequential(branch, LayerNorm(d)) if config.norm == "post" else branch
+
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__()
+        self.placement = config.norm
+        self.residual = config.residual
+        self.scale = config.branch_scale
+        self.norm = nn.Identity() if config.norm == "none" else LayerNorm(config.d_model)
+        self.mlp = MLP(config.d_model, config.d_hidden, activation=config.activation)
+        self.gate = nn.Parameter(torch.zeros(())) if config.gate else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.residual else torch.zeros_like(x)
+        alpha = self.scale if self.gate is None else self.gate
+        if self.placement == "post":
+            return self.norm(skip + alpha * self.mlp(x))
+        return skip + alpha * self.mlp(self.norm(x))
+
+    def extra_repr(self) -> str:
+        return f"norm={self.placement!r}, residual={self.residual}, scale={self.scale}"
 
 
 class Stack(nn.Module):
@@ -69,7 +83,7 @@ class Stack(nn.Module):
             raise TypeError(f"config must be a StackConfig, got {type(config).__name__}")
         self.config = config
         if config.block == "mlp":
-            make = lambda: mlp_block(config)  # noqa: E731
+            make = lambda: MLPBlock(config)  # noqa: E731
         else:
             make = lambda: TransformerBlock(  # noqa: E731
                 config.d_model,
