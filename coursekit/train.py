@@ -1,0 +1,296 @@
+"""Training: one model with a plain loop, or many variants at once as one batched computation.
+
+:func:`train_model` is the textbook loop (``loss.backward()``, ``torch.optim``).
+:func:`train_many` trains a list of models of the same structure (differing in weights:
+seeds, skip on/off via a buffer, ...) and per-variant learning rates and warm-ups, as *one*
+computation: the weights are stacked along a leading ``variant`` dimension
+(``torch.func.stack_module_state``) and ``vmap`` turns every matmul into one batched matmul.
+Both record the same numbers, and a test checks that they agree.
+
+A variant whose loss or gradient turns NaN/Inf stops (its weights freeze), its step is
+recorded in ``diverged_at``, and the other variants carry on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .data import Task, batches
+from .validate import require_choice, require_positive_float, require_positive_int
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Variants trained together by :func:`train_many` may differ only in
+    ``lr``, ``warmup_steps`` and ``schedule``."""
+
+    steps: int = 300
+    lr: float = 0.05
+    batch_size: int = 128
+    optimizer: str = "sgd"  # "sgd" (with momentum) or "adam"
+    momentum: float = 0.0  # sgd only
+    betas: tuple[float, float] = (0.9, 0.999)  # adam only
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr (Goyal et al. 2017)
+    schedule: str = "constant"  # after warm-up: "constant", "cosine" or "linear" decay to 0
+    log_every: int = 10  # record accuracy and per-layer gradient norms every this many steps
+    seed: int = 0  # order of the minibatches
+
+    def __post_init__(self) -> None:
+        require_positive_int("steps", self.steps)
+        require_positive_float("lr", self.lr)
+        require_positive_int("batch_size", self.batch_size)
+        require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        require_choice("schedule", self.schedule, SCHEDULES)
+        require_positive_int("log_every", self.log_every)
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be a non-negative int, got {self.warmup_steps!r}")
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier on ``config.lr`` at ``step`` (0-based): linear warm-up, then the schedule."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    if config.schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    """What one training run recorded, as plain numbers.
+
+    ``loss`` has one entry per step taken; ``steps_logged`` are the steps at which
+    ``accuracy`` (on the minibatch) and ``grad_norms`` (one float per block) were recorded.
+    ``diverged_at`` is the first step whose loss or gradient was NaN/Inf, else ``None``.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    steps_logged: list[int] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    grad_norms: list[list[float]] = field(default_factory=list)
+    diverged_at: int | None = None
+
+    @property
+    def final_loss(self) -> float:
+        """Mean loss over the last tenth of the steps taken (NaN if it diverged)."""
+        if self.diverged_at is not None or not self.loss:
+            return math.nan
+        tail = self.loss[-max(1, len(self.loss) // 10) :]
+        return sum(tail) / len(tail)
+
+
+def block_groups(model: nn.Module) -> list[str]:
+    """Parameter-name prefixes, one per block: the first ``ModuleList`` called ``blocks``
+    (``Stack`` and the course's models have one), else each top-level child."""
+    for name, module in model.named_modules():
+        if name.split(".")[-1] == "blocks" and isinstance(module, nn.ModuleList):
+            return [f"{name}.{i}." for i in range(len(module))]
+    return [f"{name}." for name, child in model.named_children() if any(True for _ in child.parameters())]
+
+
+def _norms_by_block(grads: dict[str, torch.Tensor], prefixes: list[str]) -> torch.Tensor:
+    """``(variant, blocks)`` (or ``(blocks,)``) L2 norms of the gradients under each prefix."""
+    sums = []
+    for prefix in prefixes:
+        parts = [g.flatten(start_dim=g.dim() - p_dim).pow(2).sum(-1)
+                 for name, (g, p_dim) in grads.items() if name.startswith(prefix)]
+        sums.append(torch.stack(parts).sum(0))
+    return torch.stack(sums, dim=-1).sqrt()
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over every example (and position): logits ``(*, n_classes)``."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of examples (or positions) whose arg-max logit is the target."""
+    return (logits.argmax(-1) == targets).float().mean().item()
+
+
+def _progress(total: int, show: bool, desc: str) -> tqdm:
+    return tqdm(total=total, disable=not show, desc=desc, leave=False, mininterval=0.5)
+
+
+def train_model(model: nn.Module, task: Task, config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train ``model`` in place on ``task.x_train`` with a plain loop; return what it recorded."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    params = list(model.parameters())
+    if config.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+    else:
+        opt = torch.optim.Adam(params, lr=config.lr, betas=config.betas)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, config))
+    prefixes = block_groups(model)
+    named = dict(model.named_parameters())
+    result = TrainResult()
+    model.train()
+    index = batches(task.n_train, config.batch_size, config.steps, config.seed)
+    for step in _progress(config.steps, progress, "training"):
+        x, y = task.x_train[index[step]], task.y_train[index[step]]
+        opt.zero_grad(set_to_none=False)
+        logits = model(x)
+        loss = classification_loss(logits, y)
+        loss.backward()
+        grads = {n: (p.grad, p.dim()) for n, p in named.items()}
+        finite = torch.isfinite(loss) and all(torch.isfinite(g).all() for g, _ in grads.values())
+        if not finite:
+            result.diverged_at = step
+            break
+        result.loss.append(loss.item())
+        if step % config.log_every == 0 or step == config.steps - 1:
+            result.steps_logged.append(step)
+            result.accuracy.append(accuracy(logits, y))
+            result.grad_norms.append(_norms_by_block(grads, prefixes).tolist())
+        opt.step()
+        schedule.step()
+    return result
+
+
+def _structure(model: nn.Module) -> tuple:
+    return (type(model), repr(model), tuple((n, p.shape) for n, p in model.named_parameters()))
+
+
+class _StackedOptimizer:
+    """SGD (momentum) or Adam on stacked ``(variant, ...)`` weights, as ``torch.optim`` computes
+    them, with one learning rate per variant and a ``live`` mask that freezes stopped variants."""
+
+    def __init__(self, params: dict[str, torch.Tensor], config: TrainConfig) -> None:
+        self.config = config
+        self.t = 0
+        self.state = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params.items()}
+
+    @torch.no_grad()
+    def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor],
+             lr: torch.Tensor, live: torch.Tensor) -> None:
+        c, self.t = self.config, self.t + 1
+        lr = lr * live  # (variant,)
+        for name, p in params.items():
+            g = torch.nan_to_num(grads[name]) * live.view(-1, *[1] * (p.dim() - 1))
+            scale = lr.view(-1, *[1] * (p.dim() - 1))
+            m, v = self.state[name]
+            if c.optimizer == "sgd":
+                if c.momentum:
+                    m.mul_(c.momentum).add_(g) if self.t > 1 else m.copy_(g)
+                    g = m
+                p.sub_(scale * g)
+            else:
+                b1, b2 = c.betas
+                m.lerp_(g, 1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v.sqrt() / math.sqrt(1 - b2**self.t)).add_(1e-8)
+                p.sub_((scale / (1 - b1**self.t)) * m / denom)
+
+
+def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
+    base = configs[0]
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            raise TypeError(f"configs must be TrainConfig objects, got {type(c).__name__}")
+        shared = (c.steps, c.batch_size, c.optimizer, c.momentum, c.betas, c.log_every, c.seed)
+        if shared != (base.steps, base.batch_size, base.optimizer, base.momentum, base.betas,
+                      base.log_every, base.seed):
+            raise ValueError(
+                "variants trained together may differ only in lr, warmup_steps and schedule; "
+                f"got {c} and {base}"
+            )
+    return base
+
+
+def train_many(
+    models: Sequence[nn.Module],
+    task: Task,
+    config: TrainConfig | Sequence[TrainConfig],
+    progress: bool = True,
+) -> list[TrainResult]:
+    """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
+
+    The models must share their structure (class, modules, parameter shapes); their weights
+    and buffers may differ. ``config`` is one config for all or one per model. The trained
+    weights are copied back into ``models``. Buffers are read, never updated, so use norms
+    without running statistics (LayerNorm, or BatchNorm with ``track_running_stats=False``).
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("models must contain at least one model")
+    for m in models:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"models must be torch.nn.Module objects, got {type(m).__name__}")
+    if len({_structure(m) for m in models}) > 1:
+        raise ValueError("all models passed to train_many must share one structure (class, modules, shapes)")
+    configs = [config] * len(models) if isinstance(config, TrainConfig) else list(config)
+    if len(configs) != len(models):
+        raise ValueError(f"got {len(configs)} configs for {len(models)} models")
+    base = _check_configs(configs)
+
+    template = copy.deepcopy(models[0]).to("meta")
+    for m in models:
+        m.train()
+    params, buffers = stack_module_state(models)  # name -> (variant, ...)
+    params = {n: p.detach().clone() for n, p in params.items()}
+    dims = {n: p.dim() - 1 for n, p in params.items()}
+
+    def loss_of(p, b, x, y):
+        logits = functional_call(template, (p, b), (x,))
+        return classification_loss(logits, y), logits
+
+    step_fn = vmap(grad_and_value(loss_of, has_aux=True), in_dims=(0, 0, None, None))
+    opt = _StackedOptimizer(params, base)
+    prefixes = block_groups(models[0])
+    lrs = torch.tensor([c.lr for c in configs])
+    live = torch.ones(len(models))
+    results = [TrainResult() for _ in models]
+    index = batches(task.n_train, base.batch_size, base.steps, base.seed)
+    bar = _progress(base.steps, progress, f"training {len(models)} variants")
+    for step in range(base.steps):
+        x, y = task.x_train[index[step]], task.y_train[index[step]]
+        grads, (loss, logits) = step_fn(params, buffers, x, y)  # loss: (variant,)
+        bad = ~torch.isfinite(loss)
+        for g in grads.values():
+            bad |= ~torch.isfinite(g.flatten(1)).all(1)
+        log = step % base.log_every == 0 or step == base.steps - 1
+        if log:
+            norms = _norms_by_block({n: (g, dims[n]) for n, g in grads.items()}, prefixes).tolist()
+            correct = (logits.argmax(-1) == y).flatten(1).float().mean(1).tolist()
+        for v, r in enumerate(results):
+            if r.diverged_at is not None:
+                continue
+            if bad[v]:
+                r.diverged_at, live[v] = step, 0.0
+                continue
+            r.loss.append(loss[v].item())
+            if log:
+                r.steps_logged.append(step)
+                r.accuracy.append(correct[v])
+                r.grad_norms.append(norms[v])
+        if not live.any():
+            break
+        factors = torch.tensor([lr_factor(step, c) for c in configs])
+        opt.step(params, grads, lrs * factors, live)
+        bar.update()
+    bar.close()
+    with torch.no_grad():
+        for v, m in enumerate(models):
+            for name, p in m.named_parameters():
+                p.copy_(params[name][v])
+    return results
