@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test install execute exercises lint clean
+.PHONY: lab test install execute lint clean
 
 install: $(STAMP)
 
@@ -30,7 +30,7 @@ test: install
 
 # Maintainers: re-run every lesson and solution in place (stores the outputs nbval checks).
 execute: install
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/coursekit execute notebooks solutions
 
 lint: install
 	$(BIN)/ruff check coursekit tests benchmarks

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, doctor
+from . import __version__, doctor, execute
 
-SUBCOMMANDS = [doctor]
+SUBCOMMANDS = [doctor, execute]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,72 @@
+"""``coursekit execute``: re-run lessons and solutions in place, storing only what nbval reads.
+
+The outputs stored in ``notebooks/`` and ``solutions/`` are what nbval compares against, so
+they must be refreshed after every edit. Timings and widget state would change on every run
+and bury the real changes in diffs, so they are not recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+DEFAULT_FOLDERS = ("notebooks", "solutions")
+
+
+def notebooks_in(paths: list[str]) -> list[Path]:
+    """The notebooks named by ``paths`` (files, or folders searched one level deep), sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(path.glob("*.ipynb"))
+        elif path.suffix == ".ipynb" and path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{raw} is neither a notebook nor a folder")
+    return found
+
+
+def execute_in_place(path: Path, timeout: int = 600) -> None:
+    """Run ``path`` top to bottom in a fresh kernel, in its own folder, and save it."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+        store_widget_state=False,
+    )
+    client.execute()
+    nbformat.write(nb, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        paths = notebooks_in(args.paths or list(DEFAULT_FOLDERS))
+    except FileNotFoundError as error:
+        print(f"coursekit execute: {error}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"executing {path} ...", flush=True)
+        try:
+            execute_in_place(path, timeout=args.timeout)
+        except CellExecutionError as error:
+            print(f"coursekit execute: {path} failed and was not saved:\n{error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "execute", help="re-run lessons and solutions in place (maintainers; stores outputs for nbval)"
+    )
+    parser.add_argument("paths", nargs="*", help="notebooks or folders (default: notebooks/ solutions/)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    parser.set_defaults(func=run)
