@@ -35,6 +35,8 @@ def notebooks_in(paths: list[str]) -> list[Path]:
 def execute_in_place(path: Path, timeout: int = 600) -> None:
     """Run ``path`` top to bottom in a fresh kernel, in its own folder, and save it."""
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timings left by other tools (nbconvert, JupyterLab)
     client = NotebookClient(
         nb,
         timeout=timeout,
