@@ -78,7 +78,7 @@ class TransformerBlock(nn.Module):
         return f"norm={self.norm!r}, residual={self.residual}"
 
     @classmethod
-    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> "TransformerBlock":
+    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> TransformerBlock:
         """A block computing what ``layer`` computes in eval mode, with its weights copied.
 
         ``layer`` must use ``batch_first=True``, biases, and GELU or ReLU. Dropout is not
@@ -87,7 +87,9 @@ class TransformerBlock(nn.Module):
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise TypeError(f"expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
         if not layer.self_attn.batch_first:
-            raise ValueError("the layer must be built with batch_first=True (this block is (batch, seq, d_model))")
+            raise ValueError(
+                "the layer must be built with batch_first=True (this block is (batch, seq, d_model))"
+            )
         if layer.linear1.bias is None or layer.self_attn.in_proj_bias is None:
             raise ValueError("the layer must be built with bias=True")
         act = layer.activation

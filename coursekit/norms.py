@@ -37,9 +37,7 @@ def _check_input(x: object, shape: tuple[int, ...]) -> torch.Tensor:
     if not x.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
     if tuple(x.shape[-len(shape) :]) != shape or x.dim() < len(shape):
-        raise ValueError(
-            f"input of shape {tuple(x.shape)} does not end in normalized_shape {shape}"
-        )
+        raise ValueError(f"input of shape {tuple(x.shape)} does not end in normalized_shape {shape}")
     return x
 
 

@@ -47,9 +47,7 @@ class Residual(nn.Module):
         out = self.sublayer(x)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
-                f"the residual branch must return the input's shape {tuple(x.shape)}, got {got}"
-            )
+            raise ValueError(f"the residual branch must return the input's shape {tuple(x.shape)}, got {got}")
         alpha = self.gate if self.gate is not None else self.scale
         return x + alpha * out
 

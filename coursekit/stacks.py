@@ -61,11 +61,11 @@ class MLPBlock(nn.Module):
         self.gate = nn.Parameter(torch.zeros(())) if config.gate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = x if self.residual else torch.zeros_like(x)
+        skip = 1.0 if self.residual else 0.0  # 0 removes the shortcut, keeps everything else
         alpha = self.scale if self.gate is None else self.gate
         if self.placement == "post":
-            return self.norm(skip + alpha * self.mlp(x))
-        return skip + alpha * self.mlp(self.norm(x))
+            return self.norm(skip * x + alpha * self.mlp(x))
+        return skip * x + alpha * self.mlp(self.norm(x))
 
     def extra_repr(self) -> str:
         return f"norm={self.placement!r}, residual={self.residual}, scale={self.scale}"

@@ -60,7 +60,6 @@ def require_sequence(name: str, x: object, d_model: int) -> torch.Tensor:
     require_features(name, x, d_model)
     if x.dim() != 3:  # type: ignore[union-attr]
         raise ValueError(
-            f"{name} must have shape (batch, seq, d_model) = (_, _, {d_model}), "
-            f"got shape {tuple(x.shape)}"  # type: ignore[union-attr]
+            f"{name} must have shape (batch, seq, d_model) = (_, _, {d_model}), got shape {tuple(x.shape)}"  # type: ignore[union-attr]
         )
     return x  # type: ignore[return-value]

@@ -50,7 +50,9 @@ def test_environment_and_pyproject_name_the_same_packages_and_versions():
         f"only in environment.yml: {sorted(set(wanted) - set(declared))}"
     )
     for name, spec in declared.items():
-        assert wanted[name] == spec, f"{name}: pyproject.toml says {spec}, environment.yml says {wanted[name]}"
+        assert wanted[name] == spec, (
+            f"{name}: pyproject.toml says {spec}, environment.yml says {wanted[name]}"
+        )
 
 
 def test_environment_python_satisfies_requires_python():
