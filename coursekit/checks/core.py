@@ -54,8 +54,7 @@ class CheckResult:
         return self.status == PASSED
 
     def __str__(self) -> str:
-        mark = "✅" if self.passed else ("⬜" if self.status == NOT_ATTEMPTED else "❌")
-        lines = [f"{mark} {self.name}: {self.message}"]
+        lines = [f"{'✅' if self.passed else '❌'} {self.name}: {self.message}"]
         lines += [f"   {line}" for line in (self.detail.splitlines() if self.detail else [])]
         if self.hint:
             lines.append(f"   hint: {self.hint}")
@@ -118,16 +117,19 @@ def drain(nonce: str | None = None) -> str:
     return "" if nonce is None else f"{nonce} {json.dumps(results)}"
 
 
-def check(name: str) -> Callable[[Callable[..., None]], Callable[..., CheckResult]]:
-    """Make a check from a body of sub-checks: seeded, printed, recorded, never raising."""
+def check(name: str) -> Callable[[Callable[..., str | None]], Callable[..., CheckResult]]:
+    """Make a check from a body of sub-checks: seeded, printed, recorded, never raising.
 
-    def wrap(body: Callable[..., None]) -> Callable[..., CheckResult]:
+    The body raises :class:`CheckFailed` at the first sub-check that fails; it may return a
+    message to show instead of "passed".
+    """
+
+    def wrap(body: Callable[..., str | None]) -> Callable[..., CheckResult]:
         @functools.wraps(body)
         def run(*args: object, **kwargs: object) -> CheckResult:
             seed_everything(SEED)
             try:
-                body(*args, **kwargs)
-                result = CheckResult(name, PASSED, "passed")
+                result = CheckResult(name, PASSED, body(*args, **kwargs) or "passed")
             except Exception as exc:  # noqa: BLE001 - a check reports, it never raises
                 result = _from_exception(name, exc)
             print(result)

@@ -1,0 +1,282 @@
+"""Checks for the learner's ``LayerNorm`` and ``RMSNorm``, with a diagnosis of the usual bugs.
+
+Each check takes the learner's *class*, so it can build it with the sizes and ``eps`` that
+tell the bugs apart: a large ``eps`` on rows of small variance separates "eps inside the
+square root" from "outside" and "ignored"; a narrow feature dimension (5) separates the
+biased variance from the unbiased one by a factor sqrt(5/4); rows with different offsets
+separate normalising over features from normalising over the batch or the sequence. When
+the learner's output does not match the reference, it is compared with each known wrong
+formula, and the hint names the one it matches.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import norms as reference
+from .core import CheckFailed, check, close, first_difference
+
+BATCH, SEQ, D = 3, 4, 5
+BIG_EPS = 0.25  # comparable to the row variances below, so every use of eps shows
+
+Formula = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, float], torch.Tensor]
+
+HINTS = {
+    "eps_outside_sqrt": "eps belongs inside the square root: (x - mean) / sqrt(var + eps), "
+    "not / (sqrt(var) + eps)",
+    "unbiased_variance": "LayerNorm uses the biased variance (divide by n): var(unbiased=False), "
+    "not torch.var's default",
+    "unbiased_std_eps_outside": "the classic bug: (x - mean) / (x.std() + eps) uses the unbiased std "
+    "and puts eps outside the root; use sqrt(var(unbiased=False) + eps)",
+    "wrong_dim": "normalise each example over its features, the last dimension (dim=-1, keepdim=True), "
+    "not over the batch, the sequence or the whole tensor",
+    "no_affine": "the output ignores the learned parameters: multiply by self.weight, then add self.bias",
+    "no_bias": "the output ignores self.bias: add it after multiplying by self.weight",
+    "no_gain": "the output ignores self.weight: multiply by it",
+    "eps_ignored": "eps is not used: add self.eps inside the square root",
+    "eps_hardcoded": "use self.eps, the eps passed to the constructor, not a fixed number",
+    "no_centering": "LayerNorm subtracts the mean first; without that it is RMSNorm",
+    "centering": "RMSNorm does not subtract the mean: divide x itself by sqrt(mean(x**2) + eps)",
+    "no_sqrt": "take the square root of mean(x**2) + eps before dividing",
+    "sum_not_mean": "use the mean of the squares over the features, not their sum (x.norm() is a sum)",
+    "rms_eps_outside_sqrt": "eps belongs inside the square root: x / sqrt(mean(x**2) + eps)",
+    "rms_eps_none": "with eps=None use torch.finfo(x.dtype).eps, as torch.nn.RMSNorm does",
+    "in_place": "your forward changed its input; compute a new tensor instead of x -= ... or x.sub_(...)",
+    "missing_gain": "missing gain: create self.weight = nn.Parameter(torch.ones(normalized_shape)) so it is learned",
+    "missing_bias": "missing bias: create self.bias = nn.Parameter(torch.zeros(normalized_shape)) so it is learned",
+    "gain_init": "initialise the gain to ones (torch.ones), so a fresh module only normalises",
+    "bias_init": "initialise the bias to zeros (torch.zeros), so a fresh module only normalises",
+    "param_shape": "the gain and bias have one entry per feature: shape (normalized_shape,)",
+    "default_eps": "keep PyTorch's default eps in the constructor's signature",
+    "shape": "return a tensor of the input's shape: reduce with keepdim=True (x.mean(-1, keepdim=True)) "
+    "and do not reshape",
+    "detached": "the gradient does not match: is part of the computation detached "
+    "(.detach(), .data, .item() or torch.no_grad())?",
+}
+
+
+def _layer_norm_formulas() -> dict[str, Formula]:
+    def affine(z: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        return z * w + (0 if b is None else b)
+
+    def centred(x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(-1, keepdim=True)
+
+    def var(x: torch.Tensor, unbiased: bool = False, dim: object = -1) -> torch.Tensor:
+        return x.var(dim=dim, unbiased=unbiased, keepdim=True)
+
+    def over(dim: object) -> Formula:
+        def f(x, w, b, eps):  # noqa: ANN001, ANN202
+            mean = x.mean(dim=dim, keepdim=True)
+            return affine((x - mean) / torch.sqrt(var(x, dim=dim) + eps), w, b)
+
+        return f
+
+    return {
+        "eps_outside_sqrt": lambda x, w, b, eps: affine(centred(x) / (var(x).sqrt() + eps), w, b),
+        "unbiased_variance": lambda x, w, b, eps: affine(centred(x) / torch.sqrt(var(x, True) + eps), w, b),
+        "unbiased_std_eps_outside": lambda x, w, b, eps: affine(centred(x) / (x.std(-1, keepdim=True) + eps), w, b),
+        "wrong_dim": over(0),
+        "wrong_dim_1": over(1),
+        "wrong_dim_all": over((0, 1, 2)),
+        "no_affine": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], eps=eps),
+        "no_bias": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, None, eps=eps),
+        "no_gain": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], None, b, eps=eps),
+        "eps_ignored": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps=0.0),
+        "eps_hardcoded": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps=1e-5),
+        "no_centering": lambda x, w, b, eps: affine(x / torch.sqrt(var(x) + eps), w, b),
+    }
+
+
+def _rms_norm_formulas() -> dict[str, Formula]:
+    def ms(x: torch.Tensor, dim: object = -1) -> torch.Tensor:
+        return x.pow(2).mean(dim=dim, keepdim=True)
+
+    def over(dim: object) -> Formula:
+        return lambda x, w, b, eps: x / torch.sqrt(ms(x, dim) + eps) * w
+
+    return {
+        "centering": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, None, eps=eps),
+        "rms_eps_outside_sqrt": lambda x, w, b, eps: x / (ms(x).sqrt() + eps) * w,
+        "no_sqrt": lambda x, w, b, eps: x / (ms(x) + eps) * w,
+        "sum_not_mean": lambda x, w, b, eps: x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) + eps) * w,
+        "wrong_dim": over(0),
+        "wrong_dim_1": over(1),
+        "wrong_dim_all": over((0, 1, 2)),
+        "no_gain": lambda x, w, b, eps: x / torch.sqrt(ms(x) + eps),
+        "eps_ignored": lambda x, w, b, eps: x / ms(x).sqrt() * w,
+        "eps_hardcoded": lambda x, w, b, eps: x / torch.sqrt(ms(x) + 1e-5) * w,
+    }
+
+
+def _inputs(dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+    """(batch, seq, d_model) rows with different spreads (0.2 to 1.5) and offsets (-2 to 2)."""
+    spread = torch.linspace(0.2, 1.5, BATCH * SEQ).view(BATCH, SEQ, 1)
+    offset = torch.linspace(-2.0, 2.0, BATCH * SEQ).view(BATCH, SEQ, 1)
+    return ((torch.randn(BATCH, SEQ, D) * spread + offset) * scale).to(dtype)
+
+
+def _require_class(cls: object, name: str) -> type:
+    if isinstance(cls, nn.Module):
+        raise CheckFailed(
+            f"got an instance of {type(cls).__name__}, not a class",
+            f"pass the class itself: check_{_snake(name)}({name}), without calling it",
+        )
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise CheckFailed(f"expected a class derived from torch.nn.Module, got {cls!r}",
+                          f"define `class {name}(nn.Module):` and pass it to the check")
+    return cls
+
+
+def _snake(name: str) -> str:
+    return {"LayerNorm": "layer_norm", "RMSNorm": "rms_norm"}.get(name, name.lower())
+
+
+def _require_eps_default(cls: type, default: float | None, name: str) -> None:
+    try:
+        parameter = inspect.signature(cls).parameters.get("eps")
+    except (TypeError, ValueError):
+        parameter = None
+    if parameter is None or parameter.default != default:
+        raise CheckFailed(
+            f"{name}'s constructor should be {name}(normalized_shape, eps={default})", HINTS["default_eps"]
+        )
+
+
+def _require_parameter(module: nn.Module, attr: str, init: float, name: str) -> nn.Parameter:
+    p = getattr(module, attr, None)
+    role = "gain" if attr == "weight" else "bias"
+    if not isinstance(p, nn.Parameter):
+        raise CheckFailed(f"{name}({D}) has no nn.Parameter called `{attr}`", HINTS[f"missing_{role}"])
+    if tuple(p.shape) != (D,):
+        raise CheckFailed(f"`{attr}` has shape {tuple(p.shape)}, expected ({D},)", HINTS["param_shape"])
+    if not torch.equal(p.detach(), torch.full((D,), float(init), dtype=p.dtype)):
+        values = ", ".join(f"{v:.3g}" for v in p.detach()[:3].tolist())
+        raise CheckFailed(f"`{attr}` starts at [{values}, ...], expected all {init:g}", HINTS[f"{role}_init"])
+    return p
+
+
+def _forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Sub-checks on one call: returns a tensor, same shape and dtype, finite, input untouched."""
+    before = x.clone()
+    y = module(x)
+    if not isinstance(y, torch.Tensor):
+        raise CheckFailed(f"forward returned {type(y).__name__}, not a tensor", "return the normalised tensor")
+    if not torch.equal(x, before):
+        raise CheckFailed("forward modified its input in place", HINTS["in_place"])
+    if y.shape != x.shape:
+        raise CheckFailed(f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)",
+                          HINTS["shape"])
+    if y.dtype != x.dtype:
+        raise CheckFailed(f"output dtype {y.dtype}, expected {x.dtype} (the input's)",
+                          "do not convert the dtype: build any constants with x's dtype")
+    if not torch.isfinite(y).all():
+        raise CheckFailed("output contains NaN or Inf", "is eps added before the square root?")
+    return y
+
+
+def _diagnose(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, eps: float,
+              formulas: dict[str, Formula]) -> str:
+    with torch.no_grad():
+        for bug, formula in formulas.items():
+            if close(y.detach(), formula(x, w, b, eps)):
+                return HINTS[bug.removesuffix("_1").removesuffix("_all")]
+    return ""
+
+
+def _compare(y: torch.Tensor, expected: torch.Tensor, what: str, hint: str) -> None:
+    if not close(y.detach(), expected):
+        raise CheckFailed(f"{what} differs from the reference", hint or "compare your formula with the one "
+                          "above, step by step, on a small input", first_difference(y, expected))
+
+
+def _check_gradients(module: nn.Module, reference_module: nn.Module, x: torch.Tensor, names: list[str]) -> None:
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    mine = torch.autograd.grad(module(x1).pow(2).sum(), [x1, *(getattr(module, n) for n in names)],
+                               allow_unused=True)
+    ref = torch.autograd.grad(reference_module(x2).pow(2).sum(), [x2, *(getattr(reference_module, n)
+                                                                        for n in names)])
+    for label, g, r in zip(["input", *names], mine, ref, strict=True):
+        if g is None or not close(g, r, rtol=1e-4, atol=1e-5):
+            raise CheckFailed(f"the gradient with respect to the {label} is wrong", HINTS["detached"])
+
+
+def _norm_check(cls: object, name: str, bias: bool, default_eps: float | None,
+                make_reference: Callable[[float | None], nn.Module],
+                make_torch: Callable[[float | None], nn.Module],
+                formulas: dict[str, Formula]) -> None:
+    cls = _require_class(cls, name)
+    _require_eps_default(cls, default_eps, name)
+    module = cls(D, eps=BIG_EPS)
+    names = ["weight", "bias"] if bias else ["weight"]
+    params = [_require_parameter(module, n, 1.0 if n == "weight" else 0.0, name) for n in names]
+
+    x = _inputs()
+    _forward(module, x)
+    with torch.no_grad():  # learned values, so that a missing gain or bias shows
+        for p in params:
+            p.copy_(torch.randn(D) * 0.5 + (1.0 if p is params[0] else 0.0))
+    y = _forward(module, x)
+    w, b = params[0].detach(), (params[1].detach() if bias else None)
+    for label, other in [("output", make_reference(BIG_EPS)), (f"output (against torch.nn.{name})",
+                                                                   make_torch(BIG_EPS))]:
+        with torch.no_grad():
+            expected = make_torch_copy(module, other, names)(x)
+        _compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, formulas))
+
+    default = cls(D) if default_eps is None else cls(D, eps=default_eps)
+    tiny = _inputs(scale=1e-4)  # mean(x**2) ~ 1e-8, below float32's eps: shows how eps=None is read
+    reference_default = make_torch(default_eps)
+    _compare(_forward(default, tiny), reference_default(tiny).detach(), f"output with the default eps={default_eps}",
+             HINTS["rms_eps_none"] if default_eps is None else "")
+
+    x64 = _inputs(torch.float64)
+    module64, reference64 = cls(D, eps=BIG_EPS).double(), make_reference(BIG_EPS).double()
+    _compare(_forward(module64, x64), reference64(x64).detach(), "float64 output", "")
+    _check_gradients(module, make_torch_copy(module, make_torch(BIG_EPS), names), x, names)
+
+
+def make_torch_copy(module: nn.Module, target: nn.Module, names: list[str]) -> nn.Module:
+    """``target`` with ``module``'s learned parameters copied in."""
+    with torch.no_grad():
+        for n in names:
+            getattr(target, n).copy_(getattr(module, n))
+    return target
+
+
+@check("layer_norm")
+def check_layer_norm(LayerNorm: type) -> None:  # noqa: N803 - the learner's class, by its name
+    """Check the learner's ``LayerNorm(normalized_shape, eps=1e-5)`` class.
+
+    Contract: ``weight`` (init 1) and ``bias`` (init 0) parameters of shape
+    ``(normalized_shape,)``; normalise each example over the last dimension with the biased
+    variance and ``eps`` inside the square root. Compared with ``coursekit.LayerNorm`` and
+    ``torch.nn.LayerNorm`` on copied weights, in float32 and float64, values and gradients.
+    """
+    _norm_check(
+        LayerNorm, "LayerNorm", bias=True, default_eps=1e-5,
+        make_reference=lambda eps: reference.LayerNorm(D, eps=eps),
+        make_torch=lambda eps: nn.LayerNorm(D, eps=eps),
+        formulas=_layer_norm_formulas(),
+    )
+
+
+@check("rms_norm")
+def check_rms_norm(RMSNorm: type) -> None:  # noqa: N803 - the learner's class, by its name
+    """Check the learner's ``RMSNorm(normalized_shape, eps=None)`` class.
+
+    Contract: a ``weight`` parameter (init 1); ``y = x / sqrt(mean(x**2) + eps) * weight`` over
+    the last dimension, with ``eps=None`` meaning ``torch.finfo(x.dtype).eps``. Compared with
+    ``coursekit.RMSNorm`` and ``torch.nn.RMSNorm`` on copied weights.
+    """
+    _norm_check(
+        RMSNorm, "RMSNorm", bias=False, default_eps=None,
+        make_reference=lambda eps: reference.RMSNorm(D, eps=eps),
+        make_torch=lambda eps: nn.RMSNorm(D, eps=eps),
+        formulas=_rms_norm_formulas(),
+    )

@@ -1,0 +1,317 @@
+"""A catalogue of learner implementations: the usual wrong ones and correct ones in other styles.
+
+``WRONG`` pairs each wrong class with the check it must fail and the key of the hint in
+``coursekit.checks.norms.HINTS`` that the check must give; ``CORRECT`` lists classes,
+written in different styles, that must pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class _LN(nn.Module):
+    """Correct parameters; subclasses override ``normalise`` with their (wrong) formula."""
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(normalized_shape))
+        self.bias = nn.Parameter(torch.zeros(normalized_shape))
+
+    def forward(self, x):
+        return self.normalise(x) * self.weight + self.bias
+
+
+class _RMS(nn.Module):
+    def __init__(self, normalized_shape, eps=None):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(normalized_shape))
+
+    def epsilon(self, x):
+        return torch.finfo(x.dtype).eps if self.eps is None else self.eps
+
+    def forward(self, x):
+        return self.normalise(x) * self.weight
+
+
+# --- LayerNorm: wrong -------------------------------------------------------------------
+
+
+class LNEpsOutsideSqrt(_LN):
+    def normalise(self, x):
+        mean = x.mean(-1, keepdim=True)
+        return (x - mean) / (x.var(-1, unbiased=False, keepdim=True).sqrt() + self.eps)
+
+
+class LNUnbiasedVariance(_LN):
+    def normalise(self, x):
+        return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + self.eps)
+
+
+class LNUnbiasedStdEpsOutside(_LN):
+    def normalise(self, x):
+        return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + self.eps)
+
+
+class LNOverBatch(_LN):
+    def normalise(self, x):
+        mean = x.mean(0, keepdim=True)
+        return (x - mean) / torch.sqrt(x.var(0, unbiased=False, keepdim=True) + self.eps)
+
+
+class LNOverSequence(_LN):
+    def normalise(self, x):
+        mean = x.mean(1, keepdim=True)
+        return (x - mean) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + self.eps)
+
+
+class LNOverEverything(_LN):
+    def normalise(self, x):
+        return (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + self.eps)
+
+
+class LNNoAffineInForward(_LN):
+    def forward(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+
+class LNNoBiasInForward(_LN):
+    def forward(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight
+
+
+class LNNoBiasParameter(nn.Module):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(normalized_shape))
+
+    def forward(self, x):
+        return F.layer_norm(x, x.shape[-1:], self.weight, None, eps=self.eps)
+
+
+class LNGainNotLearned(_LN):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__(normalized_shape, eps)
+        del self.weight
+        self.weight = torch.ones(normalized_shape)  # a plain tensor: never trained
+
+    def normalise(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+
+class LNGainInitZero(_LN):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__(normalized_shape, eps)
+        self.weight = nn.Parameter(torch.zeros(normalized_shape))
+
+    def normalise(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+
+class LNBiasInitRandom(_LN):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__(normalized_shape, eps)
+        self.bias = nn.Parameter(torch.randn(normalized_shape))
+
+    def normalise(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+
+class LNEpsIgnored(_LN):
+    def normalise(self, x):
+        return (x - x.mean(-1, keepdim=True)) / x.var(-1, unbiased=False, keepdim=True).sqrt()
+
+
+class LNEpsHardcoded(_LN):
+    def normalise(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=1e-5)
+
+
+class LNNoCentering(_LN):
+    def normalise(self, x):
+        return x / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + self.eps)
+
+
+class LNInPlace(_LN):
+    def normalise(self, x):
+        x -= x.mean(-1, keepdim=True)
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+
+
+class LNDetachedStatistics(_LN):
+    def normalise(self, x):
+        mean = x.mean(-1, keepdim=True).detach()
+        var = x.var(-1, unbiased=False, keepdim=True).detach()
+        return (x - mean) / torch.sqrt(var + self.eps)
+
+
+class LNWrongDefaultEps(_LN):
+    def __init__(self, normalized_shape, eps=1e-6):
+        super().__init__(normalized_shape, eps)
+
+    def normalise(self, x):
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+
+class LNFlattens(_LN):
+    def normalise(self, x):
+        x = x.reshape(-1, x.shape[-1])  # (batch * seq, d_model), never reshaped back
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+
+# --- RMSNorm: wrong ---------------------------------------------------------------------
+
+
+class RMSCentred(_RMS):
+    def normalise(self, x):
+        x = x - x.mean(-1, keepdim=True)
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSEpsOutsideSqrt(_RMS):
+    def normalise(self, x):
+        return x / (x.pow(2).mean(-1, keepdim=True).sqrt() + self.epsilon(x))
+
+
+class RMSNoSqrt(_RMS):
+    def normalise(self, x):
+        return x / (x.pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSSumNotMean(_RMS):
+    def normalise(self, x):
+        return x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSOverBatch(_RMS):
+    def normalise(self, x):
+        return x / torch.sqrt(x.pow(2).mean(0, keepdim=True) + self.epsilon(x))
+
+
+class RMSNoGainInForward(_RMS):
+    def forward(self, x):
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSEpsNoneAsFixed(_RMS):
+    def normalise(self, x):
+        eps = 1e-6 if self.eps is None else self.eps
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+
+
+class RMSEpsIgnored(_RMS):
+    def normalise(self, x):
+        return x / x.pow(2).mean(-1, keepdim=True).sqrt()
+
+
+class RMSNoWeight(nn.Module):
+    def __init__(self, normalized_shape, eps=None):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        return F.rms_norm(x, x.shape[-1:], eps=self.eps)
+
+
+# --- correct, in different styles ---------------------------------------------------------
+
+
+class LNVarUnbiasedFalse(_LN):
+    def normalise(self, x):
+        var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps)
+
+
+class LNRsqrt(_LN):
+    def normalise(self, x):
+        centred = x - x.mean(dim=-1, keepdim=True)
+        return centred * torch.rsqrt(centred.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+
+
+class LNEinsum(_LN):
+    def normalise(self, x):
+        n = x.shape[-1]
+        mean = torch.einsum("...d->...", x).unsqueeze(-1) / n
+        centred = x - mean
+        var = torch.einsum("...d,...d->...", centred, centred).unsqueeze(-1) / n
+        return centred / (var + self.eps) ** 0.5
+
+
+class LNFunctional(nn.Module):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,)
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(normalized_shape))
+        self.bias = nn.Parameter(torch.zeros(normalized_shape))
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+class LNSubclassOfTorch(nn.LayerNorm):
+    pass
+
+
+class RMSRsqrt(_RMS):
+    def normalise(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSNormStyle(_RMS):
+    def normalise(self, x):
+        rms = x.norm(dim=-1, keepdim=True) / x.shape[-1] ** 0.5
+        return x / torch.sqrt(rms**2 + self.epsilon(x))
+
+
+class RMSFunctional(_RMS):
+    def forward(self, x):
+        return F.rms_norm(x, x.shape[-1:], self.weight, self.eps)
+
+
+WRONG = [
+    (LNEpsOutsideSqrt, "layer_norm", "eps_outside_sqrt"),
+    (LNUnbiasedVariance, "layer_norm", "unbiased_variance"),
+    (LNUnbiasedStdEpsOutside, "layer_norm", "unbiased_std_eps_outside"),
+    (LNOverBatch, "layer_norm", "wrong_dim"),
+    (LNOverSequence, "layer_norm", "wrong_dim"),
+    (LNOverEverything, "layer_norm", "wrong_dim"),
+    (LNNoAffineInForward, "layer_norm", "no_affine"),
+    (LNNoBiasInForward, "layer_norm", "no_bias"),
+    (LNNoBiasParameter, "layer_norm", "missing_bias"),
+    (LNGainNotLearned, "layer_norm", "missing_gain"),
+    (LNGainInitZero, "layer_norm", "gain_init"),
+    (LNBiasInitRandom, "layer_norm", "bias_init"),
+    (LNEpsIgnored, "layer_norm", "eps_ignored"),
+    (LNEpsHardcoded, "layer_norm", "eps_hardcoded"),
+    (LNNoCentering, "layer_norm", "no_centering"),
+    (LNInPlace, "layer_norm", "in_place"),
+    (LNDetachedStatistics, "layer_norm", "detached"),
+    (LNWrongDefaultEps, "layer_norm", "default_eps"),
+    (LNFlattens, "layer_norm", "shape"),
+    (RMSCentred, "rms_norm", "centering"),
+    (RMSEpsOutsideSqrt, "rms_norm", "rms_eps_outside_sqrt"),
+    (RMSNoSqrt, "rms_norm", "no_sqrt"),
+    (RMSSumNotMean, "rms_norm", "sum_not_mean"),
+    (RMSOverBatch, "rms_norm", "wrong_dim"),
+    (RMSNoGainInForward, "rms_norm", "no_gain"),
+    (RMSEpsNoneAsFixed, "rms_norm", "rms_eps_none"),
+    (RMSEpsIgnored, "rms_norm", "eps_ignored"),
+    (RMSNoWeight, "rms_norm", "missing_gain"),
+]
+
+CORRECT = [
+    (LNVarUnbiasedFalse, "layer_norm"),
+    (LNRsqrt, "layer_norm"),
+    (LNEinsum, "layer_norm"),
+    (LNFunctional, "layer_norm"),
+    (LNSubclassOfTorch, "layer_norm"),
+    (RMSRsqrt, "rms_norm"),
+    (RMSNormStyle, "rms_norm"),
+    (RMSFunctional, "rms_norm"),
+]
