@@ -9,6 +9,7 @@ from .attention import SelfAttention, causal_mask
 from .blocks import TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm, RMSNorm
+from .progress import show_progress
 from .residual import Residual
 from .seeding import default_device, seed_everything
 from .stacks import Stack, StackConfig, build_stack
@@ -28,4 +29,5 @@ __all__ = [
     "causal_mask",
     "default_device",
     "seed_everything",
+    "show_progress",
 ]

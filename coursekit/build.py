@@ -76,10 +76,12 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
         metadata: dict[str, object] = {"tags": tags} if tags else {}
         if cell.cell_type != "code":
             if _has_marker(cell.source):
-                raise BuildError(f"{where}: solution markers belong in code cells, not {cell.cell_type} cells")
-            new = (nbformat.v4.new_markdown_cell if cell.cell_type == "markdown" else nbformat.v4.new_raw_cell)(
-                cell.source, metadata=metadata
-            )
+                raise BuildError(
+                    f"{where}: solution markers belong in code cells, not {cell.cell_type} cells"
+                )
+            new = (
+                nbformat.v4.new_markdown_cell if cell.cell_type == "markdown" else nbformat.v4.new_raw_cell
+            )(cell.source, metadata=metadata)
         else:
             if CHECK_TAG in tags:
                 if _has_marker(cell.source):
@@ -117,8 +119,13 @@ def leaked_lines(solution: nbformat.NotebookNode, exercise_text: str, name: str)
     secret = {line for line in removed - kept if line and not line.startswith("#")}
     exercise = nbformat.reads(exercise_text, as_version=4)
     return sorted(
-        {line.strip() for cell in exercise.cells if cell.cell_type == "code"
-         for line in cell.source.splitlines() if line.strip() in secret}
+        {
+            line.strip()
+            for cell in exercise.cells
+            if cell.cell_type == "code"
+            for line in cell.source.splitlines()
+            if line.strip() in secret
+        }
     )
 
 
@@ -140,8 +147,10 @@ def build(solutions: Path, exercises: Path, check: bool = False) -> list[str]:
             if current != text:
                 problems.append(f"{target} is out of date: run `coursekit build`")
             if current is not None:
-                problems += [f"{target} leaks a solution line: {line}"
-                             for line in leaked_lines(solution, current, source.stem)]
+                problems += [
+                    f"{target} leaks a solution line: {line}"
+                    for line in leaked_lines(solution, current, source.stem)
+                ]
         elif current != text:
             exercises.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
@@ -168,8 +177,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("build", help="make exercises/ from solutions/")
-    parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 if exercises/ is out of date or leaks a solution")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if exercises/ is out of date or leaks a solution",
+    )
     parser.add_argument("--solutions", help="folder of solution notebooks (default: the course's solutions/)")
     parser.add_argument("--exercises", help="folder of exercise notebooks (default: the course's exercises/)")
     parser.set_defaults(func=run)

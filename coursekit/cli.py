@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, doctor, execute
+from . import __version__, build, doctor, execute, grade, progress
 
-SUBCOMMANDS = [doctor, execute]
+SUBCOMMANDS = [doctor, execute, build, grade, progress]
 
 
 def main(argv: list[str] | None = None) -> int:

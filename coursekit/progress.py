@@ -73,8 +73,10 @@ def load(path: Path | None = None) -> dict[str, dict[str, object]]:
         backup = path.with_name(path.name + ".corrupt")
         with contextlib.suppress(OSError):
             os.replace(path, backup)
-        warnings.warn(f"progress file {path} could not be read ({exc}); set aside as {backup.name}, "
-                      "starting afresh", stacklevel=2)
+        warnings.warn(
+            f"progress file {path} could not be read ({exc}); set aside as {backup.name}, starting afresh",
+            stacklevel=2,
+        )
         return {}
 
 
@@ -110,9 +112,9 @@ def record_result(name: str, passed: bool, path: Path | None = None) -> None:
 
 def expected_checks(exercises: Path) -> dict[str, list[str]]:
     """``{notebook stem: [check names]}`` for every exercise notebook, in order."""
-    from .grade import check_names_in, check_cells
-
     import nbformat
+
+    from .grade import check_cells, check_names_in
 
     result = {}
     for notebook in sorted(exercises.glob("*.ipynb")):

@@ -47,8 +47,10 @@ HINTS = {
     "rms_eps_outside_sqrt": "eps belongs inside the square root: x / sqrt(mean(x**2) + eps)",
     "rms_eps_none": "with eps=None use torch.finfo(x.dtype).eps, as torch.nn.RMSNorm does",
     "in_place": "your forward changed its input; compute a new tensor instead of x -= ... or x.sub_(...)",
-    "missing_gain": "missing gain: create self.weight = nn.Parameter(torch.ones(normalized_shape)) so it is learned",
-    "missing_bias": "missing bias: create self.bias = nn.Parameter(torch.zeros(normalized_shape)) so it is learned",
+    "missing_gain": "missing gain: create self.weight = nn.Parameter(torch.ones(normalized_shape)), "
+    "so it is learned",
+    "missing_bias": "missing bias: create self.bias = nn.Parameter(torch.zeros(normalized_shape)), "
+    "so it is learned",
     "gain_init": "initialise the gain to ones (torch.ones), so a fresh module only normalises",
     "bias_init": "initialise the bias to zeros (torch.zeros), so a fresh module only normalises",
     "param_shape": "the gain and bias have one entry per feature: shape (normalized_shape,)",
@@ -80,7 +82,9 @@ def _layer_norm_formulas() -> dict[str, Formula]:
     return {
         "eps_outside_sqrt": lambda x, w, b, eps: affine(centred(x) / (var(x).sqrt() + eps), w, b),
         "unbiased_variance": lambda x, w, b, eps: affine(centred(x) / torch.sqrt(var(x, True) + eps), w, b),
-        "unbiased_std_eps_outside": lambda x, w, b, eps: affine(centred(x) / (x.std(-1, keepdim=True) + eps), w, b),
+        "unbiased_std_eps_outside": lambda x, w, b, eps: affine(
+            centred(x) / (x.std(-1, keepdim=True) + eps), w, b
+        ),
         "wrong_dim": over(0),
         "wrong_dim_1": over(1),
         "wrong_dim_all": over((0, 1, 2)),
@@ -128,8 +132,10 @@ def _require_class(cls: object, name: str) -> type:
             f"pass the class itself: check_{_snake(name)}({name}), without calling it",
         )
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        raise CheckFailed(f"expected a class derived from torch.nn.Module, got {cls!r}",
-                          f"define `class {name}(nn.Module):` and pass it to the check")
+        raise CheckFailed(
+            f"expected a class derived from torch.nn.Module, got {cls!r}",
+            f"define `class {name}(nn.Module):` and pass it to the check",
+        )
     return cls
 
 
@@ -166,22 +172,33 @@ def _forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     before = x.clone()
     y = module(x)
     if not isinstance(y, torch.Tensor):
-        raise CheckFailed(f"forward returned {type(y).__name__}, not a tensor", "return the normalised tensor")
+        raise CheckFailed(
+            f"forward returned {type(y).__name__}, not a tensor", "return the normalised tensor"
+        )
     if not torch.equal(x, before):
         raise CheckFailed("forward modified its input in place", HINTS["in_place"])
     if y.shape != x.shape:
-        raise CheckFailed(f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)",
-                          HINTS["shape"])
+        raise CheckFailed(
+            f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)", HINTS["shape"]
+        )
     if y.dtype != x.dtype:
-        raise CheckFailed(f"output dtype {y.dtype}, expected {x.dtype} (the input's)",
-                          "do not convert the dtype: build any constants with x's dtype")
+        raise CheckFailed(
+            f"output dtype {y.dtype}, expected {x.dtype} (the input's)",
+            "do not convert the dtype: build any constants with x's dtype",
+        )
     if not torch.isfinite(y).all():
         raise CheckFailed("output contains NaN or Inf", "is eps added before the square root?")
     return y
 
 
-def _diagnose(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, eps: float,
-              formulas: dict[str, Formula]) -> str:
+def _diagnose(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    eps: float,
+    formulas: dict[str, Formula],
+) -> str:
     with torch.no_grad():
         for bug, formula in formulas.items():
             if close(y.detach(), formula(x, w, b, eps)):
@@ -191,25 +208,37 @@ def _diagnose(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor
 
 def _compare(y: torch.Tensor, expected: torch.Tensor, what: str, hint: str) -> None:
     if not close(y.detach(), expected):
-        raise CheckFailed(f"{what} differs from the reference", hint or "compare your formula with the one "
-                          "above, step by step, on a small input", first_difference(y, expected))
+        raise CheckFailed(
+            f"{what} differs from the reference",
+            hint or "compare your formula with the one above, step by step, on a small input",
+            first_difference(y, expected),
+        )
 
 
-def _check_gradients(module: nn.Module, reference_module: nn.Module, x: torch.Tensor, names: list[str]) -> None:
+def _check_gradients(
+    module: nn.Module, reference_module: nn.Module, x: torch.Tensor, names: list[str]
+) -> None:
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    mine = torch.autograd.grad(module(x1).pow(2).sum(), [x1, *(getattr(module, n) for n in names)],
-                               allow_unused=True)
-    ref = torch.autograd.grad(reference_module(x2).pow(2).sum(), [x2, *(getattr(reference_module, n)
-                                                                        for n in names)])
+    mine = torch.autograd.grad(
+        module(x1).pow(2).sum(), [x1, *(getattr(module, n) for n in names)], allow_unused=True
+    )
+    ref = torch.autograd.grad(
+        reference_module(x2).pow(2).sum(), [x2, *(getattr(reference_module, n) for n in names)]
+    )
     for label, g, r in zip(["input", *names], mine, ref, strict=True):
         if g is None or not close(g, r, rtol=1e-4, atol=1e-5):
             raise CheckFailed(f"the gradient with respect to the {label} is wrong", HINTS["detached"])
 
 
-def _norm_check(cls: object, name: str, bias: bool, default_eps: float | None,
-                make_reference: Callable[[float | None], nn.Module],
-                make_torch: Callable[[float | None], nn.Module],
-                formulas: dict[str, Formula]) -> None:
+def _norm_check(
+    cls: object,
+    name: str,
+    bias: bool,
+    default_eps: float | None,
+    make_reference: Callable[[float | None], nn.Module],
+    make_torch: Callable[[float | None], nn.Module],
+    formulas: dict[str, Formula],
+) -> None:
     cls = _require_class(cls, name)
     _require_eps_default(cls, default_eps, name)
     module = cls(D, eps=BIG_EPS)
@@ -223,8 +252,10 @@ def _norm_check(cls: object, name: str, bias: bool, default_eps: float | None,
             p.copy_(torch.randn(D) * 0.5 + (1.0 if p is params[0] else 0.0))
     y = _forward(module, x)
     w, b = params[0].detach(), (params[1].detach() if bias else None)
-    for label, other in [("output", make_reference(BIG_EPS)), (f"output (against torch.nn.{name})",
-                                                                   make_torch(BIG_EPS))]:
+    for label, other in [
+        ("output", make_reference(BIG_EPS)),
+        (f"output (against torch.nn.{name})", make_torch(BIG_EPS)),
+    ]:
         with torch.no_grad():
             expected = make_torch_copy(module, other, names)(x)
         _compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, formulas))
@@ -232,8 +263,12 @@ def _norm_check(cls: object, name: str, bias: bool, default_eps: float | None,
     default = cls(D) if default_eps is None else cls(D, eps=default_eps)
     tiny = _inputs(scale=1e-4)  # mean(x**2) ~ 1e-8, below float32's eps: shows how eps=None is read
     reference_default = make_torch(default_eps)
-    _compare(_forward(default, tiny), reference_default(tiny).detach(), f"output with the default eps={default_eps}",
-             HINTS["rms_eps_none"] if default_eps is None else "")
+    _compare(
+        _forward(default, tiny),
+        reference_default(tiny).detach(),
+        f"output with the default eps={default_eps}",
+        HINTS["rms_eps_none"] if default_eps is None else "",
+    )
 
     x64 = _inputs(torch.float64)
     module64, reference64 = cls(D, eps=BIG_EPS).double(), make_reference(BIG_EPS).double()
@@ -259,7 +294,10 @@ def check_layer_norm(LayerNorm: type) -> None:  # noqa: N803 - the learner's cla
     ``torch.nn.LayerNorm`` on copied weights, in float32 and float64, values and gradients.
     """
     _norm_check(
-        LayerNorm, "LayerNorm", bias=True, default_eps=1e-5,
+        LayerNorm,
+        "LayerNorm",
+        bias=True,
+        default_eps=1e-5,
         make_reference=lambda eps: reference.LayerNorm(D, eps=eps),
         make_torch=lambda eps: nn.LayerNorm(D, eps=eps),
         formulas=_layer_norm_formulas(),
@@ -275,7 +313,10 @@ def check_rms_norm(RMSNorm: type) -> None:  # noqa: N803 - the learner's class, 
     ``coursekit.RMSNorm`` and ``torch.nn.RMSNorm`` on copied weights.
     """
     _norm_check(
-        RMSNorm, "RMSNorm", bias=False, default_eps=None,
+        RMSNorm,
+        "RMSNorm",
+        bias=False,
+        default_eps=None,
         make_reference=lambda eps: reference.RMSNorm(D, eps=eps),
         make_torch=lambda eps: nn.RMSNorm(D, eps=eps),
         formulas=_rms_norm_formulas(),

@@ -55,12 +55,16 @@ def _normalise(question: Question, answer: object) -> str:
     if question.choices:
         if not isinstance(answer, str) or answer.strip().lower() not in question.choices:
             options = ", ".join(repr(c) for c in question.choices)
-            raise CheckFailed(f"the answer should be one of {options}, got {answer!r}",
-                              "answer with the letter of your choice, as a string")
+            raise CheckFailed(
+                f"the answer should be one of {options}, got {answer!r}",
+                "answer with the letter of your choice, as a string",
+            )
         return answer.strip().lower()
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise CheckFailed(f"the answer should be a number, got {answer!r}",
-                          "answer with a number (a Python expression like 1/3 is fine)")
+        raise CheckFailed(
+            f"the answer should be a number, got {answer!r}",
+            "answer with a number (a Python expression like 1/3 is fine)",
+        )
     return f"{round(float(answer), question.decimals):.{question.decimals}f}"
 
 
