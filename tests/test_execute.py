@@ -1,0 +1,33 @@
+"""`coursekit execute` stores fresh outputs and no timing noise, and refuses bad paths."""
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from coursekit.cli import main
+
+
+def test_execute_stores_outputs_without_timings(tmp_path):
+    path = tmp_path / "lesson.ipynb"
+    cell = new_code_cell("print(6 * 7)")
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}  # left by another tool
+    nbformat.write(new_notebook(cells=[cell]), path)
+
+    assert main(["execute", str(tmp_path)]) == 0
+
+    (cell,) = nbformat.read(path, as_version=4).cells
+    assert cell.outputs[0]["text"] == "42\n"
+    assert "execution" not in cell.metadata
+
+
+def test_execute_reports_a_failing_notebook_and_leaves_it_alone(tmp_path, capsys):
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1 / 0")]), path)
+    before = path.read_text()
+    assert main(["execute", str(path)]) == 1
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert path.read_text() == before
+
+
+def test_execute_refuses_a_path_that_is_not_a_notebook(tmp_path, capsys):
+    assert main(["execute", str(tmp_path / "missing.ipynb")]) == 2
+    assert "neither a notebook nor a folder" in capsys.readouterr().err
