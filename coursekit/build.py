@@ -107,6 +107,11 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def _code(line: str) -> str:
+    """A line without indent or trailing ``  # comment``, for comparing code."""
+    return line.split("  #", 1)[0].strip()
+
+
 def leaked_lines(solution: nbformat.NotebookNode, exercise_text: str, name: str) -> list[str]:
     """Solution lines (from inside the markers) that appear in an exercise's code cells."""
     removed: set[str] = set()
@@ -114,17 +119,17 @@ def leaked_lines(solution: nbformat.NotebookNode, exercise_text: str, name: str)
     for index, cell in enumerate(solution.cells):
         if cell.cell_type == "code":
             k, r = split_solution(cell.source, _where(name, index, cell))
-            kept.update(line.strip() for line in k)
-            removed.update(line.strip() for line in r)
+            kept.update(map(_code, k))
+            removed.update(map(_code, r))
     secret = {line for line in removed - kept if line and not line.startswith("#")}
     exercise = nbformat.reads(exercise_text, as_version=4)
     return sorted(
         {
-            line.strip()
+            _code(line)
             for cell in exercise.cells
             if cell.cell_type == "code"
             for line in cell.source.splitlines()
-            if line.strip() in secret
+            if _code(line) in secret
         }
     )
 
