@@ -22,9 +22,11 @@ import argparse
 import contextlib
 import copy
 import json
+import logging
 import os
 import re
 import secrets
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -39,6 +41,10 @@ from .progress import course_root
 DEFAULT_TIMEOUT = 60
 _CALL = re.compile(r"\bcheck_answer\(\s*['\"]([\w-]+)['\"]|\bcheck_(\w+)\s*\(")
 TIMEOUT_ENAME = "CellTimeout"
+
+
+_QUIET = logging.getLogger("coursekit.grade.nbclient")
+_QUIET.setLevel(logging.CRITICAL)
 
 
 class GradeError(Exception):
@@ -170,6 +176,7 @@ class _Run:
             },
             resources={"metadata": {"path": str(folder)}},
             on_cell_error=self._on_error,
+            log=_QUIET,  # nbclient logs each timeout and dead kernel as an ERROR; the table says it
         )
 
     def _on_error(self, cell: object, cell_index: int, execute_reply: dict[str, object]) -> None:
@@ -227,7 +234,10 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
     exercise_path = find_exercise(path, exercises)
     nb = assemble(nbformat.read(path, as_version=4), nbformat.read(exercise_path, as_version=4))
     report = NotebookReport(str(path), exercise_path.stem)
-    run = _Run(nb, path.resolve().parent, timeout)
+    try:
+        run = _Run(nb, path.resolve().parent, timeout)
+    except Exception as exc:  # noqa: BLE001 - no kernel manager, no kernel
+        raise GradeError(f"could not start a Python kernel ({type(exc).__name__}: {exc})") from None
     dead = ""
     note = ""  # what went wrong earlier, for the hint of a check that then errors
     with tempfile.TemporaryDirectory() as scratch, _kernel(run, scratch):
@@ -261,7 +271,10 @@ def _kernel(run: _Run, scratch: str):  # noqa: ANN202
     """Start the kernel with progress redirected to ``scratch``; grading never touches a learner's record."""
     env = {**os.environ, PROGRESS_ENV: str(Path(scratch) / "progress.json")}
     try:
-        context = run.client.setup_kernel(cleanup_kc=True, env=env)
+        # the kernel's own stderr (e.g. its transport warning) is noise here; learners' output goes via IOPub
+        context = run.client.setup_kernel(
+            cleanup_kc=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         context.__enter__()
     except Exception as exc:  # noqa: BLE001 - any failure to start is "no kernel"
         raise GradeError(
