@@ -41,18 +41,22 @@ def progress_path() -> Path:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside ``path`` (POSIX); elsewhere rely on the atomic rename only."""
+    """Hold an exclusive lock on the file's folder (POSIX), so no lock file is left behind.
+
+    Elsewhere (Windows) only the atomic rename protects the file.
+    """
     try:
         import fcntl
-    except ImportError:  # Windows: no flock
+    except ImportError:
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def load(path: Path | None = None) -> dict[str, dict[str, object]]:
