@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .data import Task, batches
+from .probes import find_blocks
 from .validate import require_choice, require_positive_float, require_positive_int
 
 OPTIMIZERS = ("sgd", "adam")
@@ -56,7 +57,8 @@ class TrainConfig:
         require_positive_int("log_every", self.log_every)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+        steps = self.warmup_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"warmup_steps must be a non-negative int, got {self.warmup_steps!r}")
 
 
@@ -97,12 +99,13 @@ class TrainResult:
 
 
 def block_groups(model: nn.Module) -> list[str]:
-    """Parameter-name prefixes, one per block: the first ``ModuleList`` called ``blocks``
-    (``Stack`` and the course's models have one), else each top-level child."""
-    for name, module in model.named_modules():
-        if name.split(".")[-1] == "blocks" and isinstance(module, nn.ModuleList):
-            return [f"{name}.{i}." for i in range(len(module))]
-    return [f"{name}." for name, child in model.named_children() if any(True for _ in child.parameters())]
+    """Parameter-name prefixes, one per block (see :func:`coursekit.probes.find_blocks`),
+    or one per top-level child for a model without ``blocks``."""
+    try:
+        name, blocks = find_blocks(model)
+    except ValueError:
+        return [f"{n}." for n, child in model.named_children() if any(True for _ in child.parameters())]
+    return [f"{name}.{i}." for i in range(len(blocks))]
 
 
 def _norms_by_block(grads: dict[str, torch.Tensor], prefixes: list[str]) -> torch.Tensor:
@@ -126,7 +129,7 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def _progress(total: int, show: bool, desc: str) -> tqdm:
-    return tqdm(total=total, disable=not show, desc=desc, leave=False, mininterval=0.5)
+    return tqdm(range(total), disable=not show, desc=desc, leave=False, mininterval=0.5)
 
 
 def train_model(model: nn.Module, task: Task, config: TrainConfig, progress: bool = True) -> TrainResult:
@@ -184,15 +187,17 @@ class _StackedOptimizer:
     def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor],
              lr: torch.Tensor, live: torch.Tensor) -> None:
         c, self.t = self.config, self.t + 1
+        all_live = bool(live.all())
         lr = lr * live  # (variant,)
         for name, p in params.items():
-            g = torch.nan_to_num(grads[name]) * live.view(-1, *[1] * (p.dim() - 1))
+            g = grads[name] if all_live else torch.nan_to_num(grads[name]) * live.view(-1, *[1] * (p.dim() - 1))
             scale = lr.view(-1, *[1] * (p.dim() - 1))
             m, v = self.state[name]
             if c.optimizer == "sgd":
-                if c.momentum:
-                    m.mul_(c.momentum).add_(g) if self.t > 1 else m.copy_(g)
-                    g = m
+                if c.momentum and self.t > 1:
+                    g = m.mul_(c.momentum).add_(g)
+                elif c.momentum:
+                    g = m.copy_(g)
                 p.sub_(scale * g)
             else:
                 b1, b2 = c.betas
@@ -254,7 +259,16 @@ def train_many(
         logits = functional_call(template, (p, b), (x,))
         return classification_loss(logits, y), logits
 
-    step_fn = vmap(grad_and_value(loss_of, has_aux=True), in_dims=(0, 0, None, None))
+    forward = vmap(loss_of, in_dims=(0, 0, None, None))
+    names = list(params)
+    for p in params.values():
+        p.requires_grad_(True)
+
+    def step_fn(params, buffers, x, y):
+        # the variants' losses are independent, so the gradient of their sum is each one's own
+        loss, logits = forward(params, buffers, x, y)  # (variant,), (variant, batch, ..., n_classes)
+        grads = torch.autograd.grad(loss.sum(), [params[n] for n in names])
+        return dict(zip(names, grads, strict=True)), (loss.detach(), logits.detach())
     opt = _StackedOptimizer(params, base)
     prefixes = block_groups(models[0])
     lrs = torch.tensor([c.lr for c in configs])
@@ -262,12 +276,11 @@ def train_many(
     results = [TrainResult() for _ in models]
     index = batches(task.n_train, base.batch_size, base.steps, base.seed)
     bar = _progress(base.steps, progress, f"training {len(models)} variants")
-    for step in range(base.steps):
+    for step in bar:
         x, y = task.x_train[index[step]], task.y_train[index[step]]
         grads, (loss, logits) = step_fn(params, buffers, x, y)  # loss: (variant,)
-        bad = ~torch.isfinite(loss)
-        for g in grads.values():
-            bad |= ~torch.isfinite(g.flatten(1)).all(1)
+        # NaN and Inf survive a sum, so one sum per tensor finds every bad variant
+        bad = ~torch.isfinite(loss + sum(g.flatten(1).sum(1) for g in grads.values()))
         log = step % base.log_every == 0 or step == base.steps - 1
         if log:
             norms = _norms_by_block({n: (g, dims[n]) for n, g in grads.items()}, prefixes).tolist()
@@ -287,7 +300,6 @@ def train_many(
             break
         factors = torch.tensor([lr_factor(step, c) for c in configs])
         opt.step(params, grads, lrs * factors, live)
-        bar.update()
     bar.close()
     with torch.no_grad():
         for v, m in enumerate(models):

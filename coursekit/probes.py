@@ -1,0 +1,152 @@
+"""Probes: measurements of a model that leave no trace on it.
+
+Each probe is a pure function of a model and some inputs: it uses ``torch.autograd.grad``
+(never ``.backward()``, so ``.grad`` is untouched), works on a copy when it must change the
+model (the lesion), and returns plain floats. A model's blocks are the first ``ModuleList``
+called ``blocks`` in it (``Stack`` and the experiments' models have one); its stream is what
+its ``hidden_states`` method returns.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .validate import require_positive_int
+
+
+def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """``(name, blocks)``: the first ``ModuleList`` named ``blocks`` inside ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, module in model.named_modules():
+        if name.split(".")[-1] == "blocks" and isinstance(module, nn.ModuleList):
+            return name, module
+    raise ValueError(f"{type(model).__name__} has no ModuleList called 'blocks' to probe block by block")
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = model(x)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def grad_norms_by_layer(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, param: str | None = None
+) -> list[float]:
+    """L2 norm of the cross-entropy gradient for each block's parameters, first block first.
+
+    ``param`` restricts each block to one parameter, e.g. ``"mlp.fc2.weight"`` (the
+    second MLP weight that Xiong et al. 2020 plot by layer).
+    """
+    name, blocks = find_blocks(model)
+    groups = []
+    for block in blocks:
+        named = dict(block.named_parameters())
+        if param is not None and param not in named:
+            raise ValueError(f"param {param!r} is not in {name}'s blocks; they have {sorted(named)}")
+        groups.append([named[param]] if param is not None else list(named.values()))
+    flat = [p for group in groups for p in group]
+    grads = iter(torch.autograd.grad(_loss(model, x, y), flat, allow_unused=True))
+    norms = []
+    for group in groups:
+        squares = [g.pow(2).sum() if g is not None else torch.zeros(()) for g in (next(grads) for _ in group)]
+        norms.append(torch.stack(squares).sum().sqrt().item())
+    return norms
+
+
+def hidden_states(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The stream entering the first block and leaving every block (``depth + 1`` tensors)."""
+    if not hasattr(model, "hidden_states"):
+        raise TypeError(f"{type(model).__name__} has no hidden_states method to read its stream from")
+    with torch.no_grad():
+        return model.hidden_states(x)
+
+
+def _rms(t: torch.Tensor) -> float:
+    return t.pow(2).mean().sqrt().item()
+
+
+def stream_norms(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """Root-mean-square of the stream ``x_l`` for ``l = 0 .. depth`` (residual-stream growth)."""
+    return [_rms(h) for h in hidden_states(model, x)]
+
+
+def update_norms(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """Root-mean-square of what each block changes, ``x_{l+1} - x_l`` (for a residual block,
+    its branch's activation)."""
+    states = hidden_states(model, x)
+    return [_rms(after - before) for before, after in zip(states[:-1], states[1:], strict=True)]
+
+
+def rank_collapse(model: nn.Module, x: torch.Tensor) -> list[float]:
+    r"""Relative distance from rank one, :math:`\|X - 1\bar x^\top\|_F / \|X\|_F`, per layer.
+
+    ``X`` is one example's ``(seq, d_model)`` stream and :math:`\bar x` its mean over tokens;
+    the ratio is averaged over the batch. 0 means every token holds the same vector
+    (Dong, Cordonnier and Loukas 2021). Input ``(batch, seq, d_model)``.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"rank_collapse needs (batch, seq, d_model) input, got shape {tuple(x.shape)}")
+    ratios = []
+    for h in hidden_states(model, x):
+        residual = h - h.mean(dim=1, keepdim=True)  # (batch, seq, d_model)
+        ratio = residual.flatten(1).norm(dim=1) / h.flatten(1).norm(dim=1).clamp_min(1e-30)
+        ratios.append(ratio.mean().item())
+    return ratios
+
+
+def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of examples (or positions) whose arg-max logit is not the target."""
+    with torch.no_grad():
+        return (model(x).argmax(-1) != y).float().mean().item()
+
+
+def lesion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> float:
+    """Error rate on ``(x, y)`` of a copy of ``model`` with block ``k`` deleted (Veit et al. 2016).
+
+    The block is replaced by the identity, so a residual stream flows on past it; in a plain
+    net the next block receives what the previous one made for block ``k``.
+    """
+    _, blocks = find_blocks(model)
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(blocks):
+        raise ValueError(f"k must be a block index in 0..{len(blocks) - 1}, got {k!r}")
+    damaged = copy.deepcopy(model)
+    find_blocks(damaged)[1][k] = nn.Identity()
+    return error_rate(damaged, x, y)
+
+
+def gradient_autocorrelation(f: Callable[[torch.Tensor], torch.Tensor], grid: torch.Tensor) -> float:
+    r"""Lag-1 autocorrelation of :math:`\partial f/\partial x` along a 1-D grid (Balduzzi et al. 2017).
+
+    ``f`` maps ``(n, 1)`` inputs to ``(n, 1)`` or ``(n,)`` outputs, one per input (no
+    cross-example coupling such as batch statistics). Near 1: smooth, trainable gradients;
+    near 0: "shattered", like white noise. A constant gradient counts as 1.
+    """
+    if grid.dim() != 2 or grid.shape[1] != 1:
+        raise ValueError(f"grid must have shape (n_points, 1), got {tuple(grid.shape)}")
+    require_positive_int("n_points - 2", grid.shape[0] - 2)
+    x = grid.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x).sum(), x)
+    g = g.squeeze(1).double()  # (n_points,)
+    centred = g - g.mean()
+    energy = centred.pow(2).sum()
+    if energy <= 1e-24 * g.pow(2).sum().clamp_min(1e-300):
+        return 1.0
+    return (centred[:-1] * centred[1:]).sum().div(energy).item()
+
+
+def parameter_counts(module: nn.Module) -> dict[str, int]:
+    """Number of parameters in each top-level part of ``module`` (e.g. a block's ``attn``,
+    ``mlp``, ``norm1``, ``norm2``), its own direct parameters under ``"(own)"``, and ``"total"``."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    counts = {name: sum(p.numel() for p in child.parameters()) for name, child in module.named_children()}
+    own = sum(p.numel() for p in module.parameters(recurse=False))
+    if own:
+        counts["(own)"] = own
+    counts["total"] = sum(p.numel() for p in module.parameters())
+    return counts
