@@ -15,9 +15,15 @@ from wrong_implementations import CORRECT, WRONG
 import coursekit
 from coursekit import checks
 from coursekit.build import CHECK_TAG
-from coursekit.checks import core, questions
-from coursekit.checks.norms import HINTS
+from coursekit.checks import blocks, core, mlp, norms, questions, residual
 
+HINTS = {
+    "layer_norm": norms.HINTS,
+    "rms_norm": norms.HINTS,
+    "residual": residual.HINTS,
+    "mlp": mlp.HINTS,
+    "transformer_block": blocks.HINTS,
+}
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "02_layer_norm.ipynb"
 EXERCISE = ROOT / "exercises" / "02_layer_norm.ipynb"
@@ -56,7 +62,7 @@ def test_each_wrong_implementation_fails_with_its_hint(cls: type, check: str, bu
     result = getattr(checks, f"check_{check}")(cls)
     assert not result.passed
     assert result.status == core.FAILED
-    assert result.hint == HINTS[bug]
+    assert result.hint == HINTS[check][bug]
 
 
 def test_the_catalogue_covers_every_bug_the_issue_names() -> None:
@@ -107,7 +113,7 @@ def test_a_failed_check_prints_a_cross_the_first_differences_and_a_hint(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "❌ layer_norm: output differs from the reference"
     assert "got" in lines[1] and "expected" in lines[1]
-    assert lines[2] == "   hint: " + HINTS["unbiased_variance"]
+    assert lines[2] == "   hint: " + HINTS["layer_norm"]["unbiased_variance"]
 
 
 class Raises(torch.nn.Module):

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from coursekit import grade
-from coursekit.checks.norms import HINTS
+from coursekit.checks.norms import HINTS as NORM_HINTS
 from coursekit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +162,7 @@ def test_a_dead_kernel_fails_every_check_after_it(graded: dict) -> None:
 
 def test_edited_and_deleted_check_cells_are_put_back(graded: dict) -> None:
     assert statuses(graded, "tampered") == ["failed", "passed", "failed", "passed"]
-    assert HINTS["unbiased_variance"] in graded["scores"]["tampered"]["layer_norm"]["hint"]
+    assert NORM_HINTS["unbiased_variance"] in graded["scores"]["tampered"]["layer_norm"]["hint"]
 
 
 def test_warnings_stderr_errors_elsewhere_and_names_reused_later_change_nothing(graded: dict) -> None:

@@ -315,3 +315,229 @@ CORRECT = [
     (RMSNormStyle, "rms_norm"),
     (RMSFunctional, "rms_norm"),
 ]
+
+
+# --- Residual ---------------------------------------------------------------------------
+
+
+class _Res(nn.Module):
+    def __init__(self, sublayer):
+        super().__init__()
+        self.sublayer = sublayer
+
+
+class ResBranchOnly(_Res):
+    def forward(self, x):
+        return self.sublayer(x)
+
+
+class ResAddedTwice(_Res):
+    def forward(self, x):
+        return x + self.sublayer(x) + x
+
+
+class ResBranchTwice(_Res):
+    def forward(self, x):
+        return x + self.sublayer(x) + self.sublayer(x)
+
+
+class ResMultiplied(_Res):
+    def forward(self, x):
+        return x * self.sublayer(x)
+
+
+class ResInPlace(_Res):
+    def forward(self, x):
+        x += self.sublayer(x)
+        return x
+
+
+class ResDetachedSkip(_Res):
+    def forward(self, x):
+        return x.detach() + self.sublayer(x)
+
+
+class ResOtherName(nn.Module):
+    def __init__(self, sublayer):
+        super().__init__()
+        self.f = sublayer
+
+    def forward(self, x):
+        return x + self.f(x)
+
+
+class ResCorrect(_Res):
+    def forward(self, x):
+        return torch.add(x, self.sublayer(x))
+
+
+# --- MLP --------------------------------------------------------------------------------
+
+
+class _MLP(nn.Module):
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__()
+        d_hidden = d_hidden or 4 * d_model
+        self.fc1 = nn.Linear(d_model, d_hidden)
+        self.fc2 = nn.Linear(d_hidden, d_model)
+
+
+class MLPNoActivation(_MLP):
+    def forward(self, x):
+        return self.fc2(self.fc1(x))
+
+
+class MLPReLU(_MLP):
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class MLPTanhGELU(_MLP):
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class MLPActivationAfter(_MLP):
+    def forward(self, x):
+        return F.gelu(self.fc2(self.fc1(x)))
+
+
+class MLPDefaultHidden(_MLP):
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__(d_model, d_hidden or 2 * d_model)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class MLPSequential(nn.Module):
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__()
+        d_hidden = d_hidden or 4 * d_model
+        self.fc1, self.act, self.fc2 = nn.Linear(d_model, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_model)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class MLPEinsum(_MLP):
+    def forward(self, x):
+        h = F.gelu(torch.einsum("...d,hd->...h", x, self.fc1.weight) + self.fc1.bias)
+        return torch.einsum("...h,dh->...d", h, self.fc2.weight) + self.fc2.bias
+
+
+# --- TransformerBlock -------------------------------------------------------------------
+
+
+class _Block(nn.Module):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__()
+        self.norm = norm
+        self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+        self.mlp = MLPSequential(d_model, d_hidden)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+
+    def sa(self, h):
+        return self.attn(h, h, h, need_weights=False)[0]
+
+
+class BlockCorrect(_Block):
+    def forward(self, x):
+        if self.norm == "pre":
+            x = x + self.sa(self.norm1(x))
+            return x + self.mlp(self.norm2(x))
+        x = self.norm1(x + self.sa(x))
+        return self.norm2(x + self.mlp(x))
+
+
+class BlockSwapped(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            x = x + self.sa(self.norm1(x))
+            return x + self.mlp(self.norm2(x))
+        x = self.norm1(x + self.sa(x))
+        return self.norm2(x + self.mlp(x))
+
+
+class BlockAlwaysPre(_Block):
+    def forward(self, x):
+        x = x + self.sa(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class BlockNoResidual(_Block):
+    def forward(self, x):
+        if self.norm == "pre":
+            return self.mlp(self.norm2(self.sa(self.norm1(x))))
+        return self.norm2(self.mlp(self.norm1(self.sa(x))))
+
+
+class BlockNormOnSkip(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            return BlockCorrect.forward(self, x)
+        x = self.norm1(x)
+        x = x + self.sa(x)
+        x = self.norm2(x)
+        return x + self.mlp(x)
+
+
+class BlockSharedNorm(_Block):
+    def forward(self, x):
+        if self.norm == "pre":
+            x = x + self.sa(self.norm1(x))
+            return x + self.mlp(self.norm1(x))
+        x = self.norm1(x + self.sa(x))
+        return self.norm1(x + self.mlp(x))
+
+
+class BlockResidualTwice(_Block):
+    def forward(self, x):
+        if self.norm == "pre":
+            x = x + x + self.sa(self.norm1(x))
+            return x + x + self.mlp(self.norm2(x))
+        return BlockCorrect.forward(self, x)
+
+
+class BlockReturnsTuple(_Block):
+    def forward(self, x):
+        h = self.norm1(x)
+        return self.attn(h, h, h)
+
+
+class BlockOtherNames(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+        self.ln1 = self.norm1
+        del self.norm1
+
+
+WRONG += [
+    (ResBranchOnly, "residual", "no_residual"),
+    (ResAddedTwice, "residual", "residual_twice"),
+    (ResBranchTwice, "residual", "branch_twice"),
+    (ResMultiplied, "residual", "multiplied"),
+    (ResInPlace, "residual", "in_place"),
+    (ResDetachedSkip, "residual", "detached"),
+    (ResOtherName, "residual", "sublayer_attr"),
+    (MLPNoActivation, "mlp", "activation_missing"),
+    (MLPReLU, "mlp", "relu"),
+    (MLPTanhGELU, "mlp", "tanh_gelu"),
+    (MLPActivationAfter, "mlp", "activation_after"),
+    (MLPDefaultHidden, "mlp", "default_hidden"),
+    (BlockSwapped, "transformer_block", "swapped"),
+    (BlockAlwaysPre, "transformer_block", "swapped"),
+    (BlockNoResidual, "transformer_block", "no_residual"),
+    (BlockNormOnSkip, "transformer_block", "norm_on_skip"),
+    (BlockSharedNorm, "transformer_block", "shared_norm"),
+    (BlockResidualTwice, "transformer_block", "residual_twice"),
+    (BlockReturnsTuple, "transformer_block", "tuple"),
+    (BlockOtherNames, "transformer_block", "names"),
+]
+
+CORRECT += [
+    (ResCorrect, "residual"),
+    (MLPSequential, "mlp"),
+    (MLPEinsum, "mlp"),
+    (BlockCorrect, "transformer_block"),
+]

@@ -4,8 +4,19 @@ Every check seeds itself, prints one ✅/❌ line with a hint, records its resul
 a :class:`CheckResult`; none ever raises at the learner.
 """
 
+from .blocks import check_transformer_block
 from .core import CheckResult
+from .mlp import check_mlp
 from .norms import check_layer_norm, check_rms_norm
 from .questions import check_answer
+from .residual import check_residual
 
-__all__ = ["CheckResult", "check_answer", "check_layer_norm", "check_rms_norm"]
+__all__ = [
+    "CheckResult",
+    "check_answer",
+    "check_layer_norm",
+    "check_mlp",
+    "check_residual",
+    "check_rms_norm",
+    "check_transformer_block",
+]

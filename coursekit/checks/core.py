@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..seeding import seed_everything
 
@@ -139,6 +140,68 @@ def check(name: str) -> Callable[[Callable[..., str | None]], Callable[..., Chec
         return run
 
     return wrap
+
+
+SHARED_HINTS = {
+    "in_place": "your forward changed its input; compute a new tensor (x = x + ...) "
+    "instead of x += ..., x -= ... or x.add_(...)",
+    "shape": "return a tensor of the input's shape: reduce with keepdim=True (x.mean(-1, keepdim=True)) "
+    "and do not reshape",
+    "tuple": "return a single tensor; nn.MultiheadAttention returns (output, weights): keep the output, [0]",
+    "not_tensor": "forward must return a tensor",
+    "dtype": "do not convert the dtype: build any constants with x's dtype",
+    "finite": "the output has NaN or Inf: is eps added before the square root, is anything divided by zero?",
+}
+
+
+def require_class(cls: object, name: str, check_name: str) -> type:
+    """Sub-check: the learner passed a class derived from ``nn.Module`` (not an instance)."""
+    if isinstance(cls, nn.Module):
+        raise CheckFailed(
+            f"got an instance of {type(cls).__name__}, not a class",
+            f"pass the class itself: {check_name}({name}), without calling it",
+        )
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise CheckFailed(
+            f"expected a class derived from torch.nn.Module, got {cls!r}",
+            f"define `class {name}(nn.Module):` and pass it to the check",
+        )
+    return cls
+
+
+def call_forward(module: nn.Module, x: torch.Tensor, *args: object) -> torch.Tensor:
+    """Sub-checks on one call: returns a tensor of x's shape and dtype, finite, x untouched."""
+    before = x.clone()
+    y = module(x, *args)
+    if not isinstance(y, torch.Tensor):
+        hint = SHARED_HINTS["tuple" if isinstance(y, (tuple, list)) else "not_tensor"]
+        raise CheckFailed(f"forward returned {type(y).__name__}, not a tensor", hint)
+    if not torch.equal(x, before):
+        raise CheckFailed("forward modified its input in place", SHARED_HINTS["in_place"])
+    if y.shape != x.shape:
+        raise CheckFailed(
+            f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)", SHARED_HINTS["shape"]
+        )
+    if y.dtype != x.dtype:
+        raise CheckFailed(f"output dtype {y.dtype}, expected {x.dtype} (the input's)", SHARED_HINTS["dtype"])
+    if not torch.isfinite(y).all():
+        raise CheckFailed("output contains NaN or Inf", SHARED_HINTS["finite"])
+    return y
+
+
+def compare(y: torch.Tensor, expected: torch.Tensor, what: str, hint: str = "") -> None:
+    """Sub-check: ``y`` equals ``expected`` by ``torch.testing.assert_close``; show where it does not."""
+    if not close(y.detach(), expected.detach()):
+        raise CheckFailed(
+            f"{what} differs from the reference",
+            hint or "compare your formula with the one above, step by step, on a small input",
+            first_difference(y, expected),
+        )
+
+
+def match_bug(y: torch.Tensor, candidates: dict[str, torch.Tensor]) -> str:
+    """The first known bug whose output ``y`` reproduces, or ``""``."""
+    return next((bug for bug, wrong in candidates.items() if close(y.detach(), wrong.detach())), "")
 
 
 def first_difference(actual: torch.Tensor, expected: torch.Tensor, count: int = 3) -> str:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import norms as reference
-from .core import CheckFailed, check, close, first_difference
+from .core import SHARED_HINTS, CheckFailed, call_forward, check, close, compare, require_class
 
 BATCH, SEQ, D = 3, 4, 5
 BIG_EPS = 0.25  # comparable to the row variances below, so every use of eps shows
@@ -27,6 +27,7 @@ BIG_EPS = 0.25  # comparable to the row variances below, so every use of eps sho
 Formula = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, float], torch.Tensor]
 
 HINTS = {
+    **SHARED_HINTS,
     "eps_outside_sqrt": "eps belongs inside the square root: (x - mean) / sqrt(var + eps), "
     "not / (sqrt(var) + eps)",
     "unbiased_variance": "LayerNorm uses the biased variance (divide by n): var(unbiased=False), "
@@ -46,7 +47,6 @@ HINTS = {
     "sum_not_mean": "use the mean of the squares over the features, not their sum (x.norm() is a sum)",
     "rms_eps_outside_sqrt": "eps belongs inside the square root: x / sqrt(mean(x**2) + eps)",
     "rms_eps_none": "with eps=None use torch.finfo(x.dtype).eps, as torch.nn.RMSNorm does",
-    "in_place": "your forward changed its input; compute a new tensor instead of x -= ... or x.sub_(...)",
     "missing_gain": "missing gain: create self.weight = nn.Parameter(torch.ones(normalized_shape)), "
     "so it is learned",
     "missing_bias": "missing bias: create self.bias = nn.Parameter(torch.zeros(normalized_shape)), "
@@ -55,8 +55,6 @@ HINTS = {
     "bias_init": "initialise the bias to zeros (torch.zeros), so a fresh module only normalises",
     "param_shape": "the gain and bias have one entry per feature: shape (normalized_shape,)",
     "default_eps": "keep PyTorch's default eps in the constructor's signature",
-    "shape": "return a tensor of the input's shape: reduce with keepdim=True (x.mean(-1, keepdim=True)) "
-    "and do not reshape",
     "detached": "the gradient does not match: is part of the computation detached "
     "(.detach(), .data, .item() or torch.no_grad())?",
 }
@@ -125,24 +123,6 @@ def _inputs(dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Ten
     return ((torch.randn(BATCH, SEQ, D) * spread + offset) * scale).to(dtype)
 
 
-def _require_class(cls: object, name: str) -> type:
-    if isinstance(cls, nn.Module):
-        raise CheckFailed(
-            f"got an instance of {type(cls).__name__}, not a class",
-            f"pass the class itself: check_{_snake(name)}({name}), without calling it",
-        )
-    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        raise CheckFailed(
-            f"expected a class derived from torch.nn.Module, got {cls!r}",
-            f"define `class {name}(nn.Module):` and pass it to the check",
-        )
-    return cls
-
-
-def _snake(name: str) -> str:
-    return {"LayerNorm": "layer_norm", "RMSNorm": "rms_norm"}.get(name, name.lower())
-
-
 def _require_eps_default(cls: type, default: float | None, name: str) -> None:
     try:
         parameter = inspect.signature(cls).parameters.get("eps")
@@ -167,30 +147,6 @@ def _require_parameter(module: nn.Module, attr: str, init: float, name: str) -> 
     return p
 
 
-def _forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Sub-checks on one call: returns a tensor, same shape and dtype, finite, input untouched."""
-    before = x.clone()
-    y = module(x)
-    if not isinstance(y, torch.Tensor):
-        raise CheckFailed(
-            f"forward returned {type(y).__name__}, not a tensor", "return the normalised tensor"
-        )
-    if not torch.equal(x, before):
-        raise CheckFailed("forward modified its input in place", HINTS["in_place"])
-    if y.shape != x.shape:
-        raise CheckFailed(
-            f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)", HINTS["shape"]
-        )
-    if y.dtype != x.dtype:
-        raise CheckFailed(
-            f"output dtype {y.dtype}, expected {x.dtype} (the input's)",
-            "do not convert the dtype: build any constants with x's dtype",
-        )
-    if not torch.isfinite(y).all():
-        raise CheckFailed("output contains NaN or Inf", "is eps added before the square root?")
-    return y
-
-
 def _diagnose(
     y: torch.Tensor,
     x: torch.Tensor,
@@ -204,15 +160,6 @@ def _diagnose(
             if close(y.detach(), formula(x, w, b, eps)):
                 return HINTS[bug.removesuffix("_1").removesuffix("_all")]
     return ""
-
-
-def _compare(y: torch.Tensor, expected: torch.Tensor, what: str, hint: str) -> None:
-    if not close(y.detach(), expected):
-        raise CheckFailed(
-            f"{what} differs from the reference",
-            hint or "compare your formula with the one above, step by step, on a small input",
-            first_difference(y, expected),
-        )
 
 
 def _check_gradients(
@@ -239,18 +186,18 @@ def _norm_check(
     make_torch: Callable[[float | None], nn.Module],
     formulas: dict[str, Formula],
 ) -> None:
-    cls = _require_class(cls, name)
+    cls = require_class(cls, name, f"check_{'layer_norm' if name == 'LayerNorm' else 'rms_norm'}")
     _require_eps_default(cls, default_eps, name)
     module = cls(D, eps=BIG_EPS)
     names = ["weight", "bias"] if bias else ["weight"]
     params = [_require_parameter(module, n, 1.0 if n == "weight" else 0.0, name) for n in names]
 
     x = _inputs()
-    _forward(module, x)
+    call_forward(module, x)
     with torch.no_grad():  # learned values, so that a missing gain or bias shows
         for p in params:
             p.copy_(torch.randn(D) * 0.5 + (1.0 if p is params[0] else 0.0))
-    y = _forward(module, x)
+    y = call_forward(module, x)
     w, b = params[0].detach(), (params[1].detach() if bias else None)
     for label, other in [
         ("output", make_reference(BIG_EPS)),
@@ -258,13 +205,13 @@ def _norm_check(
     ]:
         with torch.no_grad():
             expected = make_torch_copy(module, other, names)(x)
-        _compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, formulas))
+        compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, formulas))
 
     default = cls(D) if default_eps is None else cls(D, eps=default_eps)
     tiny = _inputs(scale=1e-4)  # mean(x**2) ~ 1e-8, below float32's eps: shows how eps=None is read
     reference_default = make_torch(default_eps)
-    _compare(
-        _forward(default, tiny),
+    compare(
+        call_forward(default, tiny),
         reference_default(tiny).detach(),
         f"output with the default eps={default_eps}",
         HINTS["rms_eps_none"] if default_eps is None else "",
@@ -272,7 +219,7 @@ def _norm_check(
 
     x64 = _inputs(torch.float64)
     module64, reference64 = cls(D, eps=BIG_EPS).double(), make_reference(BIG_EPS).double()
-    _compare(_forward(module64, x64), reference64(x64).detach(), "float64 output", "")
+    compare(call_forward(module64, x64), reference64(x64).detach(), "float64 output", "")
     _check_gradients(module, make_torch_copy(module, make_torch(BIG_EPS), names), x, names)
 
 

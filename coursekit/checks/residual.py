@@ -1,0 +1,64 @@
+"""Check for the learner's ``Residual(sublayer)``: ``y = x + sublayer(x)``, nothing more.
+
+The wrapped branch is a random linear map, so "branch only", "x added twice", "branch added
+twice" and "multiplied instead of added" all give different outputs; a zero branch must give
+back exactly the input; the gradient must carry the identity term.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .core import SHARED_HINTS, CheckFailed, call_forward, check, close, compare, match_bug, require_class
+
+BATCH, SEQ, D = 3, 4, 6
+
+HINTS = {
+    **SHARED_HINTS,
+    "no_residual": "the skip is missing: return x + self.sublayer(x), not the branch alone",
+    "residual_twice": "x is added twice: return x + self.sublayer(x), with x once",
+    "branch_twice": "the branch is added twice (or called twice): compute self.sublayer(x) once",
+    "multiplied": "a residual adds the branch to x: x + f(x), not x * f(x)",
+    "sublayer_attr": "store the wrapped module as self.sublayer, so it is registered and trained",
+    "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
+}
+
+
+@check("residual")
+def check_residual(Residual: type) -> None:  # noqa: N803 - the learner's class, by its name
+    """Check the learner's ``Residual(sublayer)`` class.
+
+    Contract: stores the branch as ``self.sublayer``; ``forward(x)`` returns
+    ``x + self.sublayer(x)`` as a new tensor (the input is left unchanged).
+    """
+    cls = require_class(Residual, "Residual", "check_residual")
+    branch = nn.Linear(D, D)
+    module = cls(branch)
+    if getattr(module, "sublayer", None) is not branch:
+        raise CheckFailed("Residual(f).sublayer is not f", HINTS["sublayer_attr"])
+    x = torch.randn(BATCH, SEQ, D)
+    y = call_forward(module, x)
+    with torch.no_grad():
+        f = branch(x)
+        candidates = {
+            "no_residual": f,
+            "residual_twice": 2 * x + f,
+            "branch_twice": x + 2 * f,
+            "multiplied": x * f,
+        }
+    compare(y, x + f, "output", HINTS.get(match_bug(y, candidates), ""))
+
+    zero = nn.Linear(D, D)
+    nn.init.zeros_(zero.weight)
+    nn.init.zeros_(zero.bias)
+    if not torch.equal(call_forward(cls(zero), x), x):
+        raise CheckFailed(
+            "with a branch that outputs zeros the output is not exactly the input", HINTS["no_residual"]
+        )
+
+    x1 = x.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(module(x1).sum(), [x1], allow_unused=True)
+    expected = torch.ones_like(x) + branch.weight.detach().sum(0)  # identity + the branch's Jacobian
+    if grad is None or not close(grad, expected):
+        raise CheckFailed("the gradient with respect to the input is wrong", HINTS["detached"])
