@@ -95,34 +95,35 @@ def check_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     ]
 
 
-def assemble(learner: nbformat.NotebookNode, exercise: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``learner`` whose check cells are the exercise's, matched by cell id.
+def assemble(
+    learner: nbformat.NotebookNode, exercise: nbformat.NotebookNode
+) -> tuple[nbformat.NotebookNode, list[int]]:
+    """A copy of ``learner`` whose check cells are the exercise's, and where they stand.
 
-    An edited check cell gets its pristine source back; a deleted one is re-inserted after
-    the nearest earlier exercise cell the learner still has.
+    Check cells are matched by cell id. An edited one gets its pristine source back; a
+    deleted one is re-inserted after the nearest earlier exercise cell the learner still has.
+    Only these cells are scored: a learner's extra or copied cell tagged ``check`` is just code.
     """
     nb = copy.deepcopy(learner)
     pristine = {c["id"]: c for c in check_cells(exercise)}
-    cells, placed = [], set()
+    cells, placed = [], {}
     for cell in nb.cells:
         cid = cell.get("id")
         if cid in pristine and cid not in placed:
-            cell = copy.deepcopy(pristine[cid])
-            placed.add(cid)
+            cell = placed[cid] = copy.deepcopy(pristine[cid])
         cells.append(cell)
-    position = {c.get("id"): k for k, c in enumerate(cells)}
     anchor = -1
     for cell in exercise.cells:
         cid = cell.get("id")
         if cid in pristine and cid not in placed:
-            cells.insert(anchor + 1, copy.deepcopy(pristine[cid]))
-            placed.add(cid)
+            placed[cid] = copy.deepcopy(pristine[cid])
+            cells.insert(anchor + 1, placed[cid])
             anchor += 1
-            position = {c.get("id"): k for k, c in enumerate(cells)}
-        elif cid in position:
-            anchor = position[cid]
+        else:
+            anchor = next((k for k, c in enumerate(cells) if c.get("id") == cid), anchor)
     nb.cells = cells
-    return nb
+    mine = {id(c) for c in placed.values()}
+    return nb, [k for k, c in enumerate(cells) if id(c) in mine]
 
 
 def find_exercise(path: Path, exercises: Path) -> Path:
@@ -232,7 +233,9 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
     from nbclient.exceptions import DeadKernelError
 
     exercise_path = find_exercise(path, exercises)
-    nb = assemble(nbformat.read(path, as_version=4), nbformat.read(exercise_path, as_version=4))
+    nb, check_indices = assemble(
+        nbformat.read(path, as_version=4), nbformat.read(exercise_path, as_version=4)
+    )
     report = NotebookReport(str(path), exercise_path.stem)
     try:
         run = _Run(nb, path.resolve().parent, timeout)
@@ -242,7 +245,7 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
     note = ""  # what went wrong earlier, for the hint of a check that then errors
     with tempfile.TemporaryDirectory() as scratch, _kernel(run, scratch):
         for index, cell in enumerate(nb.cells):
-            is_check = cell.cell_type == "code" and CHECK_TAG in cell.get("metadata", {}).get("tags", [])
+            is_check = index in check_indices
             names = check_names_in(cell.source) if is_check else []
             if dead:
                 report.scores += [Score(n, "kernel died", dead) for n in names]

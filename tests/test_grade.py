@@ -212,9 +212,13 @@ def test_pristine_check_cells_are_matched_by_id_and_reinserted_in_place() -> Non
     learner = copy.deepcopy(exercise)
     learner.cells.remove(_cell(learner, "rms-check"))
     _cell(learner, "ln-check").source = "pass"
-    assembled = grade.assemble(learner, exercise)
-    assert [c.id for c in assembled.cells] == [c.id for c in exercise.cells]
+    copied = copy.deepcopy(_cell(exercise, "q1-check"))
+    copied["id"] = "learner-copy"
+    learner.cells.append(copied)  # a copy of a check cell is not a second chance to score
+    assembled, checks = grade.assemble(learner, exercise)
+    assert [c.id for c in assembled.cells] == [c.id for c in exercise.cells] + ["learner-copy"]
     assert _cell(assembled, "ln-check").source == "check_layer_norm(LayerNorm)"
+    assert [assembled.cells[k].id for k in checks] == ["ln-check", "rms-check", "q1-check", "q2-check"]
     assert grade.check_names_in('check_answer("ln_variance", f)\ncheck_rms_norm(R)') == [
         "ln_variance",
         "rms_norm",
