@@ -10,12 +10,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from wrong_implementations import CORRECT, WRONG
+from wrong_implementations import CORRECT, MAKES_ARGUMENTS, WRONG
 
 import coursekit
 from coursekit import checks
 from coursekit.build import CHECK_TAG
-from coursekit.checks import blocks, core, mlp, norms, questions, residual
+from coursekit.checks import blocks, core, experiments, mlp, norms, probes, questions, residual, schedules
 
 HINTS = {
     "layer_norm": norms.HINTS,
@@ -23,7 +23,17 @@ HINTS = {
     "residual": residual.HINTS,
     "mlp": mlp.HINTS,
     "transformer_block": blocks.HINTS,
+    "warmup": schedules.HINTS,
+    "grad_norm_probe": probes.HINTS,
+    "fair_comparison": experiments.HINTS,
 }
+
+
+def run_check(check: str, learner: object) -> core.CheckResult:
+    args = learner() if check in MAKES_ARGUMENTS else (learner,)
+    return getattr(checks, f"check_{check}")(*args)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "02_layer_norm.ipynb"
 EXERCISE = ROOT / "exercises" / "02_layer_norm.ipynb"
@@ -59,7 +69,7 @@ def test_the_exercise_stubs_are_not_attempted() -> None:
 
 @pytest.mark.parametrize(("cls", "check", "bug"), WRONG, ids=[w[0].__name__ for w in WRONG])
 def test_each_wrong_implementation_fails_with_its_hint(cls: type, check: str, bug: str) -> None:
-    result = getattr(checks, f"check_{check}")(cls)
+    result = run_check(check, cls)
     assert not result.passed
     assert result.status == core.FAILED
     assert result.hint == HINTS[check][bug]
@@ -83,7 +93,7 @@ def test_the_catalogue_covers_every_bug_the_issue_names() -> None:
 
 @pytest.mark.parametrize(("cls", "check"), CORRECT, ids=[c[0].__name__ for c in CORRECT])
 def test_correct_implementations_in_other_styles_pass(cls: type, check: str) -> None:
-    assert getattr(checks, f"check_{check}")(cls).passed
+    assert run_check(check, cls).passed
 
 
 @pytest.mark.parametrize(

@@ -541,3 +541,162 @@ CORRECT += [
     (MLPEinsum, "mlp"),
     (BlockCorrect, "transformer_block"),
 ]
+
+
+# --- warm-up schedule: warmup_lr(step, base_lr, warmup_steps) ---------------------------
+
+
+def warmup_correct(step, base_lr, warmup_steps):
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    return base_lr
+
+
+def warmup_min_style(step, base_lr, warmup_steps):
+    return base_lr * min(1.0, (step + 1) / max(1, warmup_steps))
+
+
+def warmup_starts_at_zero(step, base_lr, warmup_steps):
+    return base_lr * min(1.0, step / warmup_steps) if warmup_steps else base_lr
+
+
+def warmup_no_cap(step, base_lr, warmup_steps):
+    return base_lr * (step + 1) / warmup_steps if warmup_steps else base_lr
+
+
+def warmup_divides_by_zero(step, base_lr, warmup_steps):
+    return base_lr * min(1.0, (step + 1) / warmup_steps)
+
+
+def warmup_forgets_base_lr(step, base_lr, warmup_steps):
+    return min(1.0, (step + 1) / warmup_steps) if warmup_steps else base_lr
+
+
+def warmup_tensor(step, base_lr, warmup_steps):
+    return torch.tensor([base_lr, base_lr])
+
+
+# --- gradient-norm probe: grad_norms(model, x, y) -------------------------------------------
+
+
+def _loss(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+
+def probe_correct(model, x, y):
+    params = [list(b.parameters()) for b in model.blocks]
+    grads = torch.autograd.grad(_loss(model, x, y), [p for ps in params for p in ps])
+    out, k = [], 0
+    for ps in params:
+        out.append(torch.sqrt(sum(g.pow(2).sum() for g in grads[k : k + len(ps)])).item())
+        k += len(ps)
+    return out
+
+
+def probe_with_vector_norm(model, x, y):
+    loss = _loss(model, x, y)
+    out = []
+    for block in model.blocks:
+        grads = torch.autograd.grad(loss, list(block.parameters()), retain_graph=True)
+        out.append(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])).item())
+    return out
+
+
+def probe_backward(model, x, y):
+    _loss(model, x, y).backward()
+    return [torch.sqrt(sum(p.grad.pow(2).sum() for p in b.parameters())).item() for b in model.blocks]
+
+
+def probe_squared(model, x, y):
+    return [v * v for v in probe_correct(model, x, y)]
+
+
+def probe_reversed(model, x, y):
+    return probe_correct(model, x, y)[::-1]
+
+
+def probe_weights(model, x, y):
+    return [torch.sqrt(sum(p.detach().pow(2).sum() for p in b.parameters())).item() for b in model.blocks]
+
+
+def probe_per_parameter_sum(model, x, y):
+    loss = _loss(model, x, y)
+    out = []
+    for block in model.blocks:
+        grads = torch.autograd.grad(loss, list(block.parameters()), retain_graph=True)
+        out.append(sum(g.norm().item() for g in grads))
+    return out
+
+
+def probe_per_parameter(model, x, y):
+    grads = torch.autograd.grad(_loss(model, x, y), list(model.parameters()))
+    return [g.norm().item() for g in grads]
+
+
+# --- fair comparison: (plain, residual, plain_config, residual_config) ------------------------
+
+
+def _arms(plain=None, residual=None, seeds=(0, 0), widths=(16, 16), configs=({}, {})):
+    from coursekit import build_stack, seed_everything
+    from coursekit.train import TrainConfig
+
+    seed_everything(seeds[0])
+    a = build_stack(4, widths[0], residual=False if plain is None else plain)
+    seed_everything(seeds[1])
+    b = build_stack(4, widths[1], residual=True if residual is None else residual)
+    return a, b, TrainConfig(**configs[0]), TrainConfig(**configs[1])
+
+
+def fair_arms():
+    return _arms()
+
+
+def arms_different_seeds():
+    return _arms(seeds=(0, 1))
+
+
+def arms_different_widths():
+    return _arms(widths=(16, 32))
+
+
+def arms_different_steps():
+    return _arms(configs=({"steps": 300}, {"steps": 100}))
+
+
+def arms_different_lr():
+    return _arms(configs=({}, {"lr": 0.01}))
+
+
+def arms_both_residual():
+    return _arms(plain=True)
+
+
+WRONG += [
+    (warmup_starts_at_zero, "warmup", "starts_at_zero"),
+    (warmup_no_cap, "warmup", "no_cap"),
+    (warmup_divides_by_zero, "warmup", "no_warmup"),
+    (warmup_forgets_base_lr, "warmup", "base_lr"),
+    (warmup_tensor, "warmup", "not_number"),
+    (probe_backward, "grad_norm_probe", "left_grad"),
+    (probe_squared, "grad_norm_probe", "squared"),
+    (probe_reversed, "grad_norm_probe", "reversed"),
+    (probe_weights, "grad_norm_probe", "weights"),
+    (probe_per_parameter_sum, "grad_norm_probe", "per_parameter_sum"),
+    (probe_per_parameter, "grad_norm_probe", "length"),
+    (arms_different_seeds, "fair_comparison", "seeds"),
+    (arms_different_widths, "fair_comparison", "widths"),
+    (arms_different_steps, "fair_comparison", "steps"),
+    (arms_different_lr, "fair_comparison", "training"),
+    (arms_both_residual, "fair_comparison", "same_arm"),
+]
+
+CORRECT += [
+    (warmup_correct, "warmup"),
+    (warmup_min_style, "warmup"),
+    (probe_correct, "grad_norm_probe"),
+    (probe_with_vector_norm, "grad_norm_probe"),
+    (fair_arms, "fair_comparison"),
+]
+
+# fair_comparison takes four arguments: its catalogue entries are functions that make them
+MAKES_ARGUMENTS = {"fair_comparison"}

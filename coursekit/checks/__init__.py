@@ -6,17 +6,23 @@ a :class:`CheckResult`; none ever raises at the learner.
 
 from .blocks import check_transformer_block
 from .core import CheckResult
+from .experiments import check_fair_comparison
 from .mlp import check_mlp
 from .norms import check_layer_norm, check_rms_norm
+from .probes import check_grad_norm_probe
 from .questions import check_answer
 from .residual import check_residual
+from .schedules import check_warmup
 
 __all__ = [
     "CheckResult",
     "check_answer",
+    "check_fair_comparison",
+    "check_grad_norm_probe",
     "check_layer_norm",
     "check_mlp",
     "check_residual",
     "check_rms_norm",
     "check_transformer_block",
+    "check_warmup",
 ]

@@ -1,0 +1,78 @@
+"""Check for the learner's warm-up schedule: ``warmup_lr(step, base_lr, warmup_steps)``.
+
+The reference is the trainer's own ``coursekit.train.lr_factor`` (linear warm-up from
+``base_lr / warmup_steps`` at step 0 to ``base_lr`` at step ``warmup_steps - 1``, then
+constant), so what the learner writes is what the experiments use.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..train import TrainConfig, lr_factor
+from .core import CheckFailed, check
+
+BASE_LR = 0.1
+CASES = [(0, 5), (1, 5), (4, 5), (5, 5), (9, 5), (0, 1), (3, 1), (0, 10), (9, 10), (20, 10)]
+
+HINTS = {
+    "not_number": "return the learning rate as a Python number (float)",
+    "starts_at_zero": "at step 0 the rate is 0 and the first step is wasted: use (step + 1) / warmup_steps",
+    "no_cap": "after the warm-up the rate stays at base_lr: cap the factor at 1 (min(1.0, ...))",
+    "no_warmup": "with warmup_steps=0 there is no warm-up: return base_lr at every step",
+    "base_lr": "scale by base_lr: the factor goes from 1 / warmup_steps up to 1, times base_lr",
+}
+
+
+def _reference(step: int, warmup_steps: int) -> float:
+    return BASE_LR * lr_factor(
+        step, TrainConfig(steps=max(step, warmup_steps) + 1, warmup_steps=warmup_steps)
+    )
+
+
+def _value(fn: object, step: int, warmup_steps: int) -> float:
+    out = fn(step, BASE_LR, warmup_steps)  # type: ignore[operator]
+    try:
+        return float(out)
+    except (TypeError, ValueError):
+        raise CheckFailed(
+            f"warmup_lr returned {type(out).__name__}, not a number", HINTS["not_number"]
+        ) from None
+
+
+def _diagnose(got: dict[tuple[int, int], float]) -> str:
+    def same(formula) -> bool:  # noqa: ANN001
+        return all(math.isclose(v, formula(s, w), rel_tol=1e-6, abs_tol=1e-12) for (s, w), v in got.items())
+
+    if same(lambda s, w: BASE_LR * min(1.0, s / w)):
+        return HINTS["starts_at_zero"]
+    if same(lambda s, w: BASE_LR * (s + 1) / w):
+        return HINTS["no_cap"]
+    if same(lambda s, w: min(1.0, (s + 1) / w)):
+        return HINTS["base_lr"]
+    return "compare your formula with the warm-up rule above at steps 0, warmup_steps - 1 and warmup_steps"
+
+
+@check("warmup")
+def check_warmup(warmup_lr: object) -> None:
+    """Check ``warmup_lr(step, base_lr, warmup_steps) -> float`` (``step`` counts from 0)."""
+    if not callable(warmup_lr):
+        raise CheckFailed(
+            f"expected a function, got {warmup_lr!r}", "pass the function itself: check_warmup(warmup_lr)"
+        )
+    got = {(s, w): _value(warmup_lr, s, w) for s, w in CASES}
+    wrong = [(s, w) for (s, w), v in got.items() if not math.isclose(v, _reference(s, w), rel_tol=1e-6)]
+    if wrong:
+        s, w = wrong[0]
+        raise CheckFailed(
+            f"warmup_lr({s}, {BASE_LR}, {w}) = {got[s, w]:.6g}, expected {_reference(s, w):.6g}",
+            _diagnose(got),
+        )
+    try:
+        flat = [_value(warmup_lr, s, 0) for s in (0, 7)]
+    except ZeroDivisionError:
+        raise CheckFailed("warmup_lr(step, base_lr, 0) divides by zero", HINTS["no_warmup"]) from None
+    if flat != [BASE_LR, BASE_LR]:
+        raise CheckFailed(
+            f"with warmup_steps=0 the rates are {flat}, expected {BASE_LR} each", HINTS["no_warmup"]
+        )
