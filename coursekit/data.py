@@ -108,6 +108,8 @@ def batches(n: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:
     per_epoch = n // batch_size
     g = torch.Generator().manual_seed(seed)
     epochs = -(-steps // per_epoch)
-    rows = [torch.randperm(n, generator=g)[: per_epoch * batch_size].view(per_epoch, batch_size)
-            for _ in range(epochs)]
+    rows = [
+        torch.randperm(n, generator=g)[: per_epoch * batch_size].view(per_epoch, batch_size)
+        for _ in range(epochs)
+    ]
     return torch.cat(rows)[:steps]  # (steps, batch_size)

@@ -112,8 +112,11 @@ def _norms_by_block(grads: dict[str, torch.Tensor], prefixes: list[str]) -> torc
     """``(variant, blocks)`` (or ``(blocks,)``) L2 norms of the gradients under each prefix."""
     sums = []
     for prefix in prefixes:
-        parts = [g.flatten(start_dim=g.dim() - p_dim).pow(2).sum(-1)
-                 for name, (g, p_dim) in grads.items() if name.startswith(prefix)]
+        parts = [
+            g.flatten(start_dim=g.dim() - p_dim).pow(2).sum(-1)
+            for name, (g, p_dim) in grads.items()
+            if name.startswith(prefix)
+        ]
         sums.append(torch.stack(parts).sum(0))
     return torch.stack(sums, dim=-1).sqrt()
 
@@ -184,13 +187,22 @@ class _StackedOptimizer:
         self.state = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params.items()}
 
     @torch.no_grad()
-    def step(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor],
-             lr: torch.Tensor, live: torch.Tensor) -> None:
+    def step(
+        self,
+        params: dict[str, torch.Tensor],
+        grads: dict[str, torch.Tensor],
+        lr: torch.Tensor,
+        live: torch.Tensor,
+    ) -> None:
         c, self.t = self.config, self.t + 1
         all_live = bool(live.all())
         lr = lr * live  # (variant,)
         for name, p in params.items():
-            g = grads[name] if all_live else torch.nan_to_num(grads[name]) * live.view(-1, *[1] * (p.dim() - 1))
+            g = (
+                grads[name]
+                if all_live
+                else torch.nan_to_num(grads[name]) * live.view(-1, *[1] * (p.dim() - 1))
+            )
             scale = lr.view(-1, *[1] * (p.dim() - 1))
             m, v = self.state[name]
             if c.optimizer == "sgd":
@@ -213,8 +225,15 @@ def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
         if not isinstance(c, TrainConfig):
             raise TypeError(f"configs must be TrainConfig objects, got {type(c).__name__}")
         shared = (c.steps, c.batch_size, c.optimizer, c.momentum, c.betas, c.log_every, c.seed)
-        if shared != (base.steps, base.batch_size, base.optimizer, base.momentum, base.betas,
-                      base.log_every, base.seed):
+        if shared != (
+            base.steps,
+            base.batch_size,
+            base.optimizer,
+            base.momentum,
+            base.betas,
+            base.log_every,
+            base.seed,
+        ):
             raise ValueError(
                 "variants trained together may differ only in lr, warmup_steps and schedule; "
                 f"got {c} and {base}"
@@ -269,6 +288,7 @@ def train_many(
         loss, logits = forward(params, buffers, x, y)  # (variant,), (variant, batch, ..., n_classes)
         grads = torch.autograd.grad(loss.sum(), [params[n] for n in names])
         return dict(zip(names, grads, strict=True)), (loss.detach(), logits.detach())
+
     opt = _StackedOptimizer(params, base)
     prefixes = block_groups(models[0])
     lrs = torch.tensor([c.lr for c in configs])

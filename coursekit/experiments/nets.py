@@ -102,13 +102,15 @@ class SequenceModel(nn.Module):
     (a final LayerNorm for pre-norm) → per-position logits. The sorting model.
 
     The final norm follows GPT-2: a pre-norm stream is never normalised otherwise.
+    ``embed_std`` 0.02 (GPT-2's) lets the blocks, not the input, set the stream's scale.
     """
 
-    def __init__(self, config: StackConfig, vocab: int, seq: int) -> None:
+    def __init__(self, config: StackConfig, vocab: int, seq: int, embed_std: float = 1.0) -> None:
         super().__init__()
         if config.block != "transformer":
             raise ValueError(f"SequenceModel needs block='transformer', got {config.block!r}")
         self.embed = nn.Embedding(vocab, config.d_model)
+        nn.init.normal_(self.embed.weight, std=require_positive_float("embed_std", embed_std))
         self.pos = nn.Parameter(torch.randn(seq, config.d_model) * 0.02)
         self.stack = Stack(config)
         self.final_norm = nn.LayerNorm(config.d_model) if config.norm == "pre" else nn.Identity()

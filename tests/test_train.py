@@ -1,0 +1,138 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from coursekit.data import Task, load_digits, make_sort
+from coursekit.experiments.nets import DeepMLP
+from coursekit.train import TrainConfig, lr_factor, train_many, train_model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def _twins(seeds=(0, 1), shortcuts=("none", "identity"), depth=4):
+    models = []
+    for seed in seeds:
+        for shortcut in shortcuts:
+            torch.manual_seed(seed)
+            models.append(DeepMLP(depth, 32, shortcut=shortcut))
+    return models
+
+
+# Adam divides by the root of a running mean of squared gradients, so float rounding in the
+# first steps (1e-7) is amplified in a BatchNorm net within a few steps: compare it over 3 steps.
+@pytest.mark.parametrize("optimizer, momentum, steps", [("sgd", 0.0, 12), ("sgd", 0.9, 12), ("adam", 0.0, 3)])
+def test_batched_run_matches_training_each_variant_alone(digits, optimizer, momentum, steps):
+    lr = 0.01 if optimizer == "adam" else 0.05
+    common = {"steps": steps, "batch_size": 64, "optimizer": optimizer, "momentum": momentum, "log_every": 4}
+    configs = [
+        TrainConfig(lr=lr, **common),
+        TrainConfig(lr=lr / 2, warmup_steps=2, schedule="cosine", **common),
+    ] * 2
+    batched, alone = _twins(), _twins()
+    together = train_many(batched, digits, configs, progress=False)
+    for model, config, run in zip(alone, configs, together, strict=True):
+        single = train_model(model, digits, config, progress=False)
+        torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-3, atol=1e-5)
+        assert run.steps_logged == single.steps_logged == sorted({*range(0, steps, 4), steps - 1})
+        assert run.accuracy == pytest.approx(single.accuracy, abs=1e-6)
+    for a, b in zip(batched, alone, strict=True):
+        for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+            # Adam moves near-zero (rounding-noise) gradients by up to a full step of lr
+            torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4 if optimizer == "sgd" else lr / 5)
+
+
+def test_records_plain_numbers_per_block(digits):
+    (run,) = train_many(
+        _twins(seeds=(0,), shortcuts=("identity",), depth=3),
+        digits,
+        TrainConfig(steps=5, log_every=2),
+        progress=False,
+    )
+    assert len(run.loss) == 5 and all(isinstance(v, float) for v in run.loss)
+    assert len(run.grad_norms) == 3 and all(len(row) == 3 for row in run.grad_norms)
+    assert all(v > 0 for row in run.grad_norms for v in row)
+    assert run.diverged_at is None and math.isfinite(run.final_loss)
+
+
+def test_training_lowers_the_loss(digits):
+    (run,) = train_many(
+        _twins(seeds=(0,), shortcuts=("identity",)), digits, TrainConfig(steps=60, lr=0.05), progress=False
+    )
+    assert run.final_loss < 0.5 * run.loss[0]
+
+
+class Blowup(nn.Module):
+    """Logits times a huge buffer: a large learning rate turns its loss to Inf/NaN."""
+
+    def __init__(self, gain: float) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(64, 10)])
+        self.register_buffer("gain", torch.tensor(gain))
+
+    def forward(self, x):
+        return self.blocks[0](x) * self.gain
+
+
+def test_a_diverging_variant_stops_and_the_others_go_on(digits):
+    torch.manual_seed(0)
+    models = [Blowup(1.0), Blowup(1e30)]
+    models[1].load_state_dict(models[0].state_dict() | {"gain": torch.tensor(1e30)})
+    ok, bad = train_many(models, digits, TrainConfig(steps=20, lr=0.1), progress=False)
+    assert bad.diverged_at is not None and bad.diverged_at < 20
+    assert len(bad.loss) == bad.diverged_at and math.isnan(bad.final_loss)
+    assert ok.diverged_at is None and len(ok.loss) == 20
+    assert all(torch.isfinite(p).all() for p in models[1].parameters())
+    single = train_model(Blowup(1e30), digits, TrainConfig(steps=20, lr=0.1), progress=False)
+    assert single.diverged_at is not None
+
+
+def test_lr_factor_warms_up_then_follows_the_schedule():
+    config = TrainConfig(steps=110, warmup_steps=10, schedule="cosine")
+    assert lr_factor(0, config) == pytest.approx(0.1)
+    assert lr_factor(9, config) == pytest.approx(1.0)
+    assert lr_factor(10, config) == pytest.approx(1.0)
+    assert lr_factor(60, config) == pytest.approx(0.5)
+    assert lr_factor(5, TrainConfig(steps=10, schedule="linear")) == pytest.approx(0.5)
+
+
+def test_sequence_task_trains_in_a_batch():
+    from coursekit import StackConfig
+    from coursekit.experiments.nets import SequenceModel
+
+    task = make_sort(n_train=64, n_test=8, length=4)
+    torch.manual_seed(0)
+    models = [SequenceModel(StackConfig(2, 16, block="transformer", norm="pre"), 10, 4) for _ in range(2)]
+    runs = train_many(
+        models, task, TrainConfig(steps=3, batch_size=16, optimizer="adam", lr=1e-3), progress=False
+    )
+    assert all(len(r.grad_norms[0]) == 2 for r in runs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, "steps"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"schedule": "step"}, "schedule"),
+        ({"warmup_steps": -1}, "warmup_steps"),
+        ({"momentum": 1.0}, "momentum"),
+    ],
+)
+def test_bad_config_names_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_train_many_refuses_mixed_structures_and_configs(digits):
+    with pytest.raises(ValueError, match="structure"):
+        train_many([DeepMLP(2, 16), DeepMLP(3, 16)], digits, TrainConfig(steps=1), progress=False)
+    with pytest.raises(ValueError, match="differ only"):
+        train_many(_twins(seeds=(0,)), digits, [TrainConfig(steps=1), TrainConfig(steps=2)], progress=False)
+    with pytest.raises(TypeError, match="Task|task|Module"):
+        train_model("not a model", Task("x", *[torch.zeros(1)] * 4, n_classes=2), TrainConfig())
