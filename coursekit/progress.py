@@ -25,12 +25,15 @@ FILENAME = ".coursekit-progress.json"
 
 
 def course_root(start: Path | None = None) -> Path:
-    """The nearest folder from ``start`` (default: the working directory) up holding ``exercises/``."""
+    """The course folder: the nearest folder from ``start`` (default: the working directory) up
+    holding ``exercises/``; else the clone this package was installed from (``pip install -e``);
+    else ``start`` itself."""
     here = (start or Path.cwd()).resolve()
     for folder in [here, *here.parents]:
         if (folder / "exercises").is_dir():
             return folder
-    return here
+    clone = Path(__file__).resolve().parents[1]
+    return clone if (clone / "exercises").is_dir() else here
 
 
 def progress_path() -> Path:

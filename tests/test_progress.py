@@ -34,6 +34,11 @@ def test_the_default_file_is_in_the_course_folder(tmp_path: Path, monkeypatch: p
     assert ".coursekit-progress.json" in (ROOT / ".gitignore").read_text()
 
 
+def test_outside_the_course_the_installed_clone_is_the_course(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert progress.course_root() == ROOT
+
+
 def test_progress_survives_a_kernel_restart(progress_file: Path) -> None:
     code = "from coursekit.progress import record_result; record_result('rms_norm', True)"
     subprocess.run([sys.executable, "-c", code], check=True)  # the environment carries the path
