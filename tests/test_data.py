@@ -11,6 +11,7 @@ def test_digits_split_is_seeded_standardised_and_disjoint():
     assert a.x_train.shape[0] + a.x_test.shape[0] == 1797
     torch.testing.assert_close(a.x_train.mean(0), torch.zeros(64), atol=1e-5, rtol=0)
     assert not torch.equal(load_digits(seed=1).y_train, a.y_train)
+    assert a.x_test.abs().max() < 20  # no pixel blown up by a near-zero std
 
 
 def test_sort_targets_are_the_sorted_inputs():

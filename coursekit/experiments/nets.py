@@ -61,7 +61,9 @@ class MLPBlock(nn.Module):
 class DeepMLP(nn.Module):
     """``depth`` :class:`MLPBlock` s between a stem and a linear head: the degradation net.
 
-    ``stem``: Linear → BN → ReLU from ``d_in`` to ``width``; ``head``: Linear to ``n_classes``.
+    ``stem``: Linear → BN → ReLU from ``d_in`` to ``width``; then ``norm`` (BN) and ``head``
+    (Linear to ``n_classes``). The final norm, as in pre-activation ResNets (He et al. 2016),
+    keeps the head's input at unit scale however much an identity-skip stream has grown.
     The width-64 digits net of SCIENCE.md (He et al. 2015's plain/residual pair in miniature).
     """
 
@@ -81,6 +83,7 @@ class DeepMLP(nn.Module):
             nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
         )
         self.blocks = nn.ModuleList(MLPBlock(width, shortcut, scale) for _ in range(depth))
+        self.norm = nn.BatchNorm1d(width, track_running_stats=False)
         self.head = nn.Linear(width, n_classes)
 
     def hidden_states(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -94,7 +97,7 @@ class DeepMLP(nn.Module):
         x = self.stem(x)  # (batch, width)
         for block in self.blocks:
             x = block(x)
-        return self.head(x)  # (batch, n_classes)
+        return self.head(self.norm(x))  # (batch, n_classes)
 
 
 class SequenceModel(nn.Module):

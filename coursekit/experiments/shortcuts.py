@@ -22,7 +22,7 @@ class ShortcutConfig:
     depth: int = 32
     width: int = 64
     lr: float = 0.05
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 128
     seed: int = 0
 

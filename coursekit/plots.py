@@ -1,0 +1,182 @@
+"""Plots of the experiments' numbers: each function takes numbers, returns a labelled figure.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``, so nothing stays
+open behind the notebook's back; Jupyter shows a returned figure. The generic plots
+(:func:`plot_loss_curves`, :func:`plot_by_layer`, :func:`plot_by_depth`,
+:func:`plot_grad_norm_heatmap`, :func:`plot_lesion`) do the drawing; the ``plot_<experiment>``
+functions only pick the numbers and the labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from matplotlib.figure import Figure
+
+from .experiments import DegradationResult, LesionResult, ShortcutResult, WarmupResult
+
+LOSS_LABEL = "training loss (cross-entropy, nats)"
+
+
+def _figure(width: float = 6.0, height: float = 3.6) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _require_series(name: str, series: Mapping[str, Sequence[float]]) -> None:
+    if not isinstance(series, Mapping) or not series:
+        raise TypeError(
+            f"{name} must be a non-empty dict of label -> list of numbers, got {type(series).__name__}"
+        )
+
+
+def plot_loss_curves(
+    curves: Mapping[str, Sequence[float]],
+    title: str = "Training loss",
+    log: bool = True,
+    chance: float | None = None,
+) -> Figure:
+    """One line per variant: loss against step (log scale by default); ``chance`` draws a reference."""
+    _require_series("curves", curves)
+    fig, ax = _figure()
+    for label, loss in curves.items():
+        ax.plot(range(len(loss)), loss, label=label, linewidth=1.2)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.2f})")
+    ax.set(xlabel="training step", ylabel=LOSS_LABEL, title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    return fig
+
+
+def plot_by_layer(
+    series: Mapping[str, Sequence[float]], ylabel: str, title: str = "", log: bool = False, first: int = 1
+) -> Figure:
+    """One line per variant against layer index (``first`` is the index of the first value)."""
+    _require_series("series", series)
+    fig, ax = _figure()
+    for label, values in series.items():
+        ax.plot(range(first, first + len(values)), values, marker="o", markersize=3, label=label)
+    ax.set(xlabel="layer (block index)", ylabel=ylabel, title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    return fig
+
+
+def plot_by_depth(
+    depths: Sequence[int],
+    series: Mapping[str, Sequence[float]],
+    ylabel: str,
+    title: str = "",
+    log: bool = False,
+) -> Figure:
+    """One line per variant against network depth."""
+    _require_series("series", series)
+    fig, ax = _figure()
+    for label, values in series.items():
+        if len(values) != len(depths):
+            raise ValueError(f"series {label!r} has {len(values)} values for {len(depths)} depths")
+        ax.plot(depths, values, marker="o", label=label)
+    ax.set(xlabel="depth (number of blocks)", ylabel=ylabel, title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    return fig
+
+
+def plot_grad_norm_heatmap(
+    grad_norms: Sequence[Sequence[float]], steps: Sequence[int], title: str = ""
+) -> Figure:
+    """Gradient norm of each block (rows) over training (columns), log10 colour scale."""
+    if not grad_norms or len(grad_norms) != len(steps):
+        raise ValueError(
+            f"need one row of block norms per logged step, got {len(grad_norms)} rows for {len(steps)}"
+        )
+    fig, ax = _figure()
+    grid = [[math.log10(max(row[b], 1e-12)) for row in grad_norms] for b in range(len(grad_norms[0]))]
+    image = ax.imshow(
+        grid,
+        aspect="auto",
+        origin="lower",
+        cmap="viridis",
+        extent=(steps[0], steps[-1], 0.5, len(grid) + 0.5),
+    )
+    fig.colorbar(image, ax=ax, label="log10 gradient norm (L2)")
+    ax.set(xlabel="training step", ylabel="block index (input side at the bottom)", title=title)
+    return fig
+
+
+def plot_lesion(
+    baseline: Mapping[str, float], deleted: Mapping[str, Sequence[float]], title: str = ""
+) -> Figure:
+    """Bars of test error (%) after deleting each block, with the intact net's error as a line."""
+    _require_series("deleted", deleted)
+    fig, ax = _figure(7.0)
+    width = 0.8 / len(deleted)
+    for i, (label, errors) in enumerate(deleted.items()):
+        positions = [k + 1 + (i - (len(deleted) - 1) / 2) * width for k in range(len(errors))]
+        bars = ax.bar(positions, errors, width=width, label=f"{label}, block deleted")
+        ax.axhline(
+            baseline[label],
+            color=bars.patches[0].get_facecolor(),
+            linestyle="--",
+            label=f"{label}, intact ({baseline[label]:.1f} %)",
+        )
+    ax.set(xlabel="deleted block", ylabel="test error (%)", title=title or "Deleting one block at test time")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_degradation(result: DegradationResult) -> Figure:
+    """Training error (%, mean over seeds) against depth, plain versus residual."""
+    series = {kind: result.mean_error(kind) for kind in result.train_error}
+    return plot_by_depth(
+        list(result.config.depths), series, "training error (%)", "Degradation: deeper plain nets train worse"
+    )
+
+
+def plot_gradient_profile(profile: Mapping[str, Mapping[int, Sequence[float]]]) -> Figure:
+    """Gradient norm of each layer's second MLP weight at init, one line per placement and depth."""
+    series = {
+        f"{norm}-norm, L={depth}": values
+        for norm, by_depth in profile.items()
+        for depth, values in by_depth.items()
+    }
+    return plot_by_layer(series, "‖∂loss/∂W₂‖ (L2 norm)", "Gradient by layer at initialisation")
+
+
+def plot_warmup(result: WarmupResult) -> Figure:
+    """Loss curves of post-norm without and with warm-up and pre-norm without."""
+    return plot_loss_curves(
+        result.loss_curves,
+        f"Sorting, {result.config.depth} layers, Adam lr {result.config.lr:g}",
+        chance=math.log(10),
+    )
+
+
+def plot_rank_collapse(ranks: Mapping[str, Sequence[float]]) -> Figure:
+    """‖X − 1x̄ᵀ‖/‖X‖ against depth (layer 0 is the input), log scale."""
+    return plot_by_layer(ranks, "relative distance from rank one", "Rank collapse", log=True, first=0)
+
+
+def plot_stream_growth(rms: Mapping[str, Sequence[float]]) -> Figure:
+    """RMS of the residual stream after each block (block 0 is the input), log scale."""
+    return plot_by_layer(rms, "stream RMS (input units)", "Residual stream growth", log=True, first=0)
+
+
+def plot_shattered(depths: Sequence[int], correlation: Mapping[str, Sequence[float]]) -> Figure:
+    """Lag-1 autocorrelation of ∂f/∂x over the grid against depth."""
+    return plot_by_depth(depths, correlation, "lag-1 autocorrelation of ∂f/∂x", "Shattered gradients")
+
+
+def plot_lesion_result(result: LesionResult) -> Figure:
+    """:func:`plot_lesion` of a :class:`~coursekit.experiments.LesionResult`."""
+    return plot_lesion(result.baseline, result.deleted)
+
+
+def plot_shortcuts(result: ShortcutResult) -> Figure:
+    """Loss curves of every shortcut variant."""
+    return plot_loss_curves(result.loss_curves, f"Shortcut variants, depth {result.config.depth}")

@@ -1,0 +1,70 @@
+import math
+
+import pytest
+from matplotlib.figure import Figure
+
+from coursekit import plots
+from coursekit.experiments import (
+    DegradationConfig,
+    DegradationResult,
+    LesionConfig,
+    LesionResult,
+    ShortcutConfig,
+    ShortcutResult,
+    WarmupConfig,
+    WarmupResult,
+)
+
+
+def _labelled(fig):
+    assert isinstance(fig, Figure)
+    (ax,) = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert ax.get_xlabel() and ax.get_ylabel()
+    return ax
+
+
+def test_loss_curves_one_line_per_variant_and_chance():
+    ax = _labelled(plots.plot_loss_curves({"a": [2.0, 1.0, 0.5], "b": [2.0, 2.0, 2.0]}, chance=math.log(10)))
+    assert len(ax.lines) == 3 and ax.get_yscale() == "log"
+    assert "nats" in ax.get_ylabel()
+
+
+def test_by_layer_and_by_depth():
+    ax = _labelled(plots.plot_by_layer({"pre": [3, 2, 1]}, "gradient norm"))
+    assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
+    ax = _labelled(plots.plot_by_depth([6, 20], {"plain": [1, 50], "residual": [1, 2]}, "error (%)"))
+    assert len(ax.lines) == 2
+    with pytest.raises(ValueError, match="3 values for 2 depths"):
+        plots.plot_by_depth([6, 20], {"plain": [1, 2, 3]}, "error (%)")
+    with pytest.raises(TypeError, match="dict"):
+        plots.plot_by_layer([], "x")
+
+
+def test_heatmap_has_one_row_per_block():
+    fig = plots.plot_grad_norm_heatmap([[1.0, 0.1, 0.01], [1.0, 1.0, 1.0]], [0, 10])
+    ax = _labelled(fig)
+    assert ax.images[0].get_array().shape == (3, 2)
+    with pytest.raises(ValueError, match="one row"):
+        plots.plot_grad_norm_heatmap([[1.0]], [0, 1])
+
+
+def test_lesion_bars():
+    result = LesionResult(
+        LesionConfig(depth=3),
+        {"plain": 5.0, "residual": 3.0},
+        {"plain": [80.0, 90.0, 85.0], "residual": [10.0, 4.0, 3.0]},
+    )
+    ax = _labelled(plots.plot_lesion_result(result))
+    assert len(ax.patches) == 6 and "%" in ax.get_ylabel()
+
+
+def test_experiment_plots_draw_their_numbers():
+    degradation = DegradationResult(DegradationConfig(depths=(4, 8), seeds=(0,)))
+    degradation.train_error = {"plain": [[1.0], [30.0]], "residual": [[1.0], [2.0]]}
+    assert list(_labelled(plots.plot_degradation(degradation)).lines[0].get_ydata()) == [1.0, 30.0]
+    _labelled(plots.plot_gradient_profile({"pre": {4: [1, 0.5, 0.3, 0.2]}, "post": {4: [0.3] * 4}}))
+    _labelled(plots.plot_warmup(WarmupResult(WarmupConfig(), {"post": [2.3, 2.3]}, {}, {})))
+    _labelled(plots.plot_rank_collapse({"attention": [1.0, 0.1, 1e-6]}))
+    _labelled(plots.plot_stream_growth({"identity": [1.0, 2.0, 4.0]}))
+    _labelled(plots.plot_shattered([1, 10], {"plain": [1.0, 0.2]}))
+    _labelled(plots.plot_shortcuts(ShortcutResult(ShortcutConfig(), {"identity": [1.0, 0.5]}, {}, {}, {})))
