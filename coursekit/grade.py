@@ -192,7 +192,10 @@ class _Run:
     def probe(self, index: int, collect: bool) -> list[dict[str, object]] | None:
         """Drain the kernel's recorded results; None if the kernel did not answer."""
         nonce = repr(self.nonce) if collect else ""
-        cell = nbformat.v4.new_code_cell(f"import coursekit.checks.core as _ck\nprint(_ck.drain({nonce}))")
+        # builtins.print and a fresh import: a learner's `print = ...` or shadowed names cannot break it
+        cell = nbformat.v4.new_code_cell(
+            f"__import__('builtins').print(__import__('coursekit.checks.core').checks.core.drain({nonce}))"
+        )
         if self.cell(cell, index) is not None:
             return None
         text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")

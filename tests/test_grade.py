@@ -73,7 +73,9 @@ def variants() -> dict[str, nbformat.NotebookNode]:
     _insert_after(
         noisy,
         "imports",
-        'import sys, warnings\nwarnings.warn("noise")\nprint("noise", file=sys.stderr)\n1 / 0',
+        'import sys, warnings\nwarnings.warn("noise")\nprint("noise", file=sys.stderr)\n'
+        "print = None  # shadows the builtin for the rest of the notebook\n"
+        "1 / 0",
     )
     _insert_after(
         noisy, "q2-check", "LayerNorm = None\ncheck_layer_norm(LayerNorm)\nprint('✅ rms_norm: passed')"
