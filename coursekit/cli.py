@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, build, doctor, execute, grade, progress
+from . import __version__, bench, build, doctor, execute, grade, progress
 
-SUBCOMMANDS = [doctor, execute, build, grade, progress]
+SUBCOMMANDS = [doctor, execute, build, grade, progress, bench]
 
 
 def main(argv: list[str] | None = None) -> int:
