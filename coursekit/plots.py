@@ -125,8 +125,10 @@ def plot_lesion(
             linestyle="--",
             label=f"{label}, intact ({baseline[label]:.1f} %)",
         )
+    top = max(max(errors) for errors in deleted.values())
+    ax.set_ylim(0, 1.45 * max(top, *baseline.values(), 1.0))  # headroom for the legend
     ax.set(xlabel="deleted block", ylabel="test error (%)", title=title or "Deleting one block at test time")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", ncols=2, loc="upper center")
     return fig
 
 
