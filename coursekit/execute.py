@@ -43,9 +43,9 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
-        store_widget_state=False,
     )
     client.execute()
+    nb.metadata.pop("widgets", None)  # widget state: different on every run, re-made when the cell runs
     nbformat.write(nb, path)
 
 

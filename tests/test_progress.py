@@ -73,3 +73,16 @@ def test_the_report_lists_every_exercise_check(
     assert out[:3] == ["02_layer_norm", "  ✅ layer_norm", "  ⬜ rms_norm"]
     assert out[-1] == "1 of 4 checks passed"
     assert main(["progress", "--exercises", str(ROOT / "missing")]) == 2
+
+
+def test_a_check_run_with_record_false_leaves_no_trace(progress_file: Path, capsys) -> None:
+    from coursekit import LayerNorm
+    from coursekit.checks import check_layer_norm
+    from coursekit.checks.core import drain
+
+    assert check_layer_norm(LayerNorm, record=False).passed
+    assert "✅" in capsys.readouterr().out
+    assert progress.load(progress_file) == {}
+    assert drain("nonce") == "nonce []"  # nothing kept for the grader either
+    check_layer_norm(LayerNorm)
+    assert progress.load(progress_file)["layer_norm"]["passed"]

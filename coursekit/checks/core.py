@@ -99,7 +99,7 @@ def _from_exception(name: str, exc: Exception) -> CheckResult:
     )
 
 
-def record(result: CheckResult) -> None:
+def _keep(result: CheckResult) -> None:
     """Keep the result for the grader and write a pass to the progress file."""
     from .. import progress  # imported late: progress imports nothing from checks
 
@@ -122,19 +122,21 @@ def check(name: str) -> Callable[[Callable[..., str | None]], Callable[..., Chec
     """Make a check from a body of sub-checks: seeded, printed, recorded, never raising.
 
     The body raises :class:`CheckFailed` at the first sub-check that fails; it may return a
-    message to show instead of "passed".
+    message to show instead of "passed". ``record=False`` (keyword only) prints the verdict
+    without keeping it, for demonstrations that must not count as the learner's progress.
     """
 
     def wrap(body: Callable[..., str | None]) -> Callable[..., CheckResult]:
         @functools.wraps(body)
-        def run(*args: object, **kwargs: object) -> CheckResult:
+        def run(*args: object, record: bool = True, **kwargs: object) -> CheckResult:
             seed_everything(SEED)
             try:
                 result = CheckResult(name, PASSED, body(*args, **kwargs) or "passed")
             except Exception as exc:  # noqa: BLE001 - a check reports, it never raises
                 result = _from_exception(name, exc)
             print(result)
-            record(result)
+            if record:
+                _keep(result)
             return result
 
         return run
