@@ -250,8 +250,10 @@ def train_many(
     """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
 
     The models must share their structure (class, modules, parameter shapes); their weights
-    and buffers may differ. ``config`` is one config for all or one per model. The trained
-    weights are copied back into ``models``. Buffers are read, never updated, so use norms
+    and buffers may differ. A model class may define ``forward_stacked(params_and_buffers, x)``
+    returning ``(variant, batch, ..., n_classes)`` logits, used instead of ``vmap``.
+    ``config`` is one config for all or one per model. The trained weights are copied back
+    into ``models``. Buffers are read, never updated, so use norms
     without running statistics (LayerNorm, or BatchNorm with ``track_running_stats=False``).
     """
     models = list(models)
@@ -278,7 +280,17 @@ def train_many(
         logits = functional_call(template, (p, b), (x,))
         return classification_loss(logits, y), logits
 
-    forward = vmap(loss_of, in_dims=(0, 0, None, None))
+    def loss_stacked(p, b, x, y):
+        logits = models[0].forward_stacked(p | b, x)  # (variant, batch, ..., n_classes)
+        losses = F.cross_entropy(
+            logits.flatten(0, -2), y.expand(len(models), *y.shape).flatten(), reduction="none"
+        )
+        return losses.view(len(models), -1).mean(1), logits
+
+    # a model may compute all variants itself with explicit batched matmuls; else vmap does it
+    forward = (
+        loss_stacked if hasattr(models[0], "forward_stacked") else vmap(loss_of, in_dims=(0, 0, None, None))
+    )
     names = list(params)
     for p in params.values():
         p.requires_grad_(True)

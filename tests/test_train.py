@@ -110,6 +110,28 @@ def test_lr_factor_warms_up_then_follows_the_schedule():
     assert lr_factor(5, TrainConfig(steps=10, schedule="linear")) == pytest.approx(0.5)
 
 
+def test_vmap_path_matches_training_each_model_alone():
+    """SequenceModel has no forward_stacked, so train_many runs it through torch.func.vmap."""
+    from coursekit import StackConfig
+    from coursekit.experiments.nets import SequenceModel
+
+    task = make_sort(n_train=64, n_test=8, length=4)
+    config = TrainConfig(steps=4, batch_size=16, lr=0.1, momentum=0.9, log_every=2)
+
+    def models():
+        out = []
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            out.append(SequenceModel(StackConfig(2, 16, block="transformer", norm="post"), 10, 4))
+        return out
+
+    together = train_many(models(), task, config, progress=False)
+    for model, run in zip(models(), together, strict=True):
+        single = train_model(model, task, config, progress=False)
+        torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-3, atol=1e-6)
+
+
 def test_sequence_task_trains_in_a_batch():
     from coursekit import StackConfig
     from coursekit.experiments.nets import SequenceModel
