@@ -4,8 +4,9 @@
 :func:`train_many` trains a list of models of the same structure (differing in weights:
 seeds, skip on/off via a buffer, ...) and per-variant learning rates and warm-ups, as *one*
 computation: the weights are stacked along a leading ``variant`` dimension
-(``torch.func.stack_module_state``) and ``vmap`` turns every matmul into one batched matmul.
-Both record the same numbers, and a test checks that they agree.
+(``torch.func.stack_module_state``) and ``vmap`` turns every matmul into one batched matmul
+(or, faster, the model's own ``forward_stacked`` does it with explicit ``torch.bmm``).
+Both functions record the same numbers, and tests check that they agree.
 
 A variant whose loss or gradient turns NaN/Inf stops (its weights freeze), its step is
 recorded in ``diverged_at``, and the other variants carry on.
@@ -158,7 +159,7 @@ def train_model(model: nn.Module, task: Task, config: TrainConfig, progress: boo
         logits = model(x)
         loss = classification_loss(logits, y)
         loss.backward()
-        grads = {n: (p.grad, p.dim()) for n, p in named.items()}
+        grads = {n: (torch.zeros_like(p) if p.grad is None else p.grad, p.dim()) for n, p in named.items()}
         finite = torch.isfinite(loss) and all(torch.isfinite(g).all() for g, _ in grads.values())
         if not finite:
             result.diverged_at = step
@@ -298,7 +299,8 @@ def train_many(
     def step_fn(params, buffers, x, y):
         # the variants' losses are independent, so the gradient of their sum is each one's own
         loss, logits = forward(params, buffers, x, y)  # (variant,), (variant, batch, ..., n_classes)
-        grads = torch.autograd.grad(loss.sum(), [params[n] for n in names])
+        grads = torch.autograd.grad(loss.sum(), [params[n] for n in names], allow_unused=True)
+        grads = [torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, grads, strict=True)]
         return dict(zip(names, grads, strict=True)), (loss.detach(), logits.detach())
 
     opt = _StackedOptimizer(params, base)
