@@ -22,6 +22,7 @@ from .data import load_digits
 from .experiments.nets import DeepMLP
 from .seeding import seed_everything
 from .train import TrainConfig, train_many, train_model
+from .validate import require_positive_int
 
 BUDGETS = {
     "speedup": 2.0,
@@ -42,6 +43,10 @@ class BenchConfig:
     batch_size: int = 128
     steps: int = 60
     repeats: int = 3  # best of, against noise from other processes
+
+    def __post_init__(self) -> None:
+        for name in ("variants", "depth", "width", "batch_size", "steps", "repeats"):
+            require_positive_int(name, getattr(self, name))
 
 
 def matmul_gflops(n: int = 512, seconds: float = 0.5) -> float:
@@ -117,7 +122,9 @@ def peak_memory_mb() -> float:
 def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    config = BenchConfig(steps=args.steps, repeats=args.repeats)
+    config = BenchConfig(
+        depth=args.depth, width=args.width, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats
+    )
     rows: list[tuple[str, str, str, bool]] = []  # (what, measured, budget, met)
     print(f"coursekit bench: torch {torch.__version__}, {torch.get_num_threads()} thread(s)", flush=True)
 
@@ -189,6 +196,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
     )
     parser.add_argument("--steps", type=int, default=BenchConfig.steps, help="training steps per timing")
+    parser.add_argument("--depth", type=int, default=BenchConfig.depth, help="blocks in each variant")
+    parser.add_argument("--width", type=int, default=BenchConfig.width, help="width of each variant")
+    parser.add_argument("--batch-size", type=int, default=BenchConfig.batch_size, help="examples per step")
     parser.add_argument(
         "--repeats", type=int, default=BenchConfig.repeats, help="timings to take the best of"
     )
