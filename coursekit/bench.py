@@ -190,15 +190,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="time the experiments engine against its budgets")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
     )
-    parser.add_argument("--steps", type=int, default=BenchConfig.steps, help="training steps per timing")
-    parser.add_argument("--depth", type=int, default=BenchConfig.depth, help="blocks in each variant")
-    parser.add_argument("--width", type=int, default=BenchConfig.width, help="width of each variant")
-    parser.add_argument("--batch-size", type=int, default=BenchConfig.batch_size, help="examples per step")
+    parser.add_argument(
+        "--steps", type=_positive_int, default=BenchConfig.steps, help="training steps per timing"
+    )
+    parser.add_argument(
+        "--depth", type=_positive_int, default=BenchConfig.depth, help="blocks in each variant"
+    )
+    parser.add_argument(
+        "--width", type=_positive_int, default=BenchConfig.width, help="width of each variant"
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=BenchConfig.batch_size, help="examples per step"
+    )
     parser.add_argument(
         "--repeats", type=int, default=BenchConfig.repeats, help="timings to take the best of"
     )
