@@ -128,9 +128,12 @@ def run(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str, str, bool]] = []  # (what, measured, budget, met)
     print(f"coursekit bench: torch {torch.__version__}, {torch.get_num_threads()} thread(s)", flush=True)
 
-    peak = matmul_gflops()
-    rows.append(("fp32 matmul 512x512 (machine peak)", f"{peak:.1f} GFLOP/s", "", True))
+    before = matmul_gflops()
     batched, loop = time_training(config)
+    # another process on a core slows a multi-threaded matmul far more than the small training
+    # ops; measuring before and after and keeping the best keeps the peak honest
+    peak = max(before, matmul_gflops())
+    rows.append(("fp32 matmul 512x512 (machine peak, best of 2)", f"{peak:.1f} GFLOP/s", "", True))
     speedup = loop / batched
     achieved = training_flops(config) / batched / 1e9
     label = (
@@ -146,12 +149,15 @@ def run(args: argparse.Namespace) -> int:
             speedup >= BUDGETS["speedup"],
         )
     )
+    fraction = achieved / peak
+    disturbed = fraction > 1  # the peak was measured while something else held a core
     rows.append(
         (
             "batched matmul throughput",
-            f"{achieved:.1f} GFLOP/s = {achieved / peak:.0%} of peak",
+            f"{achieved:.1f} GFLOP/s = {fraction:.0%} of peak"
+            + (" (peak disturbed: rerun)" if disturbed else ""),
             f">= {BUDGETS['fraction_of_peak']:.0%}",
-            achieved / peak >= BUDGETS["fraction_of_peak"],
+            not disturbed and fraction >= BUDGETS["fraction_of_peak"],
         )
     )
 
@@ -183,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     judged = [r for r in rows if r[2]]
     failed = [r[0] for r in judged if not r[3]]
     print(
-        f"summary: batched {speedup:.2f}x faster than the loop, {achieved / peak:.0%} of matmul peak, "
+        f"summary: batched {speedup:.2f}x faster than the loop, {fraction:.0%} of matmul peak, "
         f"peak memory {memory:.0f} MB; {len(judged) - len(failed)}/{len(judged)} budgets met"
         + (f" (missed: {'; '.join(failed)})" if failed else "")
     )
