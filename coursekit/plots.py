@@ -9,6 +9,7 @@ functions only pick the numbers and the labels.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 
@@ -19,8 +20,21 @@ from .experiments import DegradationResult, LesionResult, ShortcutResult, Warmup
 LOSS_LABEL = "training loss (cross-entropy, nats)"
 
 
+class CourseFigure(Figure):
+    """A figure that shows itself as a PNG in Jupyter whatever matplotlib backend is active.
+
+    A bare ``Figure`` only draws in a notebook once pyplot has set up the inline backend;
+    without that, Jupyter (and a widget's output) would print ``<Figure size ...>``.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
 def _figure(width: float = 6.0, height: float = 3.6) -> tuple[Figure, object]:
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = CourseFigure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
 

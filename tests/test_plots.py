@@ -68,3 +68,13 @@ def test_experiment_plots_draw_their_numbers():
     _labelled(plots.plot_stream_growth({"identity": [1.0, 2.0, 4.0]}))
     _labelled(plots.plot_shattered([1, 10], {"plain": [1.0, 0.2]}))
     _labelled(plots.plot_shortcuts(ShortcutResult(ShortcutConfig(), {"identity": [1.0, 0.5]}, {}, {}, {})))
+
+
+def test_figures_show_as_png_in_jupyter_without_pyplot():
+    """A widget's output or a cell's value must draw the plot, not print ``<Figure ...>``."""
+    from IPython.core.formatters import DisplayFormatter
+
+    from coursekit.plots import plot_by_layer
+
+    data, _ = DisplayFormatter().format(plot_by_layer({"plain": [1.0, 2.0]}, ylabel="norm"))
+    assert data["image/png"].startswith(b"\x89PNG")
