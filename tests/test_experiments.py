@@ -7,7 +7,6 @@ be slow, but large enough for the effect to be clear.
 import math
 
 import pytest
-import torch
 
 from coursekit.experiments import (
     DegradationConfig,
@@ -26,14 +25,7 @@ from coursekit.experiments import (
     run_warmup,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small models are overhead-bound: one thread is as fast, and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_degradation_residual_trains_better_than_plain_at_depth_32():

@@ -8,14 +8,7 @@ from coursekit.data import Task, load_digits, make_sort
 from coursekit.experiments.nets import DeepMLP
 from coursekit.train import TrainConfig, lr_factor, train_many, train_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small models are overhead-bound: one thread is as fast, and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,15 @@ from ..data import load_digits
 from ..probes import error_rate, lesion
 from ..seeding import seed_everything
 from ..train import TrainConfig, train_many
-from ..validate import require_positive_float, require_positive_int
-from .nets import DeepMLP
+from .nets import DeepMLP, DigitsRunConfig
 
 
 @dataclass(frozen=True)
-class LesionConfig:
-    depth: int = 12
-    width: int = 64
-    lr: float = 0.05
-    epochs: int = 30
-    batch_size: int = 128
-    seed: int = 0
+class LesionConfig(DigitsRunConfig):
+    """12 blocks, trained 30 epochs: long enough for the residual net to spread its work."""
 
-    def __post_init__(self) -> None:
-        for name in ("depth", "width", "epochs", "batch_size"):
-            require_positive_int(name, getattr(self, name))
-        require_positive_float("lr", self.lr)
+    depth: int = 12
+    epochs: int = 30
 
 
 @dataclass

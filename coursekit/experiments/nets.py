@@ -7,6 +7,8 @@ trainer's per-layer gradient norms read), and both can be trained many at once b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -15,6 +17,23 @@ from ..stacks import Stack, StackConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
 
 SHORTCUTS = ("none", "identity", "scaled", "gated", "concat")
+
+
+@dataclass(frozen=True)
+class DigitsRunConfig:
+    """How :class:`DeepMLP` s of one depth are trained on the digits (SGD, as in SCIENCE.md)."""
+
+    depth: int = 12
+    width: int = 64
+    lr: float = 0.05
+    epochs: int = 30
+    batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "width", "epochs", "batch_size"):
+            require_positive_int(name, getattr(self, name))
+        require_positive_float("lr", self.lr)
 
 
 def linear_stacked(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
