@@ -52,7 +52,7 @@ def batch_norm_stacked(
     return out.view(batch, variants, width).transpose(0, 1)  # (variant, batch, width)
 
 
-class MLPBlock(nn.Module):
+class BatchNormBlock(nn.Module):
     r"""One layer ``h = relu(BN(W x))`` with a shortcut around it.
 
     - ``none``: ``h`` (a plain layer); ``identity``: ``x + h`` (He et al. 2015);
@@ -111,7 +111,7 @@ class MLPBlock(nn.Module):
 
 
 class DeepMLP(nn.Module):
-    """``depth`` :class:`MLPBlock` s between a stem and a linear head: the degradation net.
+    """``depth`` :class:`BatchNormBlock` s between a stem and a linear head: the degradation net.
 
     ``stem``: Linear → BN → ReLU from ``d_in`` to ``width``; then ``norm`` (BN) and ``head``
     (Linear to ``n_classes``). The final norm, as in pre-activation ResNets (He et al. 2016),
@@ -134,7 +134,7 @@ class DeepMLP(nn.Module):
         self.stem = nn.Sequential(
             nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
         )
-        self.blocks = nn.ModuleList(MLPBlock(width, shortcut, scale) for _ in range(depth))
+        self.blocks = nn.ModuleList(BatchNormBlock(width, shortcut, scale) for _ in range(depth))
         self.norm = nn.BatchNorm1d(width, track_running_stats=False)
         self.head = nn.Linear(width, n_classes)
 
