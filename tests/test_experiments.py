@@ -25,8 +25,6 @@ from coursekit.experiments import (
     run_warmup,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def test_degradation_residual_trains_better_than_plain_at_depth_32():
     result = run_degradation(DegradationConfig(depths=(32,), seeds=(0,), epochs=20), progress=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..data import load_digits
 from ..probes import error_rate, grad_norms_by_layer
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..train import TrainConfig, train_many
 from ..validate import require_positive_float, require_positive_int
 from .nets import DeepMLP
@@ -72,6 +72,7 @@ class DegradationResult:
         return [sum(row) / len(row) for row in self.train_error[kind]]
 
 
+@single_threaded
 def run_degradation(
     config: DegradationConfig = DegradationConfig(), progress: bool = True
 ) -> DegradationResult:
@@ -108,6 +109,7 @@ def run_degradation(
     return result
 
 
+@single_threaded
 def grad_norms_at_init(depth: int, width: int = 64, seed: int = 0) -> dict[str, list[float]]:
     """Gradient norm of each block at initialisation, plain and residual, on 512 digits."""
     task = load_digits(seed=0)

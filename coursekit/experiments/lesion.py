@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..data import load_digits
 from ..probes import error_rate, lesion
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..train import TrainConfig, train_many
 from .nets import DeepMLP, DigitsRunConfig
 
@@ -32,6 +32,7 @@ class LesionResult:
     deleted: dict[str, list[float]]
 
 
+@single_threaded
 def run_lesion(config: LesionConfig = LesionConfig(), progress: bool = True) -> LesionResult:
     """Train plain and residual nets (same seed, one batched run), then lesion every block."""
     task = load_digits(seed=0)

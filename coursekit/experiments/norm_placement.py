@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..data import make_sort
 from ..probes import grad_norms_by_layer, stream_norms
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..stacks import StackConfig
 from ..train import TrainConfig, train_many, train_model
 from ..validate import require_positive_float, require_positive_int
@@ -50,6 +50,7 @@ class GradientProfileConfig:
             require_positive_int(name, getattr(self, name))
 
 
+@single_threaded
 def run_gradient_profile(
     config: GradientProfileConfig = GradientProfileConfig(),
 ) -> dict[str, dict[int, list[float]]]:
@@ -103,6 +104,7 @@ class WarmupResult:
     diverged_at: dict[str, int | None]
 
 
+@single_threaded
 def run_warmup(config: WarmupConfig = WarmupConfig(), progress: bool = True) -> WarmupResult:
     """Train post-norm without and with warm-up (one batched run) and pre-norm without."""
     task = make_sort(length=config.length, seed=config.seed)
@@ -129,6 +131,7 @@ def run_warmup(config: WarmupConfig = WarmupConfig(), progress: bool = True) -> 
     )
 
 
+@single_threaded
 def run_prenorm_stream(
     depth: int = 24, d_model: int = 64, length: int = 16, seed: int = 0, embed_std: float = 0.02
 ) -> dict[str, list[float]]:

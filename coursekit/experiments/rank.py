@@ -13,7 +13,7 @@ from torch import nn
 from ..attention import SelfAttention
 from ..mlp import MLP
 from ..probes import rank_collapse
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..validate import require_positive_int
 
 VARIANTS = {
@@ -55,6 +55,7 @@ class AttentionStack(nn.Module):
         return self.hidden_states(x)[-1]
 
 
+@single_threaded
 def run_rank_collapse(
     depth: int = 24, seq: int = 32, d_model: int = 64, n_heads: int = 4, batch: int = 8, seed: int = 0
 ) -> dict[str, list[float]]:

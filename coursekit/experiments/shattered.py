@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from ..data import make_grid
 from ..probes import gradient_autocorrelation
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..validate import require_positive_int
 
 
@@ -48,6 +48,7 @@ def calibrated(net: ScalarNet, grid: torch.Tensor) -> ScalarNet:
     return net.eval()
 
 
+@single_threaded
 def run_shattered(
     depths: tuple[int, ...] = (1, 10, 24, 50),
     width: int = 200,

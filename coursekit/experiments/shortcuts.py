@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..data import load_digits
 from ..probes import error_rate, parameter_counts
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..train import TrainConfig, train_many
 from .nets import SHORTCUTS, DeepMLP, DigitsRunConfig
 
@@ -35,6 +35,7 @@ class ShortcutResult:
     parameters: dict[str, int]
 
 
+@single_threaded
 def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = True) -> ShortcutResult:
     """Train the net with every shortcut from the same seed; return losses, errors, sizes."""
     task = load_digits(seed=0)

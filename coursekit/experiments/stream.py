@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..probes import stream_norms
-from ..seeding import seed_everything
+from ..seeding import seed_everything, single_threaded
 from ..stacks import Stack, StackConfig
 from ..validate import require_positive_int
 
@@ -33,6 +33,7 @@ def he_init(stack: Stack) -> Stack:
     return stack
 
 
+@single_threaded
 def run_stream_growth(
     depth: int = 50, d_model: int = 64, batch: int = 256, seed: int = 0
 ) -> dict[str, list[float]]:
