@@ -114,7 +114,7 @@ def _norms_by_block(grads: dict[str, torch.Tensor], prefixes: list[str]) -> torc
     sums = []
     for prefix in prefixes:
         parts = [
-            g.flatten(start_dim=g.dim() - p_dim).pow(2).sum(-1)
+            g.reshape(*g.shape[: g.dim() - p_dim], -1).pow(2).sum(-1)
             for name, (g, p_dim) in grads.items()
             if name.startswith(prefix)
         ]
@@ -176,6 +176,23 @@ def train_model(model: nn.Module, task: Task, config: TrainConfig, progress: boo
 
 def _structure(model: nn.Module) -> tuple:
     return (type(model), repr(model), tuple((n, p.shape) for n, p in model.named_parameters()))
+
+
+def _require_one_forward(models: list[nn.Module], shared_logits: torch.Tensor, x: torch.Tensor) -> None:
+    """Refuse variants whose own forward is not what the shared computation gives them.
+
+    A setting the forward reads but no tensor shows (say ``self.residual = False`` in a
+    learner's class) would otherwise silently train every variant as ``models[0]``.
+    """
+    with torch.no_grad():
+        for v, model in enumerate(models):
+            own = copy.deepcopy(model)(x)  # a copy: BatchNorm running statistics stay as they were
+            if not torch.allclose(own, shared_logits[v], rtol=1e-3, atol=1e-4):
+                raise ValueError(
+                    f"models[{v}] computes something else than models[0] would with its weights: "
+                    "they differ in a setting no tensor shows (such as residual=True/False). "
+                    "Keep such a switch in a buffer, or train each model with train_model"
+                )
 
 
 class _StackedOptimizer:
@@ -309,12 +326,15 @@ def train_many(
     live = torch.ones(len(models))
     results = [TrainResult() for _ in models]
     index = batches(task.n_train, base.batch_size, base.steps, base.seed)
+    with torch.no_grad():
+        x, y = task.x_train[index[0]], task.y_train[index[0]]
+        _require_one_forward(models, forward(params, buffers, x, y)[1], x)
     bar = _progress(base.steps, progress, f"training {len(models)} variants")
     for step in bar:
         x, y = task.x_train[index[step]], task.y_train[index[step]]
         grads, (loss, logits) = step_fn(params, buffers, x, y)  # loss: (variant,)
         # NaN and Inf survive a sum, so one sum per tensor finds every bad variant
-        bad = ~torch.isfinite(loss + sum(g.flatten(1).sum(1) for g in grads.values()))
+        bad = ~torch.isfinite(loss + sum(g.reshape(len(models), -1).sum(1) for g in grads.values()))
         log = step % base.log_every == 0 or step == base.steps - 1
         if log:
             norms = _norms_by_block({n: (g, dims[n]) for n, g in grads.items()}, prefixes).tolist()

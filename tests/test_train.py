@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from coursekit import build_stack
 from coursekit.data import Task, load_digits, make_sort
 from coursekit.experiments.nets import DeepMLP
 from coursekit.train import TrainConfig, lr_factor, train_many, train_model
@@ -160,3 +161,50 @@ def test_train_many_refuses_mixed_structures_and_configs(digits):
         train_many(_twins(seeds=(0,)), digits, [TrainConfig(steps=1), TrainConfig(steps=2)], progress=False)
     with pytest.raises(TypeError, match="Task|task|Module"):
         train_model("not a model", Task("x", *[torch.zeros(1)] * 4, n_classes=2), TrainConfig())
+
+
+def _stack_net(**options) -> torch.nn.Module:
+    """A digits classifier around a coursekit Stack (64 pixels in, 10 classes out)."""
+    return torch.nn.Sequential(build_stack(2, 64, **options), torch.nn.Linear(64, 10))
+
+
+class _LearnerNet(nn.Module):
+    """A learner-style class: the skip switch is a plain attribute that no tensor or repr shows."""
+
+    def __init__(self, residual: bool) -> None:
+        super().__init__()
+        self.residual = residual
+        self.fc = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc(x))
+        return self.head(x + h if self.residual else h)
+
+
+def test_train_many_refuses_variants_that_differ_in_a_setting_no_tensor_shows(digits):
+    """One shared forward would otherwise train the residual twin as the plain one."""
+    with pytest.raises(ValueError, match="structure"):  # the library's blocks show residual in their repr
+        train_many([_stack_net(residual=False), _stack_net(residual=True)], digits, TrainConfig(steps=1))
+    with pytest.raises(ValueError, match=r"models\[1\] computes something else"):
+        train_many([_LearnerNet(False), _LearnerNet(True)], digits, TrainConfig(steps=1), progress=False)
+    runs = train_many([_LearnerNet(True), _LearnerNet(True)], digits, TrainConfig(steps=2), progress=False)
+    assert all(len(r.loss) == 2 for r in runs)
+
+
+def test_rezero_gates_train_in_a_batch_as_they_do_alone(digits):
+    """Scalar parameters (the ReZero gate) stack to shape (variant,)."""
+    config = TrainConfig(steps=3, batch_size=32, lr=0.05, log_every=1)
+
+    def models():
+        return [_seeded(_stack_net, seed, gate=True) for seed in (0, 1)]
+
+    together = train_many(models(), digits, config, progress=False)
+    for model, run in zip(models(), together, strict=True):
+        single = train_model(model, digits, config, progress=False)
+        torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
+
+
+def _seeded(make, seed: int, **options) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return make(**options)
