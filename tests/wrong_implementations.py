@@ -671,6 +671,55 @@ def arms_both_residual():
     return _arms(plain=True)
 
 
+def _digits_arms(shortcuts):
+    from coursekit import seed_everything
+    from coursekit.experiments import DeepMLP
+    from coursekit.train import TrainConfig
+
+    arms = []
+    for shortcut in shortcuts:
+        seed_everything(0)
+        arms.append(DeepMLP(4, 16, shortcut=shortcut))  # the skip lives in a buffer, not in the repr
+    return *arms, TrainConfig(), TrainConfig()
+
+
+def arms_both_plain_digits_nets():
+    return _digits_arms(("none", "none"))
+
+
+def arms_one_object_twice():
+    plain, _, config, _ = _arms()
+    return plain, plain, config, config
+
+
+def fair_digits_arms():
+    return _digits_arms(("none", "identity"))
+
+
+class _LearnerStack(torch.nn.Module):
+    """A learner's own stack: the switch is a plain attribute that no tensor shows."""
+
+    def __init__(self, residual):
+        super().__init__()
+        self.residual = residual
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(16, 16) for _ in range(4))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = x + torch.relu(layer(x)) if self.residual else torch.relu(layer(x))
+        return x
+
+
+def fair_learner_arms():
+    from coursekit import seed_everything
+    from coursekit.train import TrainConfig
+
+    seed_everything(0)
+    plain = _LearnerStack(False)
+    seed_everything(0)
+    return plain, _LearnerStack(True), TrainConfig(), TrainConfig()
+
+
 WRONG += [
     (warmup_starts_at_zero, "warmup", "starts_at_zero"),
     (warmup_no_cap, "warmup", "no_cap"),
@@ -688,6 +737,8 @@ WRONG += [
     (arms_different_steps, "fair_comparison", "steps"),
     (arms_different_lr, "fair_comparison", "training"),
     (arms_both_residual, "fair_comparison", "same_arm"),
+    (arms_both_plain_digits_nets, "fair_comparison", "same_arm"),
+    (arms_one_object_twice, "fair_comparison", "same_arm"),
 ]
 
 CORRECT += [
@@ -696,6 +747,8 @@ CORRECT += [
     (probe_correct, "grad_norm_probe"),
     (probe_with_vector_norm, "grad_norm_probe"),
     (fair_arms, "fair_comparison"),
+    (fair_digits_arms, "fair_comparison"),
+    (fair_learner_arms, "fair_comparison"),
 ]
 
 # fair_comparison takes four arguments: its catalogue entries are functions that make them

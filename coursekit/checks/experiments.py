@@ -22,10 +22,30 @@ HINTS = {
     "widths": "the arms have different architectures: keep depth and widths equal, change only residual",
     "seeds": "the arms start from different weights: call seed_everything(seed) with the same seed before "
     "building each arm",
-    "same_arm": "both arms are the same network: build one with residual=False and one with residual=True",
+    "same_arm": "both arms are the same network: build one with residual=False and one with residual=True "
+    "(for DeepMLP: shortcut='none' and shortcut='identity')",
     "steps": "the arms train for different numbers of steps: use one TrainConfig for both",
     "training": "the arms train differently: use one TrainConfig (learning rate, batch size, seed) for both",
 }
+
+
+def _settings(model: nn.Module) -> list[tuple]:
+    """Every module's class and plain attributes: where a ``residual=True/False`` flag lives."""
+    return [
+        (name, type(m), sorted((k, repr(v)) for k, v in vars(m).items() if not k.startswith("_")))
+        for name, m in model.named_modules()
+    ]
+
+
+def _same_network(a: nn.Module, b: nn.Module) -> bool:
+    """Same modules, settings, weights and buffers: the two compute the same function."""
+    buffers_a, buffers_b = list(a.buffers()), list(b.buffers())
+    return (
+        a is b
+        or _settings(a) == _settings(b)
+        and len(buffers_a) == len(buffers_b)
+        and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(buffers_a, buffers_b, strict=True))
+    )
 
 
 def _shapes(model: nn.Module) -> list[tuple[int, ...]]:
@@ -57,6 +77,8 @@ def check_fair_comparison(
     for (name, a), b in zip(plain.named_parameters(), residual.parameters(), strict=True):  # type: ignore[union-attr]
         if not torch.equal(a, b):
             raise CheckFailed(f"the arms' initial {name} differ", HINTS["seeds"])
+    if _same_network(plain, residual):  # type: ignore[arg-type]
+        raise CheckFailed("the two arms have the same modules, settings and weights", HINTS["same_arm"])
     if plain_config != residual_config:
         fields = [f.name for f in dataclasses.fields(TrainConfig)]
         differ = [f for f in fields if getattr(plain_config, f) != getattr(residual_config, f)]
