@@ -17,21 +17,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from .kernels import current_env_kernel_manager, find_notebooks
+
 DEFAULT_FOLDERS = ("notebooks", "solutions")
-
-
-def notebooks_in(paths: list[str]) -> list[Path]:
-    """The notebooks named by ``paths`` (files, or folders searched one level deep), sorted."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(path.glob("*.ipynb"))
-        elif path.suffix == ".ipynb" and path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{raw} is neither a notebook nor a folder")
-    return found
 
 
 def execute_in_place(path: Path, timeout: int = 600) -> None:
@@ -41,8 +29,8 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
         cell.metadata.pop("execution", None)  # timings left by other tools (nbconvert, JupyterLab)
     client = NotebookClient(
         nb,
+        km=current_env_kernel_manager(),
         timeout=timeout,
-        kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
     )
@@ -53,7 +41,7 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        paths = notebooks_in(args.paths or list(DEFAULT_FOLDERS))
+        paths = find_notebooks(args.paths or list(DEFAULT_FOLDERS))
     except FileNotFoundError as error:
         print(f"coursekit execute: {error}", file=sys.stderr)
         return 2

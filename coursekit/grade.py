@@ -35,6 +35,7 @@ from pathlib import Path
 import nbformat
 
 from .build import CHECK_TAG
+from .kernels import current_env_kernel_manager, find_notebooks
 from .progress import ENV as PROGRESS_ENV
 from .progress import course_root
 
@@ -141,21 +142,6 @@ def find_exercise(path: Path, exercises: Path) -> Path:
     return exercise
 
 
-def _current_env_kernel_manager() -> object:
-    """A kernel manager whose ``python3`` kernel is this interpreter (ipykernel must be installed)."""
-    import ipykernel.kernelspec
-    from jupyter_client import AsyncKernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    class CurrentEnvSpecs(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name: str) -> object:
-            spec = ipykernel.kernelspec.get_kernel_dict()
-            spec["argv"][0] = sys.executable
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
-
-    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvSpecs())
-
-
 class _Run:
     """One notebook's execution: runs cells and probes, keeps the last error reply."""
 
@@ -166,7 +152,7 @@ class _Run:
         self.nonce = secrets.token_hex(16)
         self.client = NotebookClient(
             nb,
-            km=_current_env_kernel_manager(),
+            km=current_env_kernel_manager(),
             timeout=timeout,
             allow_errors=True,
             interrupt_on_timeout=True,
@@ -294,28 +280,15 @@ def _kernel(run: _Run, scratch: str):  # noqa: ANN202
             context.__exit__(None, None, None)
 
 
-def notebooks_in(paths: list[str]) -> list[Path]:
-    """The notebooks named, with a folder standing for the notebooks directly in it."""
-    found = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found += sorted(p for p in path.glob("*.ipynb") if p.is_file())
-        elif path.exists():
-            found.append(path)
-        else:
-            raise GradeError(f"{path}: no such file or folder")
-    if not found:
-        raise GradeError(f"no notebooks in {', '.join(paths)}")
-    return found
-
-
 def grade(
     paths: list[str], exercises: Path | None = None, timeout: int = DEFAULT_TIMEOUT
 ) -> list[NotebookReport]:
     """Grade every notebook named (folders included). Checks every input before running any."""
     exercises = exercises or course_root() / "exercises"
-    notebooks = notebooks_in(paths)
+    try:
+        notebooks = find_notebooks(paths)
+    except FileNotFoundError as exc:
+        raise GradeError(str(exc)) from None
     for path in notebooks:
         find_exercise(path, exercises)
     return [grade_notebook(path, exercises, timeout) for path in notebooks]

@@ -30,4 +30,4 @@ def test_execute_reports_a_failing_notebook_and_leaves_it_alone(tmp_path, capsys
 
 def test_execute_refuses_a_path_that_is_not_a_notebook(tmp_path, capsys):
     assert main(["execute", str(tmp_path / "missing.ipynb")]) == 2
-    assert "neither a notebook nor a folder" in capsys.readouterr().err
+    assert "no such file or folder" in capsys.readouterr().err

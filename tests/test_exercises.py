@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 from coursekit.build import CHECK_TAG
-from coursekit.grade import _current_env_kernel_manager
+from coursekit.kernels import current_env_kernel_manager
 
 EXERCISES = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.ipynb"))
 
@@ -18,7 +18,7 @@ EXERCISES = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.i
 def test_an_untouched_exercise_runs_and_reports_not_attempted(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
-        nb, km=_current_env_kernel_manager(), timeout=120, resources={"metadata": {"path": str(path.parent)}}
+        nb, km=current_env_kernel_manager(), timeout=120, resources={"metadata": {"path": str(path.parent)}}
     ).execute(cleanup_kc=True)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
