@@ -209,7 +209,7 @@ def _positive_int(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="time the experiments engine against its budgets")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
+        "--threads", type=_positive_int, default=None, help="torch threads (default: torch's own choice)"
     )
     parser.add_argument(
         "--steps", type=_positive_int, default=BenchConfig.steps, help="training steps per timing"
@@ -224,7 +224,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size", type=_positive_int, default=BenchConfig.batch_size, help="examples per step"
     )
     parser.add_argument(
-        "--repeats", type=int, default=BenchConfig.repeats, help="timings to take the best of"
+        "--repeats", type=_positive_int, default=BenchConfig.repeats, help="timings to take the best of"
     )
     parser.add_argument("--skip-experiments", action="store_true", help="time the trainer only")
     parser.set_defaults(func=run)

@@ -31,6 +31,9 @@ class StackConfig:
     gate: bool = False  # mlp blocks: ReZero, x + alpha * f(x) with alpha learned from 0
 
     def __post_init__(self) -> None:
+        for name in ("residual", "gate"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         require_positive_int("depth", self.depth)
         require_positive_int("d_model", self.d_model)
         require_choice("block", self.block, BLOCK_KINDS)

@@ -41,7 +41,7 @@ class TrainConfig:
     steps: int = 300
     lr: float = 0.05
     batch_size: int = 128
-    optimizer: str = "sgd"  # "sgd" (with momentum) or "adam"
+    optimizer: str = "sgd"  # "sgd" (plain, or with momentum > 0) or "adam"
     momentum: float = 0.0  # sgd only
     betas: tuple[float, float] = (0.9, 0.999)  # adam only
     warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr (Goyal et al. 2017)
@@ -59,8 +59,10 @@ class TrainConfig:
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         steps = self.warmup_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"warmup_steps must be a non-negative int, got {self.warmup_steps!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise TypeError(f"warmup_steps must be an int, got {steps!r} ({type(steps).__name__})")
+        if steps < 0:
+            raise ValueError(f"warmup_steps must be a non-negative int, got {steps}")
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:

@@ -28,6 +28,8 @@ from coursekit.seeding import default_device, seed_everything
         (lambda: Residual(MLP(4), scale=0.5, gate=True), ValueError, "not both"),
         (lambda: StackConfig(depth=0), ValueError, "depth"),
         (lambda: StackConfig(depth=2, block="cnn"), ValueError, "'cnn'"),
+        (lambda: StackConfig(depth=2, residual="False"), TypeError, "residual must be True or False"),
+        (lambda: StackConfig(depth=2, gate=1), TypeError, "gate must be True or False"),
         (lambda: StackConfig(depth=2, residual=False, gate=True), ValueError, "residual"),
         (lambda: StackConfig(depth=2, block="transformer", branch_scale=0.5), ValueError, "mlp blocks"),
         (lambda: TransformerBlock.from_torch(nn.Linear(2, 2)), TypeError, "TransformerEncoderLayer"),

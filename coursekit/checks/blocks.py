@@ -48,27 +48,21 @@ def _candidates(ref: reference.TransformerBlock, x: torch.Tensor, placement: str
     swapped.load_state_dict(ref.state_dict())
     plain = reference.TransformerBlock(D, HEADS, HIDDEN, norm=placement, residual=False)
     plain.load_state_dict(ref.state_dict())
+    candidates = {"swapped": swapped(x), "no_residual": plain(x)}
     if placement == "pre":
         h = n1(x)
         x1 = h + a(h)
-        skip_normed = n2(x1) + m(n2(x1))
+        candidates["norm_on_skip"] = n2(x1) + m(n2(x1))  # a post-norm block has no separate skip path
         x1 = x + a(n1(x))
-        shared = x1 + m(n1(x1))
+        candidates["shared_norm"] = x1 + m(n1(x1))
         x1 = 2 * x + a(n1(x))
-        twice = 2 * x1 + m(n2(x1))
+        candidates["residual_twice"] = 2 * x1 + m(n2(x1))
     else:
-        skip_normed = ref(x)  # not a post-norm mistake: never matches a wrong output
         x1 = n1(x + a(x))
-        shared = n1(x1 + m(x1))
+        candidates["shared_norm"] = n1(x1 + m(x1))
         x1 = n1(2 * x + a(x))
-        twice = n2(2 * x1 + m(x1))
-    return {
-        "swapped": swapped(x),
-        "no_residual": plain(x),
-        "norm_on_skip": skip_normed,
-        "shared_norm": shared,
-        "residual_twice": twice,
-    }
+        candidates["residual_twice"] = n2(2 * x1 + m(x1))
+    return candidates
 
 
 def _load(block: nn.Module, layer: nn.TransformerEncoderLayer) -> None:
