@@ -10,21 +10,31 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.version import Version
 
 FIX = "run `make lab` in the course folder (or `pip install -e .` in your environment)"
 
-# (distribution, oldest version the course is tested with, what it is for)
-REQUIREMENTS = [
-    ("torch", "2.4", "the blocks and experiments"),
-    ("jupyterlab", "4.0", "reading the notebooks"),
-    ("ipywidgets", "8.0", "the sliders and live plots"),
-    ("matplotlib", "3.7", "the plots"),
-    ("tqdm", "4.60", "progress bars"),
-    ("nbclient", "0.8", "grading notebooks"),
-    ("nbformat", "5.7", "building exercises"),
-    ("scikit-learn", "1.2", "the digits data set"),
-]
+# What each of coursekit's dependencies is for; the versions come from the package itself
+# (pyproject.toml), so the report and the install can never disagree.
+PURPOSES = {
+    "torch": "the blocks and experiments",
+    "jupyterlab": "reading the notebooks",
+    "ipywidgets": "the sliders and live plots",
+    "ipykernel": "running notebooks",
+    "matplotlib": "the plots",
+    "tqdm": "progress bars",
+    "nbclient": "grading notebooks",
+    "nbformat": "building exercises",
+    "scikit-learn": "the digits data set",
+    "packaging": "this report",
+}
+
+
+def requirements() -> list[Requirement]:
+    """coursekit's runtime dependencies, as installed (extras such as ``test`` left out)."""
+    declared = [Requirement(line) for line in metadata.requires("coursekit") or []]
+    return [req for req in declared if req.marker is None]
 
 
 @dataclass(frozen=True)
@@ -50,13 +60,14 @@ def check_python() -> Finding:
     return Finding("python", found, ok, "" if ok else "install Python 3.11 or newer, then " + FIX)
 
 
-def check_package(dist: str, minimum: str, purpose: str) -> Finding:
-    found = _installed(dist)
+def check_package(req: Requirement) -> Finding:
+    purpose = PURPOSES.get(req.name, "the course")
+    found = _installed(req.name)
     if found is None:
-        return Finding(dist, "missing", False, f"needed for {purpose}: {FIX}")
-    if Version(found) < Version(minimum):
-        return Finding(dist, found, False, f"version {minimum} or newer is needed for {purpose}: {FIX}")
-    return Finding(dist, found, True)
+        return Finding(req.name, "missing", False, f"needed for {purpose}: {FIX}")
+    if not req.specifier.contains(Version(found).base_version, prereleases=True):
+        return Finding(req.name, found, False, f"{req.name}{req.specifier} is needed for {purpose}: {FIX}")
+    return Finding(req.name, found, True)
 
 
 def check_widget_extension() -> Finding:
@@ -81,15 +92,20 @@ def check_threads() -> Finding:
     cores = os.cpu_count() or 1
     threads = torch.get_num_threads()
     device = "CUDA GPU available" if torch.cuda.is_available() else "CPU only (all the course needs)"
-    ok = threads >= 1
-    return Finding("cpu threads", f"{cores} cores, torch uses {threads}; {device}", ok)
+    return Finding(
+        "cpu threads", f"{cores} cores, torch uses {threads}; {device}", ok=True
+    )  # for information
 
 
 def diagnose() -> list[Finding]:
     """Every check, in the order the report shows them. Pure: prints nothing."""
     findings = [check_python()]
-    findings += [check_package(*req) for req in REQUIREMENTS]
-    if findings[1].ok:  # torch is importable
+    try:
+        packages = [check_package(req) for req in requirements()]
+    except metadata.PackageNotFoundError:
+        return [*findings, Finding("coursekit", "not installed", False, FIX)]
+    findings += packages
+    if any(f.name == "torch" and f.ok for f in packages):
         findings.append(check_threads())
     if _installed("jupyter_core") is not None:
         findings.append(check_widget_extension())

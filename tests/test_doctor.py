@@ -16,14 +16,23 @@ def test_doctor_passes_in_the_test_environment(capsys):
 
 
 def test_doctor_names_a_missing_or_old_package_and_the_fix(monkeypatch, capsys):
-    versions = {"torch": None, "ipywidgets": "7.6.0"}
+    versions = {"torch": None, "ipywidgets": "7.6.0", "ipykernel": None}
     real = doctor._installed
     monkeypatch.setattr(doctor, "_installed", lambda dist: versions.get(dist, real(dist)))
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "❌ torch" in out and "missing" in out
-    assert "❌ ipywidgets" in out and "8.0 or newer" in out
-    assert "make lab" in out and "2 problem(s) found" in out
+    assert "❌ ipywidgets" in out and "ipywidgets>=8.0 is needed" in out
+    assert "❌ ipykernel" in out
+    assert "cpu threads" not in out  # no torch, nothing to ask it
+    assert "make lab" in out and "3 problem(s) found" in out
+
+
+def test_doctor_takes_the_versions_from_the_package_itself(monkeypatch):
+    real = doctor._installed
+    monkeypatch.setattr(doctor, "_installed", lambda dist: "2.5.1" if dist == "torch" else real(dist))
+    torch = next(f for f in doctor.diagnose() if f.name == "torch")
+    assert not torch.ok and "torch==2.13.0 is needed" in torch.advice
 
 
 def test_doctor_reports_a_missing_widget_extension(monkeypatch, tmp_path):
