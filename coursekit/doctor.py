@@ -90,6 +90,7 @@ def check_threads() -> Finding:
     import torch
 
     cores = os.cpu_count() or 1
+    # for information: any thread count works
     threads = torch.get_num_threads()
     device = "CUDA GPU available" if torch.cuda.is_available() else "CPU only (all the course needs)"
     return Finding(
