@@ -28,6 +28,17 @@ def require_positive_float(name: str, value: object) -> float:
     return float(value)
 
 
+def require_int_tuple(name: str, values: object, positive: bool = False) -> tuple[int, ...]:
+    """Return ``values`` if it is a non-empty tuple of ints (all positive if ``positive``)."""
+    if not isinstance(values, tuple) or not values:
+        raise TypeError(f"{name} must be a non-empty tuple of ints, got {values!r}")
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise TypeError(f"{name} must hold ints only, got {values!r}")
+    if positive and any(v <= 0 for v in values):
+        raise ValueError(f"{name} must hold positive ints, got {values!r}")
+    return values
+
+
 def require_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise naming the options."""
     if value not in choices:

@@ -5,6 +5,13 @@ import torch
 from torch import nn
 
 from coursekit import MLP, LayerNorm, Residual, RMSNorm, SelfAttention, StackConfig, TransformerBlock
+from coursekit.experiments import (
+    DegradationConfig,
+    GradientProfileConfig,
+    LesionConfig,
+    run_lesion,
+    run_shattered,
+)
 from coursekit.seeding import default_device, seed_everything
 
 
@@ -74,3 +81,18 @@ def test_asking_for_a_missing_gpu_is_refused():
     with pytest.raises(ValueError, match="no CUDA GPU"):
         default_device("cuda")
     assert default_device().type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "run, error, words",
+    [
+        (lambda: run_lesion(LesionConfig(batch_size=5000), progress=False), ValueError, "batch_size"),
+        (lambda: run_shattered(seeds=()), TypeError, "seeds"),
+        (lambda: run_shattered(depths=(3, 0)), ValueError, "depths"),
+        (lambda: DegradationConfig(depths=[6, 20]), TypeError, "depths"),
+        (lambda: GradientProfileConfig(seeds=(0, 1.5)), TypeError, "seeds"),
+    ],
+)
+def test_bad_experiment_settings_are_refused(run, error, words):
+    with pytest.raises(error, match=words):
+        run()

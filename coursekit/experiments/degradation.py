@@ -13,21 +13,11 @@ from dataclasses import dataclass, field
 from ..data import load_digits
 from ..probes import error_rate, grad_norms_by_layer
 from ..seeding import seed_everything, single_threaded
-from ..train import TrainConfig, train_many
-from ..validate import require_positive_float, require_positive_int
-from .nets import DeepMLP
+from ..train import train_many
+from ..validate import require_int_tuple, require_positive_float, require_positive_int
+from .nets import DeepMLP, digits_training
 
 KINDS = ("plain", "residual")
-
-
-def _require_ints(name: str, values: tuple[int, ...]) -> None:
-    if not isinstance(values, tuple) or not values:
-        raise TypeError(f"{name} must be a non-empty tuple of ints, got {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or (name == "depths" and v <= 0):
-            raise ValueError(
-                f"{name} must hold {'positive ' if name == 'depths' else ''}ints, got {values!r}"
-            )
 
 
 @dataclass(frozen=True)
@@ -42,8 +32,8 @@ class DegradationConfig:
     batch_size: int = 128
 
     def __post_init__(self) -> None:
-        _require_ints("depths", self.depths)
-        _require_ints("seeds", self.seeds)
+        require_int_tuple("depths", self.depths, positive=True)
+        require_int_tuple("seeds", self.seeds)
         require_positive_int("width", self.width)
         require_positive_float("lr", self.lr)
         require_positive_int("epochs", self.epochs)
@@ -80,8 +70,7 @@ def run_degradation(
     if not isinstance(config, DegradationConfig):
         raise TypeError(f"config must be a DegradationConfig, got {type(config).__name__}")
     task = load_digits(seed=0)
-    steps = config.epochs * (task.n_train // config.batch_size)
-    train = TrainConfig(steps=steps, lr=config.lr, batch_size=config.batch_size, log_every=steps // 10)
+    train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train)
     result = DegradationResult(config)
     for kind in KINDS:
         for table in (result.train_error, result.final_loss, result.loss_curves, result.grad_norms):

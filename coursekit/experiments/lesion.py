@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from ..data import load_digits
 from ..probes import error_rate, lesion
 from ..seeding import seed_everything, single_threaded
-from ..train import TrainConfig, train_many
-from .nets import DeepMLP, DigitsRunConfig
+from ..train import train_many
+from .nets import DeepMLP, DigitsRunConfig, digits_training
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,11 @@ class LesionResult:
 def run_lesion(config: LesionConfig = LesionConfig(), progress: bool = True) -> LesionResult:
     """Train plain and residual nets (same seed, one batched run), then lesion every block."""
     task = load_digits(seed=0)
-    steps = config.epochs * (task.n_train // config.batch_size)
     models = {}
     for kind, shortcut in (("plain", "none"), ("residual", "identity")):
         seed_everything(config.seed)
         models[kind] = DeepMLP(config.depth, config.width, shortcut=shortcut)
-    train = TrainConfig(steps=steps, lr=config.lr, batch_size=config.batch_size, seed=config.seed)
+    train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train, config.seed)
     train_many(list(models.values()), task, train, progress=progress)
     x, y = task.x_test, task.y_test
     return LesionResult(

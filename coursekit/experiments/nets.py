@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..stacks import Stack, StackConfig
+from ..train import TrainConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
 
 SHORTCUTS = ("none", "identity", "scaled", "gated", "concat")
@@ -50,6 +51,14 @@ def batch_norm_stacked(
     flat = x.transpose(0, 1).reshape(batch, variants * width)  # (batch, variant * width)
     out = F.batch_norm(flat, None, None, weight.reshape(-1), bias.reshape(-1), training=True, eps=eps)
     return out.view(batch, variants, width).transpose(0, 1)  # (variant, batch, width)
+
+
+def digits_training(epochs: int, batch_size: int, lr: float, n_train: int, seed: int = 0) -> TrainConfig:
+    """SGD for ``epochs`` passes over ``n_train`` examples, logging ten times along the way."""
+    if batch_size > n_train:
+        raise ValueError(f"batch_size ({batch_size}) must not exceed the {n_train} training examples")
+    steps = epochs * (n_train // batch_size)
+    return TrainConfig(steps=steps, lr=lr, batch_size=batch_size, log_every=max(1, steps // 10), seed=seed)
 
 
 class BatchNormBlock(nn.Module):

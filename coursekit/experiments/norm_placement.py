@@ -18,7 +18,7 @@ from ..probes import grad_norms_by_layer, stream_norms
 from ..seeding import seed_everything, single_threaded
 from ..stacks import StackConfig
 from ..train import TrainConfig, train_many, train_model
-from ..validate import require_positive_float, require_positive_int
+from ..validate import require_int_tuple, require_positive_float, require_positive_int
 from .nets import SequenceModel
 
 PLACEMENTS = ("post", "pre")
@@ -42,10 +42,8 @@ class GradientProfileConfig:
     embed_std: float = 0.02  # GPT-2's: the blocks set the stream's scale, as in Xiong et al.'s analysis
 
     def __post_init__(self) -> None:
-        if not self.depths or not all(isinstance(d, int) and d > 0 for d in self.depths):
-            raise ValueError(f"depths must be a non-empty tuple of positive ints, got {self.depths!r}")
-        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
-            raise ValueError(f"seeds must be a non-empty tuple of ints, got {self.seeds!r}")
+        require_int_tuple("depths", self.depths, positive=True)
+        require_int_tuple("seeds", self.seeds)
         for name in ("d_model", "length", "batch_size"):
             require_positive_int(name, getattr(self, name))
 

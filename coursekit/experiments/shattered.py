@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from ..data import make_grid
 from ..probes import gradient_autocorrelation
 from ..seeding import seed_everything, single_threaded
-from ..validate import require_positive_int
+from ..validate import require_int_tuple
 
 
 class ScalarNet(nn.Module):
@@ -57,8 +57,8 @@ def run_shattered(
 ) -> dict[str, list[float]]:
     """Lag-1 autocorrelation of ∂f/∂x over the grid, averaged over seeds, one number per depth,
     for ``"plain"`` and ``"residual"``."""
-    for d in depths:
-        require_positive_int("depth", d)
+    require_int_tuple("depths", depths, positive=True)
+    require_int_tuple("seeds", seeds)
     grid = make_grid(n_points)
     out: dict[str, list[float]] = {"plain": [], "residual": []}
     for kind in out:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from ..data import load_digits
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
-from ..train import TrainConfig, train_many
-from .nets import SHORTCUTS, DeepMLP, DigitsRunConfig
+from ..train import train_many
+from .nets import SHORTCUTS, DeepMLP, DigitsRunConfig, digits_training
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ class ShortcutResult:
 def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = True) -> ShortcutResult:
     """Train the net with every shortcut from the same seed; return losses, errors, sizes."""
     task = load_digits(seed=0)
-    steps = config.epochs * (task.n_train // config.batch_size)
-    train = TrainConfig(steps=steps, lr=config.lr, batch_size=config.batch_size, seed=config.seed)
+    train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train, config.seed)
     models = {}
     for shortcut in SHORTCUTS:
         seed_everything(config.seed)
