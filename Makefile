@@ -1,8 +1,9 @@
 # Two commands for a fresh machine:
 #   make lab    install everything into .venv and open the course in JupyterLab
 #   make test   install everything (with the test extras) and run the whole test suite
-# On a machine with no local CPU build of torch, add the CPU wheel index to avoid a
-# multi-GB CUDA download:  make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# torch's version is pinned in pyproject.toml alone. On a machine with no local CPU build
+# of torch, add the CPU wheel index to avoid a multi-GB CUDA download:
+#   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,8 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "torch==2.13.0" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test]" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	touch $@
 
 lab: install
