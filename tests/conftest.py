@@ -1,4 +1,4 @@
-"""Shared test setup: keep nbval away from notebook fixtures, and progress out of the course folder."""
+"""Shared test setup: progress stays out of the course folder; a one-thread fixture."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Notebooks under tests/fixtures/ are inputs for the grader tests, not notebooks to validate.
-collect_ignore_glob = ["fixtures/*"]
 
 # Kernels started by nbval (notebooks/, solutions/) inherit this: their checks record progress
 # in a scratch file, never in the learner's .coursekit-progress.json.
