@@ -45,6 +45,24 @@ def _require_series(name: str, series: Mapping[str, Sequence[float]]) -> None:
         )
 
 
+def _lines(
+    lines: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log: bool,
+    **style: object,
+) -> tuple[Figure, object]:
+    """A figure with one labelled line per ``(label, xs, ys)``, axes labelled, legend drawn."""
+    fig, ax = _figure()
+    for label, xs, ys in lines:
+        ax.plot(xs, ys, label=label, **style)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if log:
+        ax.set_yscale("log")
+    return fig, ax
+
+
 def plot_loss_curves(
     curves: Mapping[str, Sequence[float]],
     title: str = "Training loss",
@@ -53,14 +71,10 @@ def plot_loss_curves(
 ) -> Figure:
     """One line per variant: loss against step (log scale by default); ``chance`` draws a reference."""
     _require_series("curves", curves)
-    fig, ax = _figure()
-    for label, loss in curves.items():
-        ax.plot(range(len(loss)), loss, label=label, linewidth=1.2)
+    lines = [(label, range(len(loss)), loss) for label, loss in curves.items()]
+    fig, ax = _lines(lines, "training step", LOSS_LABEL, title, log, linewidth=1.2)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.2f})")
-    ax.set(xlabel="training step", ylabel=LOSS_LABEL, title=title)
-    if log:
-        ax.set_yscale("log")
     ax.legend()
     return fig
 
@@ -70,12 +84,8 @@ def plot_by_layer(
 ) -> Figure:
     """One line per variant against layer index (``first`` is the index of the first value)."""
     _require_series("series", series)
-    fig, ax = _figure()
-    for label, values in series.items():
-        ax.plot(range(first, first + len(values)), values, marker="o", markersize=3, label=label)
-    ax.set(xlabel="layer (block index)", ylabel=ylabel, title=title)
-    if log:
-        ax.set_yscale("log")
+    lines = [(label, range(first, first + len(values)), values) for label, values in series.items()]
+    fig, ax = _lines(lines, "layer (block index)", ylabel, title, log, marker="o", markersize=3)
     ax.legend()
     return fig
 
@@ -89,14 +99,11 @@ def plot_by_depth(
 ) -> Figure:
     """One line per variant against network depth."""
     _require_series("series", series)
-    fig, ax = _figure()
     for label, values in series.items():
         if len(values) != len(depths):
             raise ValueError(f"series {label!r} has {len(values)} values for {len(depths)} depths")
-        ax.plot(depths, values, marker="o", label=label)
-    ax.set(xlabel="depth (number of blocks)", ylabel=ylabel, title=title)
-    if log:
-        ax.set_yscale("log")
+    lines = [(label, depths, values) for label, values in series.items()]
+    fig, ax = _lines(lines, "depth (number of blocks)", ylabel, title, log, marker="o")
     ax.legend()
     return fig
 
