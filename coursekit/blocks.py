@@ -59,9 +59,8 @@ class TransformerBlock(nn.Module):
         eps = require_positive_float("eps", eps)
         self.attn = SelfAttention(d_model, n_heads)
         self.mlp = MLP(d_model, d_hidden, activation=activation)
-        make_norm = (lambda: nn.Identity()) if norm == "none" else (lambda: LayerNorm(d_model, eps=eps))
-        self.norm1 = make_norm()
-        self.norm2 = make_norm()
+        self.norm1 = nn.Identity() if norm == "none" else LayerNorm(d_model, eps=eps)
+        self.norm2 = nn.Identity() if norm == "none" else LayerNorm(d_model, eps=eps)
 
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         require_sequence("input", x, self.d_model)
