@@ -198,45 +198,39 @@ def _require_one_forward(models: list[nn.Module], shared_logits: torch.Tensor, x
 
 
 class _StackedOptimizer:
-    """SGD (momentum) or Adam on stacked ``(variant, ...)`` weights, as ``torch.optim`` computes
-    them, with one learning rate per variant and a ``live`` mask that freezes stopped variants."""
+    """SGD (momentum) or Adam on all stacked weights as one flat ``(variant, total)`` buffer, as
+    ``torch.optim`` computes them, with one learning rate per variant and a ``live`` mask that
+    freezes stopped variants. One buffer makes a step a handful of ops, not several per tensor."""
 
-    def __init__(self, params: dict[str, torch.Tensor], config: TrainConfig) -> None:
+    def __init__(self, flat: torch.Tensor, config: TrainConfig) -> None:
         self.config = config
         self.t = 0
-        self.state = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params.items()}
+        self.flat = flat  # (variant, total)
+        self.m, self.v = torch.zeros_like(flat), torch.zeros_like(flat)
+        # scratch reused every step: a fresh buffer this size costs a page fault per 4 KiB
+        self.update = torch.empty_like(flat)
+        self.denom = torch.empty_like(flat) if config.optimizer == "adam" else None
 
     @torch.no_grad()
-    def step(
-        self,
-        params: dict[str, torch.Tensor],
-        grads: dict[str, torch.Tensor],
-        lr: torch.Tensor,
-        live: torch.Tensor,
-    ) -> None:
+    def step(self, grad: torch.Tensor, lr: torch.Tensor, live: torch.Tensor, all_live: bool) -> None:
+        """One update from ``grad`` ``(variant, total)``; ``lr`` and ``live`` are ``(variant,)``."""
         c, self.t = self.config, self.t + 1
-        all_live = bool(live.all())
-        lr = lr * live  # (variant,)
-        for name, p in params.items():
-            g = (
-                grads[name]
-                if all_live
-                else torch.nan_to_num(grads[name]) * live.view(-1, *[1] * (p.dim() - 1))
-            )
-            scale = lr.view(-1, *[1] * (p.dim() - 1))
-            m, v = self.state[name]
-            if c.optimizer == "sgd":
-                if c.momentum and self.t > 1:
-                    g = m.mul_(c.momentum).add_(g)
-                elif c.momentum:
-                    g = m.copy_(g)
-                p.sub_(scale * g)
-            else:
-                b1, b2 = c.betas
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v.sqrt() / math.sqrt(1 - b2**self.t)).add_(1e-8)
-                p.sub_((scale / (1 - b1**self.t)) * m / denom)
+        scale = (lr * live).unsqueeze(1)  # (variant, 1)
+        g = grad if all_live else torch.nan_to_num(grad) * live.unsqueeze(1)
+        m, v = self.m, self.v
+        if c.optimizer == "sgd":
+            if c.momentum and self.t > 1:
+                g = m.mul_(c.momentum).add_(g)
+            elif c.momentum:
+                g = m.copy_(g)
+            torch.mul(scale, g, out=self.update)
+        else:
+            b1, b2 = c.betas
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = torch.sqrt(v, out=self.denom).div_(math.sqrt(1 - b2**self.t)).add_(1e-8)
+            torch.mul(scale / (1 - b1**self.t), m, out=self.update).div_(denom)
+        self.flat.sub_(self.update)
 
 
 def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
@@ -292,8 +286,16 @@ def train_many(
     template = copy.deepcopy(models[0]).to("meta")
     for m in models:
         m.train()
-    params, buffers = stack_module_state(models)  # name -> (variant, ...)
-    params = {n: p.detach().clone() for n, p in params.items()}
+    stacked, buffers = stack_module_state(models)  # name -> (variant, ...)
+    # every stacked weight is a leaf view into one flat buffer, which the optimizer updates
+    flat = torch.cat(
+        [p.detach().reshape(len(models), -1) for p in stacked.values()], dim=1
+    )  # (variant, total)
+    sizes = [p[0].numel() for p in stacked.values()]
+    params = {
+        name: chunk.view(p.shape).requires_grad_(True)
+        for (name, p), chunk in zip(stacked.items(), flat.split(sizes, dim=1), strict=True)
+    }
     dims = {n: p.dim() - 1 for n, p in params.items()}
 
     def loss_of(p, b, x, y):
@@ -312,17 +314,20 @@ def train_many(
         loss_stacked if hasattr(models[0], "forward_stacked") else vmap(loss_of, in_dims=(0, 0, None, None))
     )
     names = list(params)
-    for p in params.values():
-        p.requires_grad_(True)
+    grad_buffer = torch.empty_like(flat)
 
     def step_fn(params, buffers, x, y):
         # the variants' losses are independent, so the gradient of their sum is each one's own
         loss, logits = forward(params, buffers, x, y)  # (variant,), (variant, batch, ..., n_classes)
         grads = torch.autograd.grad(loss.sum(), [params[n] for n in names], allow_unused=True)
-        grads = [torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, grads, strict=True)]
-        return dict(zip(names, grads, strict=True)), (loss.detach(), logits.detach())
+        parts = [
+            (torch.zeros_like(params[n]) if g is None else g).reshape(len(models), -1)
+            for n, g in zip(names, grads, strict=True)
+        ]
+        # (variant, total), laid out as flat; into one reused buffer, as the optimizer's scratch
+        return torch.cat(parts, dim=1, out=grad_buffer), (loss.detach(), logits.detach())
 
-    opt = _StackedOptimizer(params, base)
+    opt = _StackedOptimizer(flat, base)
     prefixes = block_groups(models[0])
     lrs = torch.tensor([c.lr for c in configs])
     live = torch.ones(len(models))
@@ -334,28 +339,33 @@ def train_many(
     bar = _progress(base.steps, progress, f"training {len(models)} variants")
     for step in bar:
         x, y = task.x_train[index[step]], task.y_train[index[step]]
-        grads, (loss, logits) = step_fn(params, buffers, x, y)  # loss: (variant,)
-        # NaN and Inf survive a sum, so one sum per tensor finds every bad variant
-        bad = ~torch.isfinite(loss + sum(g.reshape(len(models), -1).sum(1) for g in grads.values()))
+        grad, (loss, logits) = step_fn(params, buffers, x, y)  # (variant, total), (variant,)
+        # NaN and Inf survive a sum, so one sum per variant finds every bad one
+        bad = (~torch.isfinite(loss + grad.sum(1))).tolist()
         log = step % base.log_every == 0 or step == base.steps - 1
         if log:
-            norms = _norms_by_block({n: (g, dims[n]) for n, g in grads.items()}, prefixes).tolist()
+            grads = {
+                n: (g.view(p.shape), dims[n])
+                for (n, p), g in zip(params.items(), grad.split(sizes, 1), strict=True)
+            }
+            norms = _norms_by_block(grads, prefixes).tolist()
             correct = (logits.argmax(-1) == y).flatten(1).float().mean(1).tolist()
+        losses = loss.tolist()
         for v, r in enumerate(results):
             if r.diverged_at is not None:
                 continue
             if bad[v]:
                 r.diverged_at, live[v] = step, 0.0
                 continue
-            r.loss.append(loss[v].item())
+            r.loss.append(losses[v])
             if log:
                 r.steps_logged.append(step)
                 r.accuracy.append(correct[v])
                 r.grad_norms.append(norms[v])
-        if not live.any():
+        if all(r.diverged_at is not None for r in results):
             break
         factors = torch.tensor([lr_factor(step, c) for c in configs])
-        opt.step(params, grads, lrs * factors, live)
+        opt.step(grad, lrs * factors, live, all(r.diverged_at is None for r in results))
     bar.close()
     with torch.no_grad():
         for v, m in enumerate(models):
