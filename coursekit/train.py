@@ -188,7 +188,9 @@ def _require_one_forward(models: list[nn.Module], shared_logits: torch.Tensor, x
     """
     with torch.no_grad():
         for v, model in enumerate(models):
-            own = copy.deepcopy(model)(x)  # a copy: BatchNorm running statistics stay as they were
+            # on copies of the buffers, so BatchNorm running statistics stay as they were (cheaper
+            # than copying the whole model)
+            own = functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
             if not torch.allclose(own, shared_logits[v], rtol=1e-3, atol=1e-4):
                 raise ValueError(
                     f"models[{v}] computes something else than models[0] would with its weights: "
@@ -283,7 +285,6 @@ def train_many(
         raise ValueError(f"got {len(configs)} configs for {len(models)} models")
     base = _check_configs(configs)
 
-    template = copy.deepcopy(models[0]).to("meta")
     for m in models:
         m.train()
     stacked, buffers = stack_module_state(models)  # name -> (variant, ...)
@@ -310,9 +311,11 @@ def train_many(
         return losses.view(len(models), -1).mean(1), logits
 
     # a model may compute all variants itself with explicit batched matmuls; else vmap does it
-    forward = (
-        loss_stacked if hasattr(models[0], "forward_stacked") else vmap(loss_of, in_dims=(0, 0, None, None))
-    )
+    if hasattr(models[0], "forward_stacked"):
+        forward = loss_stacked
+    else:
+        template = copy.deepcopy(models[0]).to("meta")
+        forward = vmap(loss_of, in_dims=(0, 0, None, None))
     names = list(params)
     grad_buffer = torch.empty_like(flat)
 
