@@ -43,13 +43,16 @@ def linear_stacked(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
 
 
 def batch_norm_stacked(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5, relu: bool = False
 ) -> torch.Tensor:
     """Training-mode BatchNorm per variant and channel of ``x`` ``(variant, batch, width)``, as one
-    fused ``F.batch_norm`` over ``variant * width`` channels."""
+    fused ``F.batch_norm`` over ``variant * width`` channels; ``relu`` applies ReLU in place on
+    its output (one buffer fewer per layer, same numbers)."""
     variants, batch, width = x.shape
     flat = x.transpose(0, 1).reshape(batch, variants * width)  # (batch, variant * width)
     out = F.batch_norm(flat, None, None, weight.reshape(-1), bias.reshape(-1), training=True, eps=eps)
+    if relu:
+        out = F.relu(out, inplace=True)
     return out.view(batch, variants, width).transpose(0, 1)  # (variant, batch, width)
 
 
@@ -101,12 +104,11 @@ class BatchNormBlock(nn.Module):
     def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for ``variant`` stacked copies: weights ``(variant, ...)`` under
         ``prefix`` in ``p`` (buffers included), ``x`` ``(variant, batch, width)``."""
-        h = F.relu(
-            batch_norm_stacked(
-                torch.bmm(x, p[prefix + "linear.weight"].transpose(1, 2)),
-                p[prefix + "bn.weight"],
-                p[prefix + "bn.bias"],
-            )
+        h = batch_norm_stacked(
+            torch.bmm(x, p[prefix + "linear.weight"].transpose(1, 2)),
+            p[prefix + "bn.weight"],
+            p[prefix + "bn.bias"],
+            relu=True,
         )  # (variant, batch, width)
         if self.shortcut == "gated":
             g = torch.sigmoid(linear_stacked(x, p[prefix + "gate.weight"], p[prefix + "gate.bias"]))
@@ -165,7 +167,7 @@ class DeepMLP(nn.Module):
         (as ``torch.func.stack_module_state`` makes them): explicit batched matmuls, which run
         faster than ``vmap`` over :meth:`forward` (see ``coursekit bench``). ``x`` ``(batch, d_in)``."""
         h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))  # (variant, batch, width)
-        h = F.relu(batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"]))
+        h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
         for i, block in enumerate(self.blocks):
             h = block.forward_stacked(p, f"blocks.{i}.", h)
         h = batch_norm_stacked(h, p["norm.weight"], p["norm.bias"])
