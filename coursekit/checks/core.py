@@ -171,6 +171,14 @@ def require_class(cls: object, name: str, check_name: str) -> type:
     return cls
 
 
+def require_function(fn: object, name: str, check_name: str) -> None:
+    """Sub-check: the learner passed a function (the function itself, not its result)."""
+    if not callable(fn):
+        raise CheckFailed(
+            f"expected a function, got {fn!r}", f"pass the function itself: {check_name}({name})"
+        )
+
+
 def call_forward(module: nn.Module, x: torch.Tensor, *args: object) -> torch.Tensor:
     """Sub-checks on one call: returns a tensor of x's shape and dtype, finite, x untouched."""
     before = x.clone()

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..probes import grad_norms_by_layer
 from ..stacks import build_stack
-from .core import CheckFailed, check
+from .core import CheckFailed, check, require_function
 
 D, DEPTH, FEATURES, CLASSES, BATCH = 8, 4, 5, 3, 16
 
@@ -77,10 +77,7 @@ def _diagnose(
 @check("grad_norm_probe")
 def check_grad_norm_probe(grad_norms: object) -> None:
     """Check ``grad_norms(model, x, y) -> list[float]`` against ``coursekit.probes.grad_norms_by_layer``."""
-    if not callable(grad_norms):
-        raise CheckFailed(
-            f"expected a function, got {grad_norms!r}", "pass the function: check_grad_norm_probe(grad_norms)"
-        )
+    require_function(grad_norms, "grad_norms", "check_grad_norm_probe")
     model = ProbedNet()
     x, y = torch.randn(BATCH, FEATURES), torch.randint(0, CLASSES, (BATCH,))
     out = grad_norms(model, x, y)

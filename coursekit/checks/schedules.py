@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..train import TrainConfig, lr_factor
-from .core import CheckFailed, check
+from .core import CheckFailed, check, require_function
 
 BASE_LR = 0.1
 CASES = [(0, 5), (1, 5), (4, 5), (5, 5), (9, 5), (0, 1), (3, 1), (0, 10), (9, 10), (20, 10)]
@@ -56,10 +56,7 @@ def _diagnose(got: dict[tuple[int, int], float]) -> str:
 @check("warmup")
 def check_warmup(warmup_lr: object) -> None:
     """Check ``warmup_lr(step, base_lr, warmup_steps) -> float`` (``step`` counts from 0)."""
-    if not callable(warmup_lr):
-        raise CheckFailed(
-            f"expected a function, got {warmup_lr!r}", "pass the function itself: check_warmup(warmup_lr)"
-        )
+    require_function(warmup_lr, "warmup_lr", "check_warmup")
     got = {(s, w): _value(warmup_lr, s, w) for s, w in CASES}
     wrong = [(s, w) for (s, w), v in got.items() if not math.isclose(v, _reference(s, w), rel_tol=1e-6)]
     if wrong:
