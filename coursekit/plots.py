@@ -28,9 +28,14 @@ class CourseFigure(Figure):
     """
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return figure_png(self)
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The PNG bytes of ``figure`` (what Jupyter shows and the notebook stores)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _figure(width: float = 6.0, height: float = 3.6) -> tuple[Figure, object]:

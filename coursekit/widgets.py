@@ -1,17 +1,79 @@
 """Widgets: thin layers that call an experiment and draw its numbers; no logic of their own.
 
-Every widget is built by a function returning an ``ipywidgets`` box, and its update
-function is public, so pytest can call exactly what a slider calls.
+Every widget is an :class:`Explorer`: some controls and a *view function*
+``view(**values) -> (summary, figure)`` that pytest calls exactly as a slider does. An
+explorer also stores a static PNG of its default state in the notebook, so a reader without a
+live kernel (GitHub's viewer, an nbconvert export, a closed kernel) sees the figure and the
+summary line, not ``VBox(...)``.
 """
 
 from __future__ import annotations
+
+import base64
+from collections.abc import Callable
 
 import ipywidgets as widgets
 from IPython.display import display
 from matplotlib.figure import Figure
 
 from .experiments import grad_norms_at_init
-from .plots import plot_by_layer
+from .plots import figure_png, plot_by_layer
+
+View = Callable[..., tuple[str, Figure]]
+
+
+class Explorer(widgets.VBox):
+    """Controls above an output that shows ``view(**values)``: a summary line and a figure.
+
+    Args:
+        view: called with one keyword per control, ``view(depth=8, skip=True)``; returns
+            ``(summary, figure)``. Keep it under 1 s at the defaults (cache what repeats).
+        controls: the ipywidgets controls, by the keyword ``view`` takes them under.
+
+    The notebook stores, beside the live widget, a PNG of the default state and the summary
+    as plain text: what a reader without a kernel sees.
+    """
+
+    def __init__(self, view: View, **controls: widgets.ValueWidget) -> None:
+        if not callable(view):
+            raise TypeError(f"view must be a function returning (summary, figure), got {view!r}")
+        if not controls:
+            raise ValueError("an Explorer needs at least one control")
+        self.view = view
+        self.controls = controls
+        self.output = widgets.Output()
+        super().__init__([widgets.HBox(list(controls.values())), self.output])
+        self.summary, self.figure = self.current()
+        self._default_png = figure_png(self.figure)
+        self._default_summary = self.summary
+        for control in controls.values():
+            control.observe(self.redraw, names="value")
+        self._show()
+
+    def values(self) -> dict[str, object]:
+        """The controls' current values, by keyword."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def current(self) -> tuple[str, Figure]:
+        """What the view shows for the controls' current values."""
+        return self.view(**self.values())
+
+    def redraw(self, change: object = None) -> None:
+        """Recompute the view for the current values and draw it (what moving a control does)."""
+        self.summary, self.figure = self.current()
+        self._show()
+
+    def _show(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            print(self.summary)
+            display(self.figure)
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(self._default_png).decode("ascii")
+        bundle["text/plain"] = f"{self._default_summary}\n(a live widget: run the notebook to move its controls)"
+        return bundle
 
 
 def gradient_flow_summary(norms: dict[str, list[float]]) -> str:
@@ -32,20 +94,9 @@ def gradient_flow_view(depth: int, seed: int = 0) -> tuple[str, Figure]:
     return gradient_flow_summary(norms), figure
 
 
-def gradient_flow_explorer(depth: int = 8, max_depth: int = 52) -> widgets.VBox:
+def gradient_flow_explorer(depth: int = 8, max_depth: int = 52) -> Explorer:
     """A depth slider over :func:`gradient_flow_view`: plain and residual stacks side by side."""
     slider = widgets.IntSlider(
         value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
     )
-    output = widgets.Output()
-
-    def redraw(change: object = None) -> None:
-        summary, figure = gradient_flow_view(slider.value)
-        with output:
-            output.clear_output(wait=True)
-            print(summary)
-            display(figure)
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([slider, output])
+    return Explorer(gradient_flow_view, depth=slider)
