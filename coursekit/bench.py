@@ -19,7 +19,7 @@ import torch
 
 from . import experiments
 from .data import load_digits
-from .experiments.nets import DeepMLP
+from .experiments.models import BatchNormNet
 from .seeding import seed_everything
 from .train import TrainConfig, train_many, train_model
 from .validate import require_positive_int
@@ -64,11 +64,11 @@ def matmul_gflops(n: int = 512, seconds: float = 0.5) -> float:
     return best
 
 
-def _variants(config: BenchConfig) -> list[DeepMLP]:
+def _variants(config: BenchConfig) -> list[BatchNormNet]:
     models = []
     for v in range(config.variants):
         seed_everything(v // 2)
-        models.append(DeepMLP(config.depth, config.width, shortcut="identity" if v % 2 else "none"))
+        models.append(BatchNormNet(config.depth, config.width, shortcut="identity" if v % 2 else "none"))
     return models
 
 

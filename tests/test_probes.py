@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from coursekit import TransformerBlock, build_stack
-from coursekit.experiments.nets import DeepMLP
+from coursekit.experiments.models import BatchNormNet
 from coursekit.probes import (
     error_rate,
     find_blocks,
@@ -26,7 +26,7 @@ def _digits_like(n=32):
 
 def test_grad_norms_match_backward_and_leave_grad_untouched():
     torch.manual_seed(0)
-    model = DeepMLP(3, 16)
+    model = BatchNormNet(3, 16)
     x, y = _digits_like()
     norms = grad_norms_by_layer(model, x, y)
     assert all(p.grad is None for p in model.parameters())
@@ -69,7 +69,7 @@ def test_rank_collapse_is_zero_for_identical_tokens_and_one_for_zero_mean():
 
 def test_lesion_works_on_a_copy():
     torch.manual_seed(0)
-    model = DeepMLP(3, 16)
+    model = BatchNormNet(3, 16)
     x, y = _digits_like()
     before = [p.clone() for p in model.parameters()]
     errors = [lesion(model, x, y, k) for k in range(3)]

@@ -6,7 +6,7 @@ from torch import nn
 
 from coursekit import build_stack
 from coursekit.data import Task, load_digits, make_sort
-from coursekit.experiments.nets import DeepMLP
+from coursekit.experiments.models import BatchNormNet
 from coursekit.train import TrainConfig, lr_factor, train_many, train_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -22,7 +22,7 @@ def _twins(seeds=(0, 1), shortcuts=("none", "identity"), depth=4):
     for seed in seeds:
         for shortcut in shortcuts:
             torch.manual_seed(seed)
-            models.append(DeepMLP(depth, 32, shortcut=shortcut))
+            models.append(BatchNormNet(depth, 32, shortcut=shortcut))
     return models
 
 
@@ -105,9 +105,9 @@ def test_lr_factor_warms_up_then_follows_the_schedule():
 
 
 def test_vmap_path_matches_training_each_model_alone():
-    """SequenceModel has no forward_stacked, so train_many runs it through torch.func.vmap."""
+    """TokenTransformer has no forward_stacked, so train_many runs it through torch.func.vmap."""
     from coursekit import StackConfig
-    from coursekit.experiments.nets import SequenceModel
+    from coursekit.experiments.models import TokenTransformer
 
     task = make_sort(n_train=64, n_test=8, length=4)
     config = TrainConfig(steps=4, batch_size=16, lr=0.1, momentum=0.9, log_every=2)
@@ -116,7 +116,7 @@ def test_vmap_path_matches_training_each_model_alone():
         out = []
         for seed in (0, 1):
             torch.manual_seed(seed)
-            out.append(SequenceModel(StackConfig(2, 16, block="transformer", norm="post"), 10, 4))
+            out.append(TokenTransformer(StackConfig(2, 16, block="transformer", norm="post"), 10, 4))
         return out
 
     together = train_many(models(), task, config, progress=False)
@@ -128,11 +128,11 @@ def test_vmap_path_matches_training_each_model_alone():
 
 def test_sequence_task_trains_in_a_batch():
     from coursekit import StackConfig
-    from coursekit.experiments.nets import SequenceModel
+    from coursekit.experiments.models import TokenTransformer
 
     task = make_sort(n_train=64, n_test=8, length=4)
     torch.manual_seed(0)
-    models = [SequenceModel(StackConfig(2, 16, block="transformer", norm="pre"), 10, 4) for _ in range(2)]
+    models = [TokenTransformer(StackConfig(2, 16, block="transformer", norm="pre"), 10, 4) for _ in range(2)]
     runs = train_many(
         models, task, TrainConfig(steps=3, batch_size=16, optimizer="adam", lr=1e-3), progress=False
     )
@@ -156,7 +156,7 @@ def test_bad_config_names_the_value(kwargs, match):
 
 def test_train_many_refuses_mixed_structures_and_configs(digits):
     with pytest.raises(ValueError, match="structure"):
-        train_many([DeepMLP(2, 16), DeepMLP(3, 16)], digits, TrainConfig(steps=1), progress=False)
+        train_many([BatchNormNet(2, 16), BatchNormNet(3, 16)], digits, TrainConfig(steps=1), progress=False)
     with pytest.raises(ValueError, match="differ only"):
         train_many(_twins(seeds=(0,)), digits, [TrainConfig(steps=1), TrainConfig(steps=2)], progress=False)
     with pytest.raises(TypeError, match="Task|task|Module"):

@@ -673,13 +673,13 @@ def arms_both_residual():
 
 def _digits_arms(shortcuts):
     from coursekit import seed_everything
-    from coursekit.experiments import DeepMLP
+    from coursekit.experiments import BatchNormNet
     from coursekit.train import TrainConfig
 
     arms = []
     for shortcut in shortcuts:
         seed_everything(0)
-        arms.append(DeepMLP(4, 16, shortcut=shortcut))  # the skip lives in a buffer, not in the repr
+        arms.append(BatchNormNet(4, 16, shortcut=shortcut))  # the skip lives in a buffer, not in the repr
     return *arms, TrainConfig(), TrainConfig()
 
 

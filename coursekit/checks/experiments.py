@@ -23,7 +23,7 @@ HINTS = {
     "seeds": "the arms start from different weights: call seed_everything(seed) with the same seed before "
     "building each arm",
     "same_arm": "both arms are the same network: build one with residual=False and one with residual=True "
-    "(for DeepMLP: shortcut='none' and shortcut='identity')",
+    "(for BatchNormNet: shortcut='none' and shortcut='identity')",
     "steps": "the arms train for different numbers of steps: use one TrainConfig for both",
     "training": "the arms train differently: use one TrainConfig (learning rate, batch size, seed) for both",
 }

@@ -5,7 +5,7 @@ One module per family; none prints or plots (``coursekit.plots`` draws their num
 
 from .degradation import DegradationConfig, DegradationResult, grad_norms_at_init, run_degradation
 from .lesion import LesionConfig, LesionResult, run_lesion
-from .nets import DeepMLP, SequenceModel
+from .models import BatchNormNet, TokenTransformer
 from .norm_placement import (
     GradientProfileConfig,
     WarmupConfig,
@@ -20,13 +20,13 @@ from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
 from .stream import run_stream_growth
 
 __all__ = [
-    "DeepMLP",
+    "BatchNormNet",
     "DegradationConfig",
     "DegradationResult",
     "GradientProfileConfig",
     "LesionConfig",
     "LesionResult",
-    "SequenceModel",
+    "TokenTransformer",
     "ShortcutConfig",
     "ShortcutResult",
     "WarmupConfig",

@@ -15,7 +15,7 @@ from ..probes import error_rate, grad_norms_by_layer
 from ..seeding import seed_everything, single_threaded
 from ..train import train_many
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .nets import DeepMLP, digits_training
+from .models import BatchNormNet, digits_training
 
 KINDS = ("plain", "residual")
 
@@ -81,7 +81,7 @@ def run_degradation(
             for kind in KINDS:
                 seed_everything(seed)  # same seed, same init for the plain and residual twin
                 models.append(
-                    DeepMLP(depth, config.width, shortcut="none" if kind == "plain" else "identity")
+                    BatchNormNet(depth, config.width, shortcut="none" if kind == "plain" else "identity")
                 )
                 labels.append((kind, seed))
         runs = train_many(models, task, train, progress=progress)
@@ -106,6 +106,6 @@ def grad_norms_at_init(depth: int, width: int = 64, seed: int = 0) -> dict[str, 
     out = {}
     for kind in KINDS:
         seed_everything(seed)
-        model = DeepMLP(depth, width, shortcut="none" if kind == "plain" else "identity")
+        model = BatchNormNet(depth, width, shortcut="none" if kind == "plain" else "identity")
         out[kind] = grad_norms_by_layer(model, x, y)
     return out

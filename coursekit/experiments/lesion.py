@@ -12,7 +12,7 @@ from ..data import load_digits
 from ..probes import error_rate, lesion
 from ..seeding import seed_everything, single_threaded
 from ..train import train_many
-from .nets import DeepMLP, DigitsRunConfig, digits_training
+from .models import BatchNormNet, DigitsRunConfig, digits_training
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def run_lesion(config: LesionConfig = LesionConfig(), progress: bool = True) -> 
     models = {}
     for kind, shortcut in (("plain", "none"), ("residual", "identity")):
         seed_everything(config.seed)
-        models[kind] = DeepMLP(config.depth, config.width, shortcut=shortcut)
+        models[kind] = BatchNormNet(config.depth, config.width, shortcut=shortcut)
     train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train, config.seed)
     train_many(list(models.values()), task, train, progress=progress)
     x, y = task.x_test, task.y_test

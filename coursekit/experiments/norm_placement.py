@@ -19,17 +19,17 @@ from ..seeding import seed_everything, single_threaded
 from ..stacks import StackConfig
 from ..train import TrainConfig, train_many, train_model
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .nets import SequenceModel
+from .models import TokenTransformer
 
 PLACEMENTS = ("post", "pre")
 
 
 def _sort_model(
     depth: int, d_model: int, norm: str, length: int, seed: int, embed_std: float = 1.0
-) -> SequenceModel:
+) -> TokenTransformer:
     seed_everything(seed)
     config = StackConfig(depth, d_model, block="transformer", norm=norm, n_heads=4)
-    return SequenceModel(config, 10, length, embed_std=embed_std)
+    return TokenTransformer(config, 10, length, embed_std=embed_std)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from ..data import load_digits
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
 from ..train import train_many
-from .nets import SHORTCUTS, DeepMLP, DigitsRunConfig, digits_training
+from .models import SHORTCUTS, BatchNormNet, DigitsRunConfig, digits_training
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = Tr
     models = {}
     for shortcut in SHORTCUTS:
         seed_everything(config.seed)
-        models[shortcut] = DeepMLP(config.depth, config.width, shortcut=shortcut)
+        models[shortcut] = BatchNormNet(config.depth, config.width, shortcut=shortcut)
     groups = [("none", "identity", "scaled"), ("gated",), ("concat",)]
     runs = {}
     for group in groups:

@@ -1,4 +1,5 @@
-"""The experiments' own models: a deep BatchNorm MLP for digits, a sorting transformer.
+"""The experiments' own models: BatchNormNet (a deep BatchNorm MLP for the digits) and
+TokenTransformer (embeddings, a stack of transformer blocks, per-position logits).
 
 Both keep their blocks in a ``ModuleList`` called ``blocks`` (what the probes and the
 trainer's per-layer gradient norms read), and both can be trained many at once by
@@ -22,7 +23,7 @@ SHORTCUTS = ("none", "identity", "scaled", "gated", "concat")
 
 @dataclass(frozen=True)
 class DigitsRunConfig:
-    """How :class:`DeepMLP` s of one depth are trained on the digits (SGD, as in SCIENCE.md)."""
+    """How :class:`BatchNormNet` s of one depth are trained on the digits (SGD, as in SCIENCE.md)."""
 
     depth: int = 12
     width: int = 64
@@ -121,7 +122,7 @@ class BatchNormBlock(nn.Module):
         return "additive" if self.shortcut in ("none", "identity", "scaled") else self.shortcut
 
 
-class DeepMLP(nn.Module):
+class BatchNormNet(nn.Module):
     """``depth`` :class:`BatchNormBlock` s between a stem and a linear head: the degradation net.
 
     ``stem``: Linear → BN → ReLU from ``d_in`` to ``width``; then ``norm`` (BN) and ``head``
@@ -174,7 +175,7 @@ class DeepMLP(nn.Module):
         return linear_stacked(h, p["head.weight"], p["head.bias"])  # (variant, batch, n_classes)
 
 
-class SequenceModel(nn.Module):
+class TokenTransformer(nn.Module):
     """Token and position embeddings → a :class:`~coursekit.Stack` of transformer blocks →
     (a final LayerNorm for pre-norm) → per-position logits. The sorting model.
 
@@ -185,7 +186,7 @@ class SequenceModel(nn.Module):
     def __init__(self, config: StackConfig, vocab: int, seq: int, embed_std: float = 1.0) -> None:
         super().__init__()
         if config.block != "transformer":
-            raise ValueError(f"SequenceModel needs block='transformer', got {config.block!r}")
+            raise ValueError(f"TokenTransformer needs block='transformer', got {config.block!r}")
         self.embed = nn.Embedding(vocab, config.d_model)
         nn.init.normal_(self.embed.weight, std=require_positive_float("embed_std", embed_std))
         self.pos = nn.Parameter(torch.randn(seq, config.d_model) * 0.02)

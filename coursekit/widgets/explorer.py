@@ -1,4 +1,4 @@
-"""Widgets: thin layers that call an experiment and draw its numbers; no logic of their own.
+"""The one widget class of the course: controls over a view function, with a stored picture.
 
 Every widget is an :class:`Explorer`: some controls and a *view function*
 ``view(**values) -> (summary, figure)`` that pytest calls exactly as a slider does. An
@@ -16,8 +16,7 @@ import ipywidgets as widgets
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from .experiments import grad_norms_at_init
-from .plots import figure_png, plot_by_layer
+from ..plots import figure_png
 
 View = Callable[..., tuple[str, Figure]]
 
@@ -74,29 +73,3 @@ class Explorer(widgets.VBox):
         bundle["image/png"] = base64.b64encode(self._default_png).decode("ascii")
         bundle["text/plain"] = f"{self._default_summary}\n(a live widget: run the notebook to move its controls)"
         return bundle
-
-
-def gradient_flow_summary(norms: dict[str, list[float]]) -> str:
-    """One line comparing the first block's gradient norm with the last's, per variant."""
-    parts = [f"{kind}: first/last = {values[0] / values[-1]:.2g}" for kind, values in norms.items()]
-    return f"depth {len(next(iter(norms.values())))} | " + " | ".join(parts)
-
-
-def gradient_flow_view(depth: int, seed: int = 0) -> tuple[str, Figure]:
-    """What the gradient-flow widget shows for ``depth``: the summary line and the figure."""
-    norms = grad_norms_at_init(depth, seed=seed)
-    figure = plot_by_layer(
-        norms,
-        ylabel="gradient norm of the block",
-        title=f"Gradient norm by block at initialisation, {depth} blocks",
-        log=True,
-    )
-    return gradient_flow_summary(norms), figure
-
-
-def gradient_flow_explorer(depth: int = 8, max_depth: int = 52) -> Explorer:
-    """A depth slider over :func:`gradient_flow_view`: plain and residual stacks side by side."""
-    slider = widgets.IntSlider(
-        value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
-    )
-    return Explorer(gradient_flow_view, depth=slider)
