@@ -71,5 +71,6 @@ class Explorer(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         bundle = super()._repr_mimebundle_(**kwargs)
         bundle["image/png"] = base64.b64encode(self._default_png).decode("ascii")
-        bundle["text/plain"] = f"{self._default_summary}\n(a live widget: run the notebook to move its controls)"
+        note = "(a live widget: run the notebook to move its controls)"
+        bundle["text/plain"] = f"{self._default_summary}\n{note}"
         return bundle
