@@ -5,7 +5,7 @@ Run from the course folder: ``python benchmarks/bench_training.py [--threads N] 
 
 import sys
 
-from coursekit.bench import main
+from coursekit.course.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,15 +1,36 @@
 """coursekit: the library behind the course on residual connections, LayerNorm and MLPs.
 
-The blocks a learner builds have reference versions here, with PyTorch's names, so a
-learner's module and the reference can exchange state dicts and be checked against
-``torch.nn``.
+The layers, each importing only from those below it:
+
+- ``validate``, ``seeding``, ``data``: foundations;
+- ``nn/``: the reference blocks, with PyTorch's names (the learners' contracts);
+- ``measures``, ``probes``: the one implementation of each measure, and probes that leave no trace;
+- ``training/``: the textbook loop and the batched engine;
+- ``experiments/``: the published results in miniature, config in, result out;
+- ``plots``, ``widgets/``: thin layers that draw the experiments' numbers;
+- ``checks/``: the exercise checks; ``course/``: the tooling (layout, build, grade, progress,
+  execute, doctor, bench, the ``coursekit`` command). ``course/layout.py`` and
+  ``course/progress.py`` use the standard library only, so the checks may record progress.
+
+Notebooks import from ``coursekit``, ``coursekit.checks``, ``coursekit.widgets`` and
+``coursekit.plots`` only.
 """
 
-from .attention import SelfAttention, causal_mask
-from .blocks import TransformerBlock
+from .course.doctor import show_environment
+from .course.progress import show_progress
 from .data import Task, load_digits, make_grid, make_sort, make_task
-from .mlp import MLP
-from .norms import LayerNorm, RMSNorm
+from .nn import (
+    MLP,
+    LayerNorm,
+    Residual,
+    RMSNorm,
+    SelfAttention,
+    Stack,
+    StackConfig,
+    TransformerBlock,
+    build_stack,
+    causal_mask,
+)
 from .probes import (
     error_rate,
     grad_norms_by_layer,
@@ -20,11 +41,8 @@ from .probes import (
     stream_norms,
     update_norms,
 )
-from .progress import show_progress
-from .residual import Residual
 from .seeding import default_device, seed_everything
-from .stacks import Stack, StackConfig, build_stack
-from .train import TrainConfig, TrainResult, train_many, train_model
+from .training import TrainConfig, TrainResult, train_many, train_model
 
 __version__ = "0.1.0"
 
@@ -41,6 +59,7 @@ __all__ = [
     "causal_mask",
     "default_device",
     "seed_everything",
+    "show_environment",
     "show_progress",
     # experiments engine: tasks, training, probes
     "Task",

@@ -2,9 +2,10 @@
 
 Each probe is a pure function of a model and some inputs: it uses ``torch.autograd.grad``
 (never ``.backward()``, so ``.grad`` is untouched), works on a copy when it must change the
-model (the lesion), and returns plain floats. A model's blocks are the first ``ModuleList``
-called ``blocks`` in it (``Stack`` and the experiments' models have one); its stream is what
-its ``hidden_states`` method returns.
+model (the lesion), and returns plain floats. A model's blocks are found by
+:func:`coursekit.measures.find_blocks`; its stream is what its ``hidden_states`` method returns.
+Loss, accuracy and the gradient norm by block come from :mod:`coursekit.measures`, the one
+implementation the trainers use too.
 """
 
 from __future__ import annotations
@@ -14,24 +15,9 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from .measures import accuracy, cross_entropy, find_blocks, grad_norms_by_block
 from .validate import require_positive_int
-
-
-def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """``(name, blocks)``: the first ``ModuleList`` named ``blocks`` inside ``model``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    for name, module in model.named_modules():
-        if name.split(".")[-1] == "blocks" and isinstance(module, nn.ModuleList):
-            return name, module
-    raise ValueError(f"{type(model).__name__} has no ModuleList called 'blocks' to probe block by block")
-
-
-def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    logits = model(x)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 def grad_norms_by_layer(
@@ -43,19 +29,18 @@ def grad_norms_by_layer(
     second MLP weight that Xiong et al. 2020 plot by layer).
     """
     name, blocks = find_blocks(model)
-    groups = []
-    for block in blocks:
-        named = dict(block.named_parameters())
-        if param is not None and param not in named:
-            raise ValueError(f"param {param!r} is not in {name}'s blocks; they have {sorted(named)}")
-        groups.append([named[param]] if param is not None else list(named.values()))
-    flat = [p for group in groups for p in group]
-    grads = iter(torch.autograd.grad(_loss(model, x, y), flat, allow_unused=True))
-    norms = []
-    for group in groups:
-        squares = [g.pow(2).sum() if g is not None else torch.zeros(()) for g in (next(grads) for _ in group)]
-        norms.append(torch.stack(squares).sum().sqrt().item())
-    return norms
+    prefixes = [f"{name}.{i}." for i in range(len(blocks))]
+    named = {}
+    for prefix, block in zip(prefixes, blocks, strict=True):
+        own = dict(block.named_parameters())
+        if param is not None and param not in own:
+            raise ValueError(f"param {param!r} is not in {name}'s blocks; they have {sorted(own)}")
+        named |= {prefix + n: p for n, p in own.items() if param is None or n == param}
+    grads = torch.autograd.grad(cross_entropy(model(x), y), list(named.values()), allow_unused=True)
+    grads = {
+        n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(named.items(), grads, strict=True)
+    }
+    return grad_norms_by_block(grads, prefixes).tolist()
 
 
 def hidden_states(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -102,7 +87,7 @@ def rank_collapse(model: nn.Module, x: torch.Tensor) -> list[float]:
 def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of examples (or positions) whose arg-max logit is not the target."""
     with torch.no_grad():
-        return (model(x).argmax(-1) != y).float().mean().item()
+        return 1.0 - accuracy(model(x), y)
 
 
 def lesion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> float:

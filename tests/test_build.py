@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.build import BuildError, build, make_exercise, split_solution
-from coursekit.cli import main
+from coursekit.course.build import BuildError, build, make_exercise, split_solution
+from coursekit.course.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

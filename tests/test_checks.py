@@ -14,8 +14,8 @@ from wrong_implementations import CORRECT, MAKES_ARGUMENTS, WRONG
 
 import coursekit
 from coursekit import checks
-from coursekit.build import CHECK_TAG
 from coursekit.checks import blocks, core, experiments, mlp, norms, probes, questions, residual, schedules
+from coursekit.course.build import CHECK_TAG
 
 HINTS = {
     "layer_norm": norms.HINTS,

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from coursekit import doctor
-from coursekit.cli import main
+from coursekit.course.cli import main
 
 
 def test_doctor_passes_in_the_test_environment(capsys):
@@ -42,5 +42,5 @@ def test_doctor_reports_a_missing_widget_extension(monkeypatch, tmp_path):
 
 
 def test_console_script_without_a_command_prints_help():
-    done = subprocess.run([sys.executable, "-m", "coursekit.cli"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "coursekit.course.cli"], capture_output=True, text=True)
     assert done.returncode == 2 and "doctor" in done.stdout

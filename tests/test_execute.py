@@ -3,7 +3,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from coursekit.cli import main
+from coursekit.course.cli import main
 
 
 def test_execute_stores_outputs_without_timings(tmp_path):

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from coursekit.build import CHECK_TAG
-from coursekit.kernels import current_env_kernel_manager
+from coursekit.course.build import CHECK_TAG
+from coursekit.course.jupyter_kernel import current_env_kernel_manager
 
 EXERCISES = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.ipynb"))
 

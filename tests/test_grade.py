@@ -17,7 +17,7 @@ import pytest
 
 from coursekit import grade
 from coursekit.checks.norms import HINTS as NORM_HINTS
-from coursekit.cli import main
+from coursekit.course.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "exercises"

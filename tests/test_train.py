@@ -7,7 +7,7 @@ from torch import nn
 from coursekit import build_stack
 from coursekit.data import Task, load_digits, make_sort
 from coursekit.experiments.models import BatchNormNet
-from coursekit.train import TrainConfig, lr_factor, train_many, train_model
+from coursekit.training import TrainConfig, lr_factor, train_many, train_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -638,7 +638,7 @@ def probe_per_parameter(model, x, y):
 
 def _arms(plain=None, residual=None, seeds=(0, 0), widths=(16, 16), configs=({}, {})):
     from coursekit import build_stack, seed_everything
-    from coursekit.train import TrainConfig
+    from coursekit.training import TrainConfig
 
     seed_everything(seeds[0])
     a = build_stack(4, widths[0], residual=False if plain is None else plain)
@@ -674,7 +674,7 @@ def arms_both_residual():
 def _digits_arms(shortcuts):
     from coursekit import seed_everything
     from coursekit.experiments import BatchNormNet
-    from coursekit.train import TrainConfig
+    from coursekit.training import TrainConfig
 
     arms = []
     for shortcut in shortcuts:
@@ -712,7 +712,7 @@ class _LearnerStack(torch.nn.Module):
 
 def fair_learner_arms():
     from coursekit import seed_everything
-    from coursekit.train import TrainConfig
+    from coursekit.training import TrainConfig
 
     seed_everything(0)
     plain = _LearnerStack(False)

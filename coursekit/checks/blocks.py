@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import blocks as reference
+from ..nn import block as reference
 from .core import SHARED_HINTS, CheckFailed, call_forward, check, compare, match_bug, require_class
 
 BATCH, SEQ, D, HEADS, HIDDEN = 2, 5, 8, 2, 12

@@ -13,12 +13,12 @@ import dataclasses
 import torch
 from torch import nn
 
-from ..stacks import Stack
-from ..train import TrainConfig
+from ..nn import Stack
+from ..training import TrainConfig
 from .core import CheckFailed, check
 
 HINTS = {
-    "types": "pass two torch.nn.Module models and two coursekit.train.TrainConfig objects",
+    "types": "pass two torch.nn.Module models and two coursekit.TrainConfig objects",
     "widths": "the arms have different architectures: keep depth and widths equal, change only residual",
     "seeds": "the arms start from different weights: call seed_everything(seed) with the same seed before "
     "building each arm",

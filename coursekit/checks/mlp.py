@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import mlp as reference
+from ..nn import mlp as reference
 from .core import SHARED_HINTS, CheckFailed, call_forward, check, close, compare, match_bug, require_class
 
 BATCH, SEQ, D, HIDDEN = 3, 4, 6, 10

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import norms as reference
+from ..nn import norms as reference
 from .core import SHARED_HINTS, CheckFailed, call_forward, check, close, compare, require_class
 
 BATCH, SEQ, D = 3, 4, 5

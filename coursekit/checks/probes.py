@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
+from ..nn import build_stack
 from ..probes import grad_norms_by_layer
-from ..stacks import build_stack
 from .core import CheckFailed, check, require_function
 
 D, DEPTH, FEATURES, CLASSES, BATCH = 8, 4, 5, 3, 16

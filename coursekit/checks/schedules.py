@@ -1,6 +1,6 @@
 """Check for the learner's warm-up schedule: ``warmup_lr(step, base_lr, warmup_steps)``.
 
-The reference is the trainer's own ``coursekit.train.lr_factor`` (linear warm-up from
+The reference is the trainer's own ``coursekit.training.lr_factor`` (linear warm-up from
 ``base_lr / warmup_steps`` at step 0 to ``base_lr`` at step ``warmup_steps - 1``, then
 constant), so what the learner writes is what the experiments use.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..train import TrainConfig, lr_factor
+from ..training import TrainConfig, lr_factor
 from .core import CheckFailed, check, require_function
 
 BASE_LR = 0.1

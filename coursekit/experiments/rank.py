@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attention import SelfAttention
-from ..mlp import MLP
+from ..nn import MLP, SelfAttention
 from ..probes import rank_collapse
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_positive_int

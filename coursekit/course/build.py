@@ -20,11 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from .progress import course_root
-
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
-CHECK_TAG = "check"
+from .layout import BEGIN, CHECK_TAG, END, STUB, course_root
 
 
 class BuildError(ValueError):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .validate import require_choice, require_features, require_positive_int
+from ..validate import require_choice, require_features, require_positive_int
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
 

@@ -129,6 +129,11 @@ def format_report(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+def show_environment() -> None:
+    """Print the doctor's report (for the start-here notebook)."""
+    print(format_report(diagnose()))
+
+
 def run(args: argparse.Namespace) -> int:
     findings = diagnose()
     print(format_report(findings))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, bench, build, doctor, execute, grade, progress
+from .. import __version__
+from . import bench, build, doctor, execute, grade, progress
 
 SUBCOMMANDS = [doctor, execute, build, grade, progress, bench]
 

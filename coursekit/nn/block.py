@@ -6,10 +6,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..validate import require_choice, require_positive_float, require_positive_int, require_sequence
 from .attention import SelfAttention
 from .mlp import MLP
 from .norms import LayerNorm
-from .validate import require_choice, require_positive_float, require_positive_int, require_sequence
 
 NORM_PLACEMENTS = ("pre", "post", "none")
 
@@ -64,13 +64,24 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         require_sequence("input", x, self.d_model)
-        skip = 1.0 if self.residual else 0.0  # 0 removes the shortcut, keeps everything else
+        if not self.residual:
+            return self._forward_without_skips(x, causal)
         if self.norm == "post":
-            x = self.norm1(skip * x + self.attn(x, causal=causal))
-            x = self.norm2(skip * x + self.mlp(x))
+            x = self.norm1(x + self.attn(x, causal=causal))
+            x = self.norm2(x + self.mlp(x))
         else:
-            x = skip * x + self.attn(self.norm1(x), causal=causal)
-            x = skip * x + self.mlp(self.norm2(x))
+            x = x + self.attn(self.norm1(x), causal=causal)
+            x = x + self.mlp(self.norm2(x))
+        return x  # (batch, seq, d_model)
+
+    def _forward_without_skips(self, x: torch.Tensor, causal: bool) -> torch.Tensor:
+        """:meth:`forward` with the ``x +`` of both sublayers removed, and nothing else."""
+        if self.norm == "post":
+            x = self.norm1(self.attn(x, causal=causal))
+            x = self.norm2(self.mlp(x))
+        else:
+            x = self.attn(self.norm1(x), causal=causal)
+            x = self.mlp(self.norm2(x))
         return x  # (batch, seq, d_model)
 
     def extra_repr(self) -> str:

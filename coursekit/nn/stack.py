@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .blocks import NORM_PLACEMENTS, TransformerBlock
+from ..validate import require_choice, require_positive_float, require_positive_int
+from .block import NORM_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm
-from .validate import require_choice, require_positive_float, require_positive_int
 
 BLOCK_KINDS = ("mlp", "transformer")
 
@@ -64,11 +64,10 @@ class MLPBlock(nn.Module):
         self.gate = nn.Parameter(torch.zeros(())) if config.gate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = 1.0 if self.residual else 0.0  # 0 removes the shortcut, keeps everything else
-        alpha = self.scale if self.gate is None else self.gate
+        alpha = self.scale if self.gate is None else self.gate  # 1 without a residual (StackConfig)
         if self.placement == "post":
-            return self.norm(skip * x + alpha * self.mlp(x))
-        return skip * x + alpha * self.mlp(self.norm(x))
+            return self.norm(x + alpha * self.mlp(x)) if self.residual else self.norm(self.mlp(x))
+        return x + alpha * self.mlp(self.norm(x)) if self.residual else self.mlp(self.norm(x))
 
     def extra_repr(self) -> str:
         return f"norm={self.placement!r}, residual={self.residual}, scale={self.scale}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .validate import require_positive_float
+from ..validate import require_positive_float
 
 
 class Residual(nn.Module):

@@ -1,4 +1,4 @@
-"""Finding notebooks and running them in a kernel of *this* Python environment.
+"""Running notebooks in a kernel of *this* Python environment.
 
 ``coursekit grade`` and ``coursekit execute`` must run notebooks with the interpreter that
 has coursekit installed, not whatever a user-level ``python3`` kernelspec points at.
@@ -7,26 +7,6 @@ has coursekit installed, not whatever a user-level ``python3`` kernelspec points
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-
-def find_notebooks(paths: list[str]) -> list[Path]:
-    """The notebooks named, a folder standing for the ``*.ipynb`` directly in it, in order.
-
-    Raises ``FileNotFoundError`` naming a path that does not exist, or when none is found.
-    """
-    found: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found += sorted(p for p in path.glob("*.ipynb") if p.is_file())
-        elif path.exists():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    if not found:
-        raise FileNotFoundError(f"no notebooks in {', '.join(paths)}")
-    return found
 
 
 def current_env_kernel_manager() -> object:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
-from . import experiments
-from .data import load_digits
-from .experiments.models import BatchNormNet
-from .seeding import seed_everything
-from .train import TrainConfig, train_many, train_model
-from .validate import require_positive_int
+from .. import experiments
+from ..data import load_digits
+from ..experiments.models import BatchNormNet
+from ..seeding import seed_everything
+from ..training import TrainConfig, train_many, train_model
+from ..validate import require_positive_int
 
 BUDGETS = {
     "speedup": 2.0,

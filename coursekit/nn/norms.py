@@ -13,7 +13,7 @@ import numbers
 import torch
 from torch import nn
 
-from .validate import require_positive_float
+from ..validate import require_positive_float
 
 Shape = int | tuple[int, ...] | list[int] | torch.Size
 

@@ -17,7 +17,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from .kernels import current_env_kernel_manager, find_notebooks
+from .jupyter_kernel import current_env_kernel_manager
+from .layout import find_notebooks
 
 DEFAULT_FOLDERS = ("notebooks", "solutions")
 

@@ -24,7 +24,6 @@ import copy
 import json
 import logging
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -34,17 +33,15 @@ from pathlib import Path
 
 import nbformat
 
-from .build import CHECK_TAG
-from .kernels import current_env_kernel_manager, find_notebooks
-from .progress import ENV as PROGRESS_ENV
-from .progress import course_root
+from .jupyter_kernel import current_env_kernel_manager
+from .layout import ENV as PROGRESS_ENV
+from .layout import check_cells, check_names_in, course_root, find_notebooks
 
 DEFAULT_TIMEOUT = 60
-_CALL = re.compile(r"\bcheck_answer\(\s*['\"]([\w-]+)['\"]|\bcheck_(\w+)\s*\(")
 TIMEOUT_ENAME = "CellTimeout"
 
 
-_QUIET = logging.getLogger("coursekit.grade.nbclient")
+_QUIET = logging.getLogger("coursekit.course.grade.nbclient")
 _QUIET.setLevel(logging.CRITICAL)
 
 
@@ -83,17 +80,6 @@ class NotebookReport:
             "total": len(self.scores),
             "scores": [{**asdict(s), "passed": s.passed} for s in self.scores],
         }
-
-
-def check_names_in(source: str) -> list[str]:
-    """The checks a check cell runs, in order: ``check_layer_norm(...)`` gives ``layer_norm``."""
-    return [question or name for question, name in _CALL.findall(source) if question or name != "answer"]
-
-
-def check_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    return [
-        c for c in nb.cells if c.cell_type == "code" and CHECK_TAG in c.get("metadata", {}).get("tags", [])
-    ]
 
 
 def assemble(

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .validate import require_positive_int, require_sequence
+from ..validate import require_positive_int, require_sequence
 
 
 def causal_mask(seq: int, device: torch.device | str | None = None) -> torch.Tensor:

@@ -20,26 +20,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-ENV = "COURSEKIT_PROGRESS"
-FILENAME = ".coursekit-progress.json"
-
-
-def course_root(start: Path | None = None) -> Path:
-    """The course folder: the nearest folder from ``start`` (default: the working directory) up
-    holding ``exercises/``; else the clone this package was installed from (``pip install -e``);
-    else ``start`` itself."""
-    here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
-        if (folder / "exercises").is_dir():
-            return folder
-    clone = Path(__file__).resolve().parents[1]
-    return clone if (clone / "exercises").is_dir() else here
-
-
-def progress_path() -> Path:
-    """Where progress is kept: ``$COURSEKIT_PROGRESS``, else the course folder's file."""
-    override = os.environ.get(ENV)
-    return Path(override) if override else course_root() / FILENAME
+from .layout import check_cells, check_names_in, course_root, progress_path
 
 
 @contextlib.contextmanager
@@ -118,15 +99,15 @@ def record_result(name: str, passed: bool, path: Path | None = None) -> None:
 
 
 def expected_checks(exercises: Path) -> dict[str, list[str]]:
-    """``{notebook stem: [check names]}`` for every exercise notebook, in order."""
-    import nbformat
+    """``{notebook stem: [check names]}`` for every exercise notebook, in order.
 
-    from .grade import check_cells, check_names_in
-
+    Read as plain JSON (exercises are nbformat 4, written by ``coursekit build``): importing
+    nbformat would cost seconds of start-up for a command that must answer at once.
+    """
     result = {}
     for notebook in sorted(exercises.glob("*.ipynb")):
-        nb = nbformat.read(notebook, as_version=4)
-        result[notebook.stem] = [name for cell in check_cells(nb) for name in check_names_in(cell.source)]
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        result[notebook.stem] = [name for cell in check_cells(nb) for name in check_names_in(cell["source"])]
     return result
 
 

@@ -1,0 +1,252 @@
+"""Many variants of one model trained at once, as one batched computation.
+
+:func:`train_many` takes models of one structure that differ in their weights and buffers
+(seeds; skip on/off kept in a buffer; ...) and per-variant learning rates and warm-ups. It
+stacks their weights along a leading ``variant`` dimension (``torch.func.stack_module_state``)
+so that every matmul becomes one batched matmul, and records what :func:`train_model` records.
+
+The ``forward_stacked`` contract. A model class may define
+``forward_stacked(params_and_buffers, x) -> logits`` where ``params_and_buffers`` maps every
+parameter and buffer name to its stacked tensor ``(variant, ...)``, ``x`` is one minibatch
+shared by all variants, and the logits are ``(variant, batch, ..., n_classes)``: what
+``forward`` gives each variant, computed with explicit batched ops (``torch.bmm``). Without it,
+``torch.func.vmap`` over ``forward`` does the same, more slowly. Before training, each
+variant's own ``forward`` is compared with the shared computation, so a setting that no
+tensor shows (a Python attribute) cannot silently train every variant as the first.
+
+A variant whose loss or gradient turns NaN/Inf stops (its weights freeze), its step is
+recorded in ``diverged_at``, and the other variants carry on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from torch.nn import functional as F
+
+from ..data import Task, batches
+from ..measures import block_prefixes, cross_entropy, grad_norms_by_block
+from .loop import TrainConfig, TrainResult, lr_factor, progress_bar
+
+
+def structure(model: nn.Module) -> tuple:
+    """What variants trained together must share: the class, every submodule's name and class,
+    and every parameter's and buffer's name and shape. (Settings held in plain attributes are
+    caught later, by comparing each variant's own forward with the shared computation.)"""
+    return (
+        type(model),
+        tuple((name, type(m)) for name, m in model.named_modules()),
+        tuple((n, p.shape) for n, p in model.named_parameters()),
+        tuple((n, b.shape) for n, b in model.named_buffers()),
+    )
+
+
+def _require_one_forward(models: list[nn.Module], shared_logits: torch.Tensor, x: torch.Tensor) -> None:
+    """Refuse variants whose own forward is not what the shared computation gives them.
+
+    A setting the forward reads but no tensor shows (say ``self.residual = False`` in a
+    learner's class) would otherwise silently train every variant as ``models[0]``.
+    """
+    with torch.no_grad():
+        for v, model in enumerate(models):
+            # on copies of the buffers, so BatchNorm running statistics stay as they were (cheaper
+            # than copying the whole model)
+            own = functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
+            if not torch.allclose(own, shared_logits[v], rtol=1e-3, atol=1e-4):
+                raise ValueError(
+                    f"models[{v}] computes something else than models[0] would with its weights: "
+                    "they differ in a setting no tensor shows (such as residual=True/False). "
+                    "Keep such a switch in a buffer, or train each model with train_model"
+                )
+
+
+class _StackedOptimizer:
+    """SGD (momentum) or Adam on all stacked weights as one flat ``(variant, total)`` buffer, as
+    ``torch.optim`` computes them, with one learning rate per variant and a ``live`` mask that
+    freezes stopped variants. One buffer makes a step a handful of ops, not several per tensor."""
+
+    def __init__(self, flat: torch.Tensor, config: TrainConfig) -> None:
+        self.config = config
+        self.t = 0
+        self.flat = flat  # (variant, total)
+        self.m, self.v = torch.zeros_like(flat), torch.zeros_like(flat)
+        # scratch reused every step: a fresh buffer this size costs a page fault per 4 KiB
+        self.update = torch.empty_like(flat)
+        self.denom = torch.empty_like(flat) if config.optimizer == "adam" else None
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor, lr: torch.Tensor, live: torch.Tensor, all_live: bool) -> None:
+        """One update from ``grad`` ``(variant, total)``; ``lr`` and ``live`` are ``(variant,)``."""
+        c, self.t = self.config, self.t + 1
+        scale = (lr * live).unsqueeze(1)  # (variant, 1)
+        g = grad if all_live else torch.nan_to_num(grad) * live.unsqueeze(1)
+        m, v = self.m, self.v
+        if c.optimizer == "sgd":
+            if c.momentum and self.t > 1:
+                g = m.mul_(c.momentum).add_(g)
+            elif c.momentum:
+                g = m.copy_(g)
+            torch.mul(scale, g, out=self.update)
+        else:
+            b1, b2 = c.betas
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = torch.sqrt(v, out=self.denom).div_(math.sqrt(1 - b2**self.t)).add_(c.eps)
+            torch.mul(scale / (1 - b1**self.t), m, out=self.update).div_(denom)
+        self.flat.sub_(self.update)
+
+
+def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
+    base = configs[0]
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            raise TypeError(f"configs must be TrainConfig objects, got {type(c).__name__}")
+        shared = (c.steps, c.batch_size, c.optimizer, c.momentum, c.betas, c.eps, c.log_every, c.seed)
+        if shared != (
+            base.steps,
+            base.batch_size,
+            base.optimizer,
+            base.momentum,
+            base.betas,
+            base.eps,
+            base.log_every,
+            base.seed,
+        ):
+            raise ValueError(
+                "variants trained together may differ only in lr, warmup_steps and schedule; "
+                f"got {c} and {base}"
+            )
+    return base
+
+
+def _stack_weights(models: list[nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+    """``(flat, params, buffers)``: every model's weights in one ``(variant, total)`` buffer, the
+    stacked parameters as leaf views into it (so one optimizer step updates them all), and the
+    stacked buffers."""
+    stacked, buffers = stack_module_state(models)  # name -> (variant, ...)
+    flat = torch.cat([p.detach().reshape(len(models), -1) for p in stacked.values()], dim=1)
+    sizes = [p[0].numel() for p in stacked.values()]
+    params = {
+        name: chunk.view(p.shape).requires_grad_(True)
+        for (name, p), chunk in zip(stacked.items(), flat.split(sizes, dim=1), strict=True)
+    }
+    return flat, params, buffers
+
+
+def _stacked_loss(models: list[nn.Module]):
+    """``loss(params, buffers, x, y) -> (per-variant loss (variant,), logits (variant, batch, ...))``:
+    the model's own ``forward_stacked`` when it has one, else ``vmap`` over ``forward``."""
+    n = len(models)
+    if hasattr(models[0], "forward_stacked"):
+
+        def loss(params, buffers, x, y):
+            logits = models[0].forward_stacked(params | buffers, x)  # (variant, batch, ..., n_classes)
+            targets = y.expand(n, *y.shape).flatten()
+            losses = F.cross_entropy(logits.flatten(0, -2), targets, reduction="none")
+            return losses.view(n, -1).mean(1), logits
+
+        return loss
+    template = copy.deepcopy(models[0]).to("meta")
+
+    def one(params, buffers, x, y):
+        logits = functional_call(template, (params, buffers), (x,))
+        return cross_entropy(logits, y), logits
+
+    return vmap(one, in_dims=(0, 0, None, None))
+
+
+def train_many(
+    models: Sequence[nn.Module],
+    task: Task,
+    config: TrainConfig | Sequence[TrainConfig],
+    progress: bool = True,
+) -> list[TrainResult]:
+    """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
+
+    The models must share one :func:`structure`; their weights and buffers may differ.
+    ``config`` is one config for all or one per model (they may differ in ``lr``,
+    ``warmup_steps`` and ``schedule``). The trained weights are copied back into ``models``.
+    Buffers are read, never updated, so use norms without running statistics (LayerNorm, or
+    BatchNorm with ``track_running_stats=False``). See the module docstring for
+    ``forward_stacked``.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("models must contain at least one model")
+    for m in models:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"models must be torch.nn.Module objects, got {type(m).__name__}")
+    if len({structure(m) for m in models}) > 1:
+        raise ValueError("all models passed to train_many must share one structure (class, modules, shapes)")
+    configs = [config] * len(models) if isinstance(config, TrainConfig) else list(config)
+    if len(configs) != len(models):
+        raise ValueError(f"got {len(configs)} configs for {len(models)} models")
+    base = _check_configs(configs)
+
+    for m in models:
+        m.train()
+    flat, params, buffers = _stack_weights(models)
+    names = list(params)
+    forward = _stacked_loss(models)
+    grad_buffer = torch.empty_like(flat)
+
+    def step_fn(x, y):
+        # the variants' losses are independent, so the gradient of their sum is each one's own
+        loss, logits = forward(params, buffers, x, y)  # (variant,), (variant, batch, ..., n_classes)
+        grads = torch.autograd.grad(loss.sum(), [params[n] for n in names], allow_unused=True)
+        parts = [
+            (torch.zeros_like(params[n]) if g is None else g).reshape(len(models), -1)
+            for n, g in zip(names, grads, strict=True)
+        ]
+        # (variant, total), laid out as flat; into one reused buffer, as the optimizer's scratch
+        return torch.cat(parts, dim=1, out=grad_buffer), loss.detach(), logits.detach()
+
+    opt = _StackedOptimizer(flat, base)
+    prefixes = block_prefixes(models[0])
+    sizes = [p[0].numel() for p in params.values()]
+    lrs = torch.tensor([c.lr for c in configs])
+    live = torch.ones(len(models))
+    results = [TrainResult() for _ in models]
+    index = batches(task.n_train, base.batch_size, base.steps, base.seed)
+    with torch.no_grad():
+        x = task.x_train[index[0]]
+        _require_one_forward(models, forward(params, buffers, x, task.y_train[index[0]])[1], x)
+    bar = progress_bar(base.steps, progress, f"training {len(models)} variants")
+    for step in bar:
+        x, y = task.x_train[index[step]], task.y_train[index[step]]
+        grad, loss, logits = step_fn(x, y)  # (variant, total), (variant,), (variant, batch, ...)
+        # NaN and Inf survive a sum, so one sum per variant finds every bad one
+        bad = (~torch.isfinite(loss + grad.sum(1))).tolist()
+        log = step % base.log_every == 0 or step == base.steps - 1
+        if log:
+            grads = {
+                n: g.view(p.shape) for (n, p), g in zip(params.items(), grad.split(sizes, 1), strict=True)
+            }
+            norms = grad_norms_by_block(grads, prefixes, variants=True).tolist()
+            correct = (logits.argmax(-1) == y).flatten(1).float().mean(1).tolist()
+        for v, (r, lost) in enumerate(zip(results, loss.tolist(), strict=True)):
+            if r.diverged_at is not None:
+                continue
+            if bad[v]:
+                r.diverged_at, live[v] = step, 0.0
+                continue
+            r.loss.append(lost)
+            if log:
+                r.steps_logged.append(step)
+                r.accuracy.append(correct[v])
+                r.grad_norms.append(norms[v])
+        if all(r.diverged_at is not None for r in results):
+            break
+        factors = torch.tensor([lr_factor(step, c) for c in configs])
+        opt.step(grad, lrs * factors, live, all(r.diverged_at is None for r in results))
+    bar.close()
+    with torch.no_grad():
+        for v, m in enumerate(models):
+            for name, p in m.named_parameters():
+                p.copy_(params[name][v])
+    return results
