@@ -206,8 +206,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="time the experiments engine against its budgets")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
     parser.add_argument(
         "--threads", type=_positive_int, default=None, help="torch threads (default: torch's own choice)"
     )

@@ -176,8 +176,8 @@ def run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("build", help="make exercises/ from solutions/")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
     parser.add_argument(
         "--check",
         action="store_true",

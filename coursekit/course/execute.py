@@ -59,10 +59,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "execute", help="re-run lessons and solutions in place (maintainers; stores outputs for nbval)"
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
     parser.add_argument("paths", nargs="*", help="notebooks or folders (default: notebooks/ solutions/)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     parser.set_defaults(func=run)

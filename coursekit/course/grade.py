@@ -312,8 +312,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("grade", help="grade exercise notebooks in a fresh kernel")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
     parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks or folders of notebooks")
     parser.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
     parser.add_argument(

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("progress", help="show which exercise checks have passed")
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
     parser.add_argument("--exercises", help="folder of exercise notebooks (default: the course's exercises/)")
     parser.set_defaults(func=run)
