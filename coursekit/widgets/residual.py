@@ -1,0 +1,72 @@
+"""Lesson 1: gradient norm by block during the first SGD steps, and the un-normalised stream."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from ..experiments import TrainingGradConfig, run_stream_growth, run_training_grad_norms
+from ..plots import plot_by_layer, plot_stream_growth
+from .explorer import Explorer
+
+TRAINING_STEPS = (0, 1, 10)
+
+
+@lru_cache(maxsize=64)
+def _training_norms(depth: int, seed: int) -> dict[str, list[list[float]]]:
+    """``{kind: [norms at step 0, 1, 10]}`` for one depth and seed (about 0.3 s at depth 52)."""
+    config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS, seeds=(seed,))
+    result = run_training_grad_norms(config)
+    return {kind: runs[0] for kind, runs in result.grad_norms.items()}
+
+
+def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tuple[str, Figure]:
+    """Gradient norm of every block of the plain and residual BatchNorm nets after ``step`` SGD
+    steps (0, 1 or 10; lr 0.05), with step 0 drawn dashed for comparison."""
+    if step not in TRAINING_STEPS:
+        raise ValueError(f"step must be one of {TRAINING_STEPS}, got {step!r}")
+    norms = _training_norms(depth, seed)
+    i = TRAINING_STEPS.index(step)
+    series = {f"{kind}, step {step}": runs[i] for kind, runs in norms.items()}
+    if step:
+        series.update({f"{kind}, step 0": runs[0] for kind, runs in norms.items()})
+    figure = plot_by_layer(
+        series,
+        ylabel="gradient norm of the block",
+        title=f"Gradient norm by block, {depth} blocks, after {step} SGD step{'s' * (step != 1)}",
+        log=True,
+    )
+    parts = [f"{kind}: first/last = {runs[i][0] / runs[i][-1]:.2g}" for kind, runs in norms.items()]
+    return f"depth {depth}, step {step} | " + " | ".join(parts), figure
+
+
+def residual_gradients_explorer(depth: int = 52, step: int = 0, max_depth: int = 64) -> Explorer:
+    """A depth slider and a training-step switch (0 / 1 / 10) over :func:`residual_gradients_view`."""
+    depth_slider = widgets.IntSlider(
+        value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
+    )
+    step_buttons = widgets.ToggleButtons(options=list(TRAINING_STEPS), value=step, description="SGD step")
+    return Explorer(residual_gradients_view, depth=depth_slider, step=step_buttons)
+
+
+@lru_cache(maxsize=64)
+def _stream(depth: int, seed: int) -> dict[str, list[float]]:
+    return run_stream_growth(depth, seed=seed)
+
+
+def stream_growth_view(depth: int = 50, seed: int = 0) -> tuple[str, Figure]:
+    """RMS of an un-normalised residual stream after every block: identity, 1/√L, ReZero."""
+    rms = _stream(depth, seed)
+    figure = plot_stream_growth(rms)
+    parts = [f"{name}: {values[-1]:.2g}" for name, values in rms.items()]
+    return f"depth {depth} | stream RMS after the last block | " + " | ".join(parts), figure
+
+
+def stream_growth_explorer(depth: int = 50, max_depth: int = 100) -> Explorer:
+    """A depth slider over :func:`stream_growth_view`."""
+    slider = widgets.IntSlider(
+        value=depth, min=1, max=max_depth, step=1, description="depth", continuous_update=False
+    )
+    return Explorer(stream_growth_view, depth=slider)
