@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from coursekit import doctor
+from coursekit.course import doctor
 from coursekit.course.cli import main
 
 

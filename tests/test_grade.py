@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit import grade
+from coursekit.course import grade
 from coursekit.checks.norms import HINTS as NORM_HINTS
 from coursekit.course.cli import main
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit import progress
+from coursekit.course import layout, progress
 from coursekit.course.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def test_a_result_is_recorded_and_a_pass_is_kept(progress_file: Path) -> None:
 
 def test_the_default_file_is_in_the_course_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "exercises").mkdir()
-    monkeypatch.delenv(progress.ENV)
+    monkeypatch.delenv(layout.ENV)
     monkeypatch.chdir(tmp_path / "exercises")  # where a learner's kernel runs
     assert progress.progress_path() == tmp_path.resolve() / ".coursekit-progress.json"
     assert ".coursekit-progress.json" in (ROOT / ".gitignore").read_text()

@@ -32,7 +32,7 @@ def course_root(start: Path | None = None) -> Path:
     for folder in [here, *here.parents]:
         if (folder / "exercises").is_dir():
             return folder
-    clone = Path(__file__).resolve().parents[1]
+    clone = Path(__file__).resolve().parents[2]
     return clone if (clone / "exercises").is_dir() else here
 
 
