@@ -14,69 +14,62 @@ The layers, each importing only from those below it:
 
 Notebooks import from ``coursekit``, ``coursekit.checks``, ``coursekit.widgets`` and
 ``coursekit.plots`` only.
+
+The names below are loaded on first use, so ``coursekit --help`` and ``coursekit progress``
+answer without importing torch.
 """
 
-from .course.doctor import show_environment
-from .course.progress import show_progress
-from .data import Task, load_digits, make_grid, make_sort, make_task
-from .nn import (
-    MLP,
-    LayerNorm,
-    Residual,
-    RMSNorm,
-    SelfAttention,
-    Stack,
-    StackConfig,
-    TransformerBlock,
-    build_stack,
-    causal_mask,
-)
-from .probes import (
-    error_rate,
-    grad_norms_by_layer,
-    gradient_autocorrelation,
-    lesion,
-    parameter_counts,
-    rank_collapse,
-    stream_norms,
-    update_norms,
-)
-from .seeding import default_device, seed_everything
-from .training import TrainConfig, TrainResult, train_many, train_model
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "LayerNorm",
-    "MLP",
-    "RMSNorm",
-    "Residual",
-    "SelfAttention",
-    "Stack",
-    "StackConfig",
-    "TransformerBlock",
-    "build_stack",
-    "causal_mask",
-    "default_device",
-    "seed_everything",
-    "show_environment",
-    "show_progress",
-    # experiments engine: tasks, training, probes
-    "Task",
-    "TrainConfig",
-    "TrainResult",
-    "error_rate",
-    "grad_norms_by_layer",
-    "gradient_autocorrelation",
-    "lesion",
-    "load_digits",
-    "make_grid",
-    "make_sort",
-    "make_task",
-    "parameter_counts",
-    "rank_collapse",
-    "stream_norms",
-    "train_many",
-    "train_model",
-    "update_norms",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "show_environment": "coursekit.course.doctor",
+    "show_progress": "coursekit.course.progress",
+    "Task": "coursekit.data",
+    "load_digits": "coursekit.data",
+    "make_grid": "coursekit.data",
+    "make_sort": "coursekit.data",
+    "make_task": "coursekit.data",
+    "LayerNorm": "coursekit.nn",
+    "MLP": "coursekit.nn",
+    "RMSNorm": "coursekit.nn",
+    "Residual": "coursekit.nn",
+    "SelfAttention": "coursekit.nn",
+    "Stack": "coursekit.nn",
+    "StackConfig": "coursekit.nn",
+    "TransformerBlock": "coursekit.nn",
+    "build_stack": "coursekit.nn",
+    "causal_mask": "coursekit.nn",
+    "error_rate": "coursekit.probes",
+    "grad_norms_by_layer": "coursekit.probes",
+    "gradient_autocorrelation": "coursekit.probes",
+    "lesion": "coursekit.probes",
+    "parameter_counts": "coursekit.probes",
+    "rank_collapse": "coursekit.probes",
+    "stream_norms": "coursekit.probes",
+    "update_norms": "coursekit.probes",
+    "default_device": "coursekit.seeding",
+    "seed_everything": "coursekit.seeding",
+    "TrainConfig": "coursekit.training",
+    "TrainResult": "coursekit.training",
+    "train_many": "coursekit.training",
+    "train_model": "coursekit.training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'coursekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-
-from .. import __version__
+from importlib.metadata import version
 
 # name -> (module, one-line help), in the order --help lists them
 SUBCOMMANDS = {
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="coursekit", description="Tools for the course on residuals, LayerNorm and MLPs."
     )
-    parser.add_argument("--version", action="version", version=f"coursekit {__version__}")
+    parser.add_argument("--version", action="version", version=f"coursekit {version('coursekit')}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_text) in SUBCOMMANDS.items():
