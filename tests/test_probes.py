@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -6,9 +7,9 @@ from torch import nn
 
 from coursekit import TransformerBlock, build_stack
 from coursekit.experiments.models import BatchNormNet
+from coursekit.measures import find_blocks
 from coursekit.probes import (
     error_rate,
-    find_blocks,
     grad_norms_by_layer,
     gradient_autocorrelation,
     lesion,
@@ -72,11 +73,17 @@ def test_lesion_works_on_a_copy():
     model = BatchNormNet(3, 16)
     x, y = _digits_like()
     before = [p.clone() for p in model.parameters()]
+    intact = error_rate(model, x, y)
     errors = [lesion(model, x, y, k) for k in range(3)]
     assert all(0 <= e <= 1 for e in errors)
-    assert len(find_blocks(model)[1]) == 3 and all(isinstance(b, nn.Module) for b in model.blocks)
+    # the original keeps all its blocks, its weights and its error rate
+    assert not any(isinstance(b, nn.Identity) for b in find_blocks(model)[1]) and len(model.blocks) == 3
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    assert error_rate(model, x, y) == error_rate(model, x, y)
+    assert error_rate(model, x, y) == intact
+    # the lesioned error is that of the model with block 1 replaced by the identity, by hand
+    by_hand = copy.deepcopy(model)
+    by_hand.blocks[1] = nn.Identity()
+    assert errors[1] == error_rate(by_hand, x, y)
     with pytest.raises(ValueError, match="0..2"):
         lesion(model, x, y, 3)
 
@@ -103,3 +110,28 @@ def test_probes_refuse_models_without_blocks():
         grad_norms_by_layer(nn.Linear(4, 2), torch.ones(1, 4), torch.zeros(1, dtype=torch.long))
     with pytest.raises(TypeError, match="hidden_states"):
         stream_norms(nn.Linear(4, 2), torch.ones(1, 4))
+
+
+def test_the_trainers_and_the_probe_measure_one_gradient_norm():
+    """Step 0's per-block gradient norms, recorded by the batched engine and by the plain loop,
+    are what the probe measures on the untrained model and the same minibatch."""
+    from coursekit import TrainConfig, load_digits, train_many, train_model
+    from coursekit.data import batches
+
+    task = load_digits(seed=0)
+    config = TrainConfig(steps=1, batch_size=64, lr=0.05)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(BatchNormNet(4, 16, shortcut="identity" if seed else "none"))
+    index = batches(task.n_train, config.batch_size, config.steps, config.seed)[0]
+    x, y = task.x_train[index], task.y_train[index]
+    probed = [grad_norms_by_layer(m, x, y) for m in models]
+    twins = [copy.deepcopy(m) for m in models]
+    batched = [r.grad_norms[0] for r in train_many(models, task, config, progress=False)]
+    looped = [train_model(m, task, config, progress=False).grad_norms[0] for m in twins]
+    for p, b, loop in zip(probed, batched, looped, strict=True):
+        assert len(p) == 4
+        assert b == pytest.approx(p, rel=1e-4)
+        assert loop == pytest.approx(p, rel=1e-4)
+    assert probed[0] != pytest.approx(probed[1], rel=1e-2)  # the two variants really differ
