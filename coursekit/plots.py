@@ -208,3 +208,38 @@ def plot_lesion_result(result: LesionResult) -> Figure:
 def plot_shortcuts(result: ShortcutResult) -> Figure:
     """Loss curves of every shortcut variant."""
     return plot_loss_curves(result.loss_curves, f"Shortcut variants, depth {result.config.depth}")
+
+
+# Lesson 2: layer normalisation
+
+
+def plot_layer_norm_bug(
+    scales: Sequence[float], errors: Mapping[str, Sequence[float]], marked: float, title: str = ""
+) -> Figure:
+    """Relative error (%) of each LayerNorm bug against the input's standard deviation, log-log,
+    with a dotted line at the ``marked`` scale."""
+    _require_series("errors", errors)
+    lines = [(label, scales, [max(v, 1e-6) for v in values]) for label, values in errors.items()]
+    fig, ax = _lines(
+        lines, "standard deviation of the input", "error against torch.nn.LayerNorm (%)", title, True
+    )
+    ax.set_xscale("log")
+    ax.axvline(marked, color="grey", linestyle=":")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_batch_dependence(
+    batch_sizes: Sequence[int], change: Mapping[str, Sequence[float]], d: int
+) -> Figure:
+    """How much one example's normalised output changes with its batch-mates, by batch size."""
+    fig = plot_by_depth(
+        batch_sizes,
+        change,
+        "change in one example's output (RMS)",
+        f"Same example, new batch-mates (d = {d})",
+    )
+    ax = fig.axes[0]
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    return fig

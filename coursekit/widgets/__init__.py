@@ -6,8 +6,28 @@ Every widget is an :class:`Explorer` over a public *view function* ``view(**valu
 
 from .explorer import Explorer
 from .gradient_flow import gradient_flow_explorer, gradient_flow_summary, gradient_flow_view
+from .layer_norm import (
+    batch_dependence_explorer,
+    batch_dependence_view,
+    layer_norm_bug_explorer,
+    layer_norm_bug_view,
+)
+from .residual import (
+    residual_gradients_explorer,
+    residual_gradients_view,
+    stream_growth_explorer,
+    stream_growth_view,
+)
 
 __all__ = [
+    "batch_dependence_explorer",
+    "batch_dependence_view",
+    "layer_norm_bug_explorer",
+    "layer_norm_bug_view",
+    "residual_gradients_explorer",
+    "residual_gradients_view",
+    "stream_growth_explorer",
+    "stream_growth_view",
     "Explorer",
     "gradient_flow_explorer",
     "gradient_flow_summary",
