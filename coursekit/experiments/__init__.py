@@ -6,6 +6,7 @@ One module per family; none prints or plots (``coursekit.plots`` draws their num
 from .degradation import DegradationConfig, DegradationResult, grad_norms_at_init, run_degradation
 from .lesion import LesionConfig, LesionResult, run_lesion
 from .models import BatchNormNet, TokenTransformer
+from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
 from .norm_placement import (
     GradientProfileConfig,
     WarmupConfig,
@@ -15,11 +16,26 @@ from .norm_placement import (
     run_warmup,
 )
 from .rank import run_rank_collapse
+from .residual_paths import (
+    TrainingGradConfig,
+    TrainingGradResult,
+    block_jacobian_spectrum,
+    input_gradient_by_depth,
+    run_training_grad_norms,
+)
 from .shattered import run_shattered
 from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
 from .stream import run_stream_growth
 
 __all__ = [
+    "TrainingGradConfig",
+    "TrainingGradResult",
+    "batch_dependence",
+    "block_jacobian_spectrum",
+    "input_gradient_by_depth",
+    "layer_norm_bug_errors",
+    "run_training_grad_norms",
+    "train_test_gap",
     "BatchNormNet",
     "DegradationConfig",
     "DegradationResult",
