@@ -1,4 +1,4 @@
-"""Early, readable errors for bad input (STYLE.md rule 12).
+"""Early, readable errors for bad input: a ValueError or TypeError that names the bad value.
 
 Every block calls these at the top of ``forward`` / ``__init__`` so a learner who passes
 the wrong thing gets a ``TypeError`` or ``ValueError`` naming the value and what was
