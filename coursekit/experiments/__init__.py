@@ -24,8 +24,9 @@ from .residual_paths import (
     run_training_grad_norms,
 )
 from .shattered import run_shattered
+from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
 from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
-from .stream import run_stream_growth
+from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth, run_stream_scaling
 
 __all__ = [
     "TrainingGradConfig",
@@ -56,5 +57,12 @@ __all__ = [
     "run_shattered",
     "run_shortcuts",
     "run_stream_growth",
+    "DenseNet",
+    "DenseNetConfig",
+    "DenseNetResult",
+    "StreamGrowthConfig",
+    "StreamGrowthResult",
+    "run_densenet",
+    "run_stream_scaling",
     "run_warmup",
 ]

@@ -3,20 +3,23 @@
 Identity shortcuts *add* the branch's variance every block (so "residuals fix exploding
 gradients" is a myth). Fixes: multiply each branch by 1/√L (Fixup, Zhang et al. 2019;
 DeepNet, Wang et al. 2022) or gate it with a learned scalar that starts at 0 (ReZero,
-Bachlechner et al. 2020). Measured at init on a stack of MLP blocks without norms.
+Bachlechner et al. 2020). Measured at init on a stack of MLP blocks without norms:
+:func:`run_stream_scaling` (config in, result out, several seeds) and
+:func:`run_stream_growth` (one seed, a dict).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..nn import Stack, StackConfig
 from ..probes import stream_norms
 from ..seeding import seed_everything, single_threaded
-from ..stacks import Stack, StackConfig
-from ..validate import require_positive_int
+from ..validate import require_int_tuple, require_positive_int
 
 VARIANTS = ("identity", "1/sqrt(L)", "rezero")
 
@@ -49,3 +52,51 @@ def run_stream_growth(
         x = torch.randn(batch, d_model, generator=torch.Generator().manual_seed(seed))  # (batch, d_model)
         out[name] = stream_norms(stack, x)
     return out
+
+
+@dataclass(frozen=True)
+class StreamGrowthConfig:
+    """An un-normalised stack of ReLU MLP blocks with He init, probed at init over seeds."""
+
+    depth: int = 50
+    d_model: int = 64
+    batch: int = 256
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "d_model", "batch"):
+            require_positive_int(name, getattr(self, name))
+        require_int_tuple("seeds", self.seeds)
+
+
+@dataclass
+class StreamGrowthResult:
+    """``rms[variant][seed index]``: the stream's RMS at the input and after every block
+    (``depth + 1`` numbers) for each variant of :data:`VARIANTS`. ``predicted`` is what the
+    variance sum gives for the last block relative to the input, if each branch adds its input's
+    variance: ``√2^L`` (identity), ``√((1 + 1/L)^L) ≈ √e`` (1/√L), 1 (ReZero)."""
+
+    config: StreamGrowthConfig
+    rms: dict[str, list[list[float]]]
+    predicted: dict[str, float]
+
+    def curves(self, seed_index: int = 0) -> dict[str, list[float]]:
+        """``{variant: rms by block}`` at one seed: what :func:`run_stream_growth` returns."""
+        return {variant: by_seed[seed_index] for variant, by_seed in self.rms.items()}
+
+    def final(self, variant: str) -> list[float]:
+        """The RMS after the last block relative to the input's, one number per seed."""
+        return [values[-1] / values[0] for values in self.rms[variant]]
+
+
+def run_stream_scaling(config: StreamGrowthConfig = StreamGrowthConfig()) -> StreamGrowthResult:
+    """The stream's RMS by block for the identity, 1/√L and ReZero variants at every seed."""
+    if not isinstance(config, StreamGrowthConfig):
+        raise TypeError(f"config must be a StreamGrowthConfig, got {type(config).__name__}")
+    rms: dict[str, list[list[float]]] = {variant: [] for variant in VARIANTS}
+    for seed in config.seeds:
+        for variant, values in run_stream_growth(config.depth, config.d_model, config.batch, seed).items():
+            rms[variant].append(values)
+    L = config.depth
+    predicted = {"identity": math.sqrt(2) ** L, "1/sqrt(L)": math.sqrt((1 + 1 / L) ** L), "rezero": 1.0}
+    return StreamGrowthResult(config, rms, predicted)
