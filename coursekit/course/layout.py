@@ -1,7 +1,10 @@
 """The course's layout: where things are and how they are marked. Standard library only,
 so every part of coursekit may read it.
 
-- the course root (the folder holding ``exercises/``) and the learner's progress file;
+- the course root (the folder holding ``exercises/``), the learner's work folder (their own
+  copies of the exercises, ignored by git) and the progress file kept in it;
+- the one vocabulary of results (passed, failed, not attempted, error) and their symbols,
+  shared by the checks in the notebook, ``coursekit progress`` and ``coursekit grade``;
 - the markers of a solution region and the tag of a check cell;
 - which checks a check cell runs;
 - finding notebooks named on a command line.
@@ -20,8 +23,19 @@ CHECK_TAG = "check"  # cell tag of a check cell, in solutions/ and exercises/
 _CALL = re.compile(r"\bcheck_answer\(\s*['\"]([\w-]+)['\"]|\bcheck_(\w+)\s*\(")
 
 
+# The result of a check, one word each, and the one symbol every part of the course shows it by.
+PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
+RESULT_SYMBOLS = {PASSED: "✅", FAILED: "❌", NOT_ATTEMPTED: "⬜", ERROR: "💥"}
+
+
+def result_symbol(status: str) -> str:
+    """The symbol of a result (``"passed"`` gives ✅); an unknown word gives ❓, never an error."""
+    return RESULT_SYMBOLS.get(status, "❓")
+
+
 ENV = "COURSEKIT_PROGRESS"
 FILENAME = ".coursekit-progress.json"
+WORK_FOLDER = "my-work"  # the learner's own copies of exercises/; git ignores it
 
 
 def course_root(start: Path | None = None) -> Path:
@@ -36,10 +50,15 @@ def course_root(start: Path | None = None) -> Path:
     return clone if (clone / "exercises").is_dir() else here
 
 
+def work_folder(root: Path | None = None) -> Path:
+    """The learner's work folder, ``my-work/`` in the course folder (made by ``make lab``)."""
+    return (root or course_root()) / WORK_FOLDER
+
+
 def progress_path() -> Path:
-    """Where progress is kept: ``$COURSEKIT_PROGRESS``, else the course folder's file."""
+    """Where progress is kept: ``$COURSEKIT_PROGRESS``, else the file in the work folder."""
     override = os.environ.get(ENV)
-    return Path(override) if override else course_root() / FILENAME
+    return Path(override) if override else work_folder() / FILENAME
 
 
 def is_check_cell(cell: dict) -> bool:
