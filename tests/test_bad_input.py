@@ -9,6 +9,7 @@ from coursekit.experiments import (
     DegradationConfig,
     GradientProfileConfig,
     LesionConfig,
+    ShatteredConfig,
     run_lesion,
     run_shattered,
 )
@@ -87,8 +88,9 @@ def test_asking_for_a_missing_gpu_is_refused():
     "run, error, words",
     [
         (lambda: run_lesion(LesionConfig(batch_size=5000), progress=False), ValueError, "batch_size"),
-        (lambda: run_shattered(seeds=()), TypeError, "seeds"),
-        (lambda: run_shattered(depths=(3, 0)), ValueError, "depths"),
+        (lambda: ShatteredConfig(seeds=()), TypeError, "seeds"),
+        (lambda: ShatteredConfig(depths=(3, 0)), ValueError, "depths"),
+        (lambda: run_shattered({"depths": (3,)}), TypeError, "ShatteredConfig"),
         (lambda: DegradationConfig(depths=[6, 20]), TypeError, "depths"),
         (lambda: GradientProfileConfig(seeds=(0, 1.5)), TypeError, "seeds"),
     ],

@@ -9,6 +9,8 @@ from coursekit.experiments import (
     DegradationResult,
     LesionConfig,
     LesionResult,
+    ShatteredConfig,
+    ShatteredResult,
     ShortcutConfig,
     ShortcutResult,
     WarmupConfig,
@@ -66,7 +68,8 @@ def test_experiment_plots_draw_their_numbers():
     _labelled(plots.plot_warmup(WarmupResult(WarmupConfig(), {"post": [2.3, 2.3]}, {}, {})))
     _labelled(plots.plot_rank_collapse({"attention": [1.0, 0.1, 1e-6]}))
     _labelled(plots.plot_stream_growth({"identity": [1.0, 2.0, 4.0]}))
-    _labelled(plots.plot_shattered([1, 10], {"plain": [1.0, 0.2]}))
+    shattered = ShatteredResult(ShatteredConfig(depths=(1, 10)), {"plain": [[1.0], [0.2]]})
+    _labelled(plots.plot_shattered(shattered))
     _labelled(plots.plot_shortcuts(ShortcutResult(ShortcutConfig(), {"identity": [1.0, 0.5]}, {}, {}, {})))
 
 

@@ -7,6 +7,8 @@ Width-200 ReLU nets with BatchNorm at init, the BatchNorm statistics those of th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -14,7 +16,7 @@ from torch.nn import functional as F
 from ..data import make_grid
 from ..probes import gradient_autocorrelation
 from ..seeding import seed_everything, single_threaded
-from ..validate import require_int_tuple
+from ..validate import require_int_tuple, require_positive_int
 
 
 class ScalarNet(nn.Module):
@@ -48,25 +50,48 @@ def calibrated(net: ScalarNet, grid: torch.Tensor) -> ScalarNet:
     return net.eval()
 
 
+@dataclass(frozen=True)
+class ShatteredConfig:
+    """Scalar nets at init: which depths, how wide, how fine a grid, which seeds."""
+
+    depths: tuple[int, ...] = (1, 10, 24, 50)
+    width: int = 200
+    n_points: int = 256  # grid points on [-2, 2]
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        require_int_tuple("depths", self.depths, positive=True)
+        require_int_tuple("seeds", self.seeds)
+        require_positive_int("width", self.width)
+        require_positive_int("n_points", self.n_points)
+
+
+@dataclass(frozen=True)
+class ShatteredResult:
+    """``correlation[kind][i][j]``: lag-1 autocorrelation of ∂f/∂x for ``kind`` ("plain" or
+    "residual") at ``config.depths[i]`` and ``config.seeds[j]``."""
+
+    config: ShatteredConfig
+    correlation: dict[str, list[list[float]]]
+
+    def mean(self, kind: str) -> list[float]:
+        """The autocorrelation averaged over seeds, one number per depth."""
+        return [sum(values) / len(values) for values in self.correlation[kind]]
+
+
 @single_threaded
-def run_shattered(
-    depths: tuple[int, ...] = (1, 10, 24, 50),
-    width: int = 200,
-    n_points: int = 256,
-    seeds: tuple[int, ...] = (0, 1, 2),
-) -> dict[str, list[float]]:
-    """Lag-1 autocorrelation of ∂f/∂x over the grid, averaged over seeds, one number per depth,
-    for ``"plain"`` and ``"residual"``."""
-    require_int_tuple("depths", depths, positive=True)
-    require_int_tuple("seeds", seeds)
-    grid = make_grid(n_points)
-    out: dict[str, list[float]] = {"plain": [], "residual": []}
+def run_shattered(config: ShatteredConfig = ShatteredConfig()) -> ShatteredResult:
+    """Lag-1 autocorrelation of ∂f/∂x over the grid, per kind, depth and seed."""
+    if not isinstance(config, ShatteredConfig):
+        raise TypeError(f"config must be a ShatteredConfig, got {type(config).__name__}")
+    grid = make_grid(config.n_points)
+    out: dict[str, list[list[float]]] = {"plain": [], "residual": []}
     for kind in out:
-        for depth in depths:
+        for depth in config.depths:
             values = []
-            for seed in seeds:
+            for seed in config.seeds:
                 seed_everything(seed)
-                net = calibrated(ScalarNet(depth, width, residual=kind == "residual"), grid)
+                net = calibrated(ScalarNet(depth, config.width, residual=kind == "residual"), grid)
                 values.append(gradient_autocorrelation(net, grid))
-            out[kind].append(sum(values) / len(values))
-    return out
+            out[kind].append(values)
+    return ShatteredResult(config, out)
