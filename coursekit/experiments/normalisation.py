@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import LayerNorm
+from ..nn import LayerNorm
 from ..seeding import single_threaded
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
 

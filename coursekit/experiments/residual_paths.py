@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from .. import Stack, StackConfig
 from ..data import load_digits
+from ..nn import Stack, StackConfig
 from ..probes import grad_norms_by_layer
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
