@@ -44,3 +44,15 @@ def test_doctor_reports_a_missing_widget_extension(monkeypatch, tmp_path):
 def test_console_script_without_a_command_prints_help():
     done = subprocess.run([sys.executable, "-m", "coursekit.course.cli"], capture_output=True, text=True)
     assert done.returncode == 2 and "doctor" in done.stdout
+
+
+def test_the_notebook_summary_is_machine_free_when_all_is_well(capsys, monkeypatch):
+    doctor.show_environment()
+    out = capsys.readouterr().out
+    assert out.strip() == doctor.ALL_SET  # the same line on every machine: no path, no version
+    assert "/" not in doctor.ALL_SET.replace("`", "") and not any(ch.isdigit() for ch in doctor.ALL_SET)
+    real = doctor._installed
+    monkeypatch.setattr(doctor, "_installed", lambda dist: None if dist == "torch" else real(dist))
+    doctor.show_environment()  # a problem: the full report, with the advice
+    out = capsys.readouterr().out
+    assert "❌ torch" in out and "make lab" in out and doctor.ALL_SET not in out

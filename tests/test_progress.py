@@ -16,22 +16,29 @@ from coursekit.course.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_a_result_is_recorded_and_a_pass_is_kept(progress_file: Path) -> None:
+def test_the_latest_result_is_kept_and_a_pass_goes_away_after_a_failing_rerun(progress_file: Path) -> None:
     progress.record_result("layer_norm", True)
-    progress.record_result("layer_norm", False)  # a later failed attempt does not undo the pass
-    progress.record_result("rms_norm", False)
+    progress.record_result("layer_norm", False, hint="eps belongs inside the square root")
+    progress.record_result("rms_norm", False, status="not attempted")
+    progress.record_result("mlp", True)
     saved = progress.load()
-    assert saved["layer_norm"]["passed"] is True and saved["rms_norm"]["passed"] is False
+    assert saved["layer_norm"]["passed"] is False and saved["layer_norm"]["status"] == "failed"
+    assert saved["layer_norm"]["hint"] == "eps belongs inside the square root"
+    assert saved["rms_norm"]["status"] == "not attempted" and saved["mlp"]["status"] == "passed"
+    progress.record_result("layer_norm", True)  # fixed again
+    assert progress.load()["layer_norm"] == {**progress.load()["layer_norm"], "passed": True, "hint": ""}
     assert json.loads(progress_file.read_text())["version"] == 1
     assert [p.name for p in progress_file.parent.iterdir()] == ["progress.json"]  # no temp or lock file left
 
 
-def test_the_default_file_is_in_the_course_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_file_is_in_the_work_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "exercises").mkdir()
+    (tmp_path / "my-work").mkdir()
     monkeypatch.delenv(layout.ENV)
-    monkeypatch.chdir(tmp_path / "exercises")  # where a learner's kernel runs
-    assert progress.progress_path() == tmp_path.resolve() / ".coursekit-progress.json"
-    assert ".coursekit-progress.json" in (ROOT / ".gitignore").read_text()
+    monkeypatch.chdir(tmp_path / "my-work")  # where a learner's kernel runs
+    assert progress.progress_path() == tmp_path.resolve() / "my-work" / ".coursekit-progress.json"
+    ignored = (ROOT / ".gitignore").read_text()
+    assert ".coursekit-progress.json" in ignored and "/my-work/" in ignored
 
 
 def test_outside_the_course_the_installed_clone_is_the_course(tmp_path: Path, monkeypatch) -> None:
@@ -70,9 +77,30 @@ def test_the_report_lists_every_exercise_check(
     progress.record_result("layer_norm", True)
     assert main(["progress", "--exercises", str(ROOT / "exercises")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == ["02_layer_norm", "  ✅ layer_norm", "  ⬜ rms_norm"]
-    assert out[-1] == "1 of 4 checks passed"
+    assert out[:3] == ["02_layer_norm", "  ✅ layer_norm: passed", "  ⬜ rms_norm: not attempted"]
+    assert out[-1].startswith("1 of 4 checks passed")
     assert main(["progress", "--exercises", str(ROOT / "missing")]) == 2
+
+
+def test_the_report_uses_the_one_vocabulary_and_wraps_hints_at_words(progress_file: Path) -> None:
+    hint = "your variance divides by n - 1 (unbiased); LayerNorm divides by n, " * 3
+    progress.record_result("layer_norm", False, hint=hint)
+    progress.record_result("rms_norm", False, status="error")
+    lines = progress.report(ROOT / "exercises", width=40).splitlines()
+    assert lines[1] == f"  {layout.RESULT_SYMBOLS['failed']} layer_norm: failed"
+    hint_lines = [line for line in lines if line.startswith("      ")]
+    assert len(hint_lines) > 3 and all(len(line) <= 40 for line in hint_lines)
+    words = " ".join(line.strip() for line in hint_lines).split()
+    assert words == ["hint:", *hint.split()]  # every word whole: no word broken across lines
+    assert f"{layout.RESULT_SYMBOLS['error']} rms_norm: error" in lines[len(hint_lines) + 2]
+    for word, symbol in layout.RESULT_SYMBOLS.items():
+        assert f"{symbol} {word}" in lines[-1]  # the legend
+
+
+def test_an_old_file_without_status_still_reads(progress_file: Path) -> None:
+    progress_file.write_text(json.dumps({"version": 1, "checks": {"layer_norm": {"passed": True}}}))
+    assert progress.status_of(progress.load()["layer_norm"]) == "passed"
+    assert progress.status_of(None) == "not attempted"
 
 
 def test_a_check_run_with_record_false_leaves_no_trace(progress_file: Path, capsys) -> None:

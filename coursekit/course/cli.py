@@ -22,7 +22,11 @@ SUBCOMMANDS = {
     ),
     "build": ("coursekit.course.build", "make exercises/ from solutions/"),
     "grade": ("coursekit.course.grade", "grade exercise notebooks in a fresh kernel"),
-    "progress": ("coursekit.course.progress", "show which exercise checks have passed"),
+    "progress": ("coursekit.course.progress", "show the latest result of each exercise check"),
+    "workspace": (
+        "coursekit.course.workspace",
+        "copy new exercises into your work folder my-work/ (never overwrites your files)",
+    ),
     "bench": ("coursekit.course.bench", "time the experiments engine against its budgets"),
 }
 

@@ -129,9 +129,26 @@ def format_report(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+ALL_SET = (
+    "✅ All set: Python, PyTorch, JupyterLab, ipywidgets and the widget extension are ready; "
+    "the course will run here. (`coursekit doctor` lists versions and paths.)"
+)
+
+
+def summary(findings: list[Finding]) -> str:
+    """One line, the same on every machine, when all is well; else the full report.
+
+    The start-here notebook stores this output, so it must carry nothing machine-specific
+    (no paths, no versions) in the normal case, and nbval can compare it; a machine with a
+    problem shows every line, with the advice.
+    """
+    return ALL_SET if all(f.ok for f in findings) else format_report(findings)
+
+
 def show_environment() -> None:
-    """Print the doctor's report (for the start-here notebook)."""
-    print(format_report(diagnose()))
+    """Print whether this environment is ready (for the start-here notebook): one line that is
+    the same everywhere when all is well, the doctor's full report when it is not."""
+    print(summary(diagnose()))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ import nbformat
 
 from .jupyter_kernel import current_env_kernel_manager
 from .layout import ENV as PROGRESS_ENV
-from .layout import check_cells, check_names_in, course_root, find_notebooks
+from .layout import check_cells, check_names_in, course_root, find_notebooks, work_folder
 
 DEFAULT_TIMEOUT = 60
 TIMEOUT_ENAME = "CellTimeout"
@@ -300,7 +300,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.timeout <= 0:
             raise GradeError(f"--timeout must be a positive number of seconds, got {args.timeout}")
-        reports = grade(args.notebooks, Path(args.exercises) if args.exercises else None, args.timeout)
+        # no notebook named: the learner's own work folder (coursekit/course/workspace.py)
+        notebooks = args.notebooks or [str(work_folder())]
+        reports = grade(notebooks, Path(args.exercises) if args.exercises else None, args.timeout)
     except GradeError as exc:
         print(f"coursekit grade: {exc}", file=sys.stderr)
         return 2
@@ -314,7 +316,12 @@ def run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
-    parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks or folders of notebooks")
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="notebooks or folders of notebooks (default: your work folder, my-work/)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
     parser.add_argument(
         "--timeout",

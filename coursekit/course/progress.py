@@ -1,7 +1,12 @@
-"""The learner's progress: which checks have passed, kept in a small JSON file.
+"""The learner's progress: the latest result of each check, kept in a small JSON file.
 
-The file is ``.coursekit-progress.json`` in the course folder (the nearest folder, from the
-working directory up, that holds ``exercises/``; git ignores it), or the path in the
+Each check's entry is its *latest* result (a pass goes away when a broken version is run
+again), with the status word and symbol every part of the course uses
+(:data:`~coursekit.course.layout.RESULT_SYMBOLS`) and the hint, if any.
+
+The file is ``.coursekit-progress.json`` in the learner's work folder ``my-work/`` of the
+course folder (the nearest folder, from the working directory up, that holds ``exercises/``;
+git ignores it), or the path in the
 environment variable ``COURSEKIT_PROGRESS``, which tests and the grader set so they never
 touch a learner's record. Writes are atomic (a temporary file renamed over the old one,
 under a lock), so two kernels writing at once lose nothing and a crash leaves the old file;
@@ -16,11 +21,24 @@ import datetime
 import json
 import os
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .layout import check_cells, check_names_in, course_root, progress_path
+from .layout import (
+    FAILED,
+    NOT_ATTEMPTED,
+    PASSED,
+    RESULT_SYMBOLS,
+    check_cells,
+    check_names_in,
+    course_root,
+    progress_path,
+    result_symbol,
+)
+
+WIDTH = 88  # hints are wrapped at word boundaries to this width
 
 
 @contextlib.contextmanager
@@ -44,7 +62,10 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def load(path: Path | None = None) -> dict[str, dict[str, object]]:
-    """``{check name: {"passed": bool, "when": iso time}}``; empty if there is no readable file.
+    """``{check name: {"passed": bool, "status": word, "hint": str, "when": iso time}}``.
+
+    Empty if there is no readable file. (Files written before ``status`` existed have only
+    ``passed`` and ``when``: :func:`status_of` reads both.)
 
     A corrupt file is renamed to ``<name>.corrupt`` with a warning, and progress starts afresh.
     """
@@ -82,20 +103,36 @@ def _write(path: Path, checks: dict[str, dict[str, object]]) -> None:
         raise
 
 
-def record_result(name: str, passed: bool, path: Path | None = None) -> None:
-    """Note a check's latest result; a check once passed stays passed. Never raises on I/O errors."""
+def record_result(
+    name: str, passed: bool, path: Path | None = None, *, status: str | None = None, hint: str = ""
+) -> None:
+    """Note a check's latest result, replacing the one before: a pass goes away after a
+    failing re-run. ``status`` is one of :data:`RESULT_SYMBOLS`' words (default: passed or
+    failed, from ``passed``). Never raises on I/O errors."""
     path = path or progress_path()
+    status = status if status in RESULT_SYMBOLS else (PASSED if passed else FAILED)
     try:
         with _locked(path):
             checks = load(path)
-            entry = checks.get(name, {})
             checks[name] = {
-                "passed": bool(passed or entry.get("passed", False)),
+                "passed": status == PASSED,
+                "status": status,
+                "hint": hint if status != PASSED else "",
                 "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             }
             _write(path, checks)
     except OSError as exc:  # a read-only course folder must not break a check
         warnings.warn(f"could not record progress in {path}: {exc}", stacklevel=2)
+
+
+def status_of(entry: dict[str, object] | None) -> str:
+    """The status word of a progress entry; a check never run is "not attempted"."""
+    if not entry:
+        return NOT_ATTEMPTED
+    status = entry.get("status")
+    if status in RESULT_SYMBOLS:
+        return str(status)
+    return PASSED if entry.get("passed") else FAILED
 
 
 def expected_checks(exercises: Path) -> dict[str, list[str]]:
@@ -111,18 +148,39 @@ def expected_checks(exercises: Path) -> dict[str, list[str]]:
     return result
 
 
-def report(exercises: Path | None = None, path: Path | None = None) -> str:
-    """A table of every exercise's checks with ✅ (passed) or ⬜ (not yet), and a total."""
+def wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
+    """``text`` wrapped at word boundaries (never inside a word), each line indented."""
+    return textwrap.wrap(
+        " ".join(text.split()),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def report(exercises: Path | None = None, path: Path | None = None, width: int = WIDTH) -> str:
+    """Every exercise's checks with the symbol of their latest result and its hint, and a total.
+
+    The list of checks comes from the exercise templates (``exercises/``); the results come
+    from the progress file (by default in the learner's work folder).
+    """
     exercises = exercises or course_root() / "exercises"
     done = load(path)
     lines, total, passed = [], 0, 0
     for notebook, names in expected_checks(exercises).items():
         lines.append(notebook)
         for name in names:
-            ok = bool(done.get(name, {}).get("passed"))
-            lines.append(f"  {'✅' if ok else '⬜'} {name}")
-            total, passed = total + 1, passed + ok
-    lines.append(f"{passed} of {total} checks passed")
+            entry = done.get(name)
+            status = status_of(entry)
+            lines.append(f"  {result_symbol(status)} {name}: {status}")
+            hint = str((entry or {}).get("hint") or "")
+            if hint and status != PASSED:
+                lines += wrap(f"hint: {hint}", "      ", width)
+            total, passed = total + 1, passed + (status == PASSED)
+    legend = ", ".join(f"{symbol} {word}" for word, symbol in RESULT_SYMBOLS.items())
+    lines.append(f"{passed} of {total} checks passed  ({legend})")
     return "\n".join(lines)
 
 
