@@ -32,6 +32,32 @@ def digest(question_id: str, normalised: str) -> str:
 
 
 QUESTIONS = {
+    # exercise 01_residual
+    "residual_jacobian": Question(
+        digest="1a47506ab903c4d303f87d5a60ab958467c9c601ffd6c9342063ce8da8ff4870",
+        explanation="dy/dx = I + dF/dx: backpropagation sends g + (dF/dx)^T g to the input, so the "
+        "incoming gradient g reaches x whatever the branch does. Lesson 1 measured it: one ReLU "
+        "branch's singular values run from about 0.001 to 0.5; with the skip, from 0.7 to 1.4.",
+        nudge="differentiate y = x + F(x) term by term: what is the derivative of x with respect to x?",
+        choices=("a", "b", "c", "d"),
+    ),
+    "residual_bn_gradients": Question(
+        digest="77a70f5eef54e9884b99e07897ef5a7d27078b292eeeeb82da29cd83b7f8d4eb",
+        explanation="About 10^4 times larger: at initialisation BatchNorm makes the backward signal "
+        "grow by about 1.2 per block toward the input (Yang et al. 2019), and one SGD step removes "
+        "most of it. Normalised plain nets have no vanishing gradient for skips to fix; yet they "
+        "still train worse at depth (lesson 5): the skip fixes optimisation.",
+        nudge="look again at lesson 1's widget at depth 52, step 0: which block gets the larger gradient?",
+        choices=("a", "b", "c"),
+    ),
+    "residual_stream_growth": Question(
+        digest="e8a53b40abc95d5fbb87fd7a40dce90d93e54d825ae6d72710e3a4662bb70bb0",
+        explanation="Each block adds a variance equal to the stream's, so the variance doubles per "
+        "block and the RMS grows by sqrt(2): sqrt(2)^10 = 32 after 10 blocks (and about 3.4e7 after "
+        "50, which lesson 1 measured). Scaling each branch by 1/sqrt(L), or ReZero, stops it.",
+        nudge="Var(x + F(x)) = Var(x) + Var(F(x)) when the two are independent; the RMS is the square root",
+        decimals=1,
+    ),
     "ln_variance": Question(
         digest="a23b52e395d66ef64a673c95c476c0947b5fe3ae60637ac728cf57e806de605a",
         explanation="LayerNorm divides by n: it normalises the features actually present, and "
