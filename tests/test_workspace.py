@@ -104,7 +104,7 @@ def test_make_lab_makes_the_copies_and_opens_jupyterlab_with_the_work_folder_at_
     assert "my-work/" in start
 
 
-def test_grade_and_progress_default_to_the_work_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_grade_and_progress_default_to_the_work_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     from coursekit.course import grade
 
     seen = {}
