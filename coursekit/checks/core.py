@@ -13,21 +13,27 @@ the learner's line that raised it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import json
+import random
+import textwrap
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
+from ..course.layout import ERROR, FAILED, NOT_ATTEMPTED, PASSED, result_symbol
 from ..course.progress import record_result
 from ..seeding import seed_everything
 
-PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
 SEED = 0
+WIDTH = 88  # hints are wrapped at word boundaries, so JupyterLab never breaks a word
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _RECORD: list[CheckResult] = []  # results since the grader last drained them
@@ -56,10 +62,13 @@ class CheckResult:
         return self.status == PASSED
 
     def __str__(self) -> str:
-        lines = [f"{'✅' if self.passed else '❌'} {self.name}: {self.message}"]
-        lines += [f"   {line}" for line in (self.detail.splitlines() if self.detail else [])]
+        lines = textwrap.wrap(
+            f"{result_symbol(self.status)} {self.name}: {self.message}", WIDTH, subsequent_indent="   "
+        )
+        for line in self.detail.splitlines() if self.detail else []:
+            lines += textwrap.wrap(line, WIDTH, initial_indent="   ", subsequent_indent="   ")
         if self.hint:
-            lines.append(f"   hint: {self.hint}")
+            lines += textwrap.wrap(f"hint: {self.hint}", WIDTH, initial_indent="   ", subsequent_indent="   ")
         return "\n".join(lines)
 
     def _ipython_display_(self) -> None:
@@ -92,6 +101,15 @@ def _from_exception(name: str, exc: Exception) -> CheckResult:
             name, NOT_ATTEMPTED, "not attempted yet (your code still raises NotImplementedError)"
         )
     text = str(exc).strip().splitlines()
+    if not learner_line(exc):  # raised by the check's own call: the contract is not met, say which part
+        return CheckResult(
+            name,
+            FAILED,
+            "your code does not fit the check's contract "
+            f"({type(exc).__name__}: {text[0] if text else ''})",
+            "compare your class's constructor, attribute names and return values with the contract "
+            "stated above the exercise",
+        )
     return CheckResult(
         name,
         ERROR,
@@ -101,9 +119,35 @@ def _from_exception(name: str, exc: Exception) -> CheckResult:
 
 
 def _keep(result: CheckResult) -> None:
-    """Keep the result for the grader and write a pass to the progress file."""
+    """Keep the result for the grader and write it to the progress file."""
     _RECORD.append(result)
-    record_result(result.name, result.passed)
+    record_result(result.name, result.passed, status=result.status, hint=result.hint)
+
+
+@contextlib.contextmanager
+def own_random_stream(seed: int = SEED) -> Iterator[None]:
+    """Run the body on its own seeded random streams; the learner's are as before afterwards.
+
+    ``torch.random.fork_rng`` for PyTorch (CPU; CUDA devices too when there are any), and
+    Python's and NumPy's global generators saved and restored around it.
+    """
+    python_state = random.getstate()
+    numpy_state = None
+    with contextlib.suppress(ImportError):
+        import numpy
+
+        numpy_state = numpy.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            seed_everything(seed)
+            if numpy_state is not None:
+                numpy.random.seed(seed)
+            yield
+    finally:
+        random.setstate(python_state)
+        if numpy_state is not None:
+            numpy.random.set_state(numpy_state)
 
 
 def drain(nonce: str | None = None) -> str:
@@ -128,9 +172,9 @@ def check(name: str) -> Callable[[Callable[..., str | None]], Callable[..., Chec
     def wrap(body: Callable[..., str | None]) -> Callable[..., CheckResult]:
         @functools.wraps(body)
         def run(*args: object, record: bool = True, **kwargs: object) -> CheckResult:
-            seed_everything(SEED)
             try:
-                result = CheckResult(name, PASSED, body(*args, **kwargs) or "passed")
+                with own_random_stream(), _grad_mode_kept():
+                    result = CheckResult(name, PASSED, body(*args, **kwargs) or "passed")
             except Exception as exc:  # noqa: BLE001 - a check reports, it never raises
                 result = _from_exception(name, exc)
             print(result)
@@ -233,3 +277,167 @@ def close(actual: torch.Tensor, expected: torch.Tensor, **tolerance: float) -> b
     except (AssertionError, TypeError, ValueError, RuntimeError):
         return False
     return True
+
+
+@contextlib.contextmanager
+def _grad_mode_kept() -> Iterator[None]:
+    """Gradients on for the check, and the learner's grad mode and default dtype as before."""
+    dtype = torch.get_default_dtype()
+    with torch.enable_grad():
+        torch.set_default_dtype(torch.float32)
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(dtype)
+
+
+@contextlib.contextmanager
+def clause(description: str, hint: str) -> Iterator[None]:
+    """A step of the check that relies on one clause of the contract.
+
+    An exception raised with no line of the learner's code in its traceback came from the
+    check's own call on an object that does not fit the contract: it becomes a failure naming
+    the clause, never "your code raised". A learner's own exception passes through.
+    """
+    try:
+        yield
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        if learner_line(exc):
+            raise
+        text = str(exc).strip().splitlines()
+        raise CheckFailed(f"{description} ({type(exc).__name__}: {text[0] if text else ''})", hint) from None
+
+
+def construct(cls: type, name: str, signature: str, *args: object, **kwargs: object) -> nn.Module:
+    """Build ``cls(*args, **kwargs)``; a constructor that cannot take them names the clause broken."""
+    try:
+        inspect.signature(cls).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise CheckFailed(
+            f"the contract says {signature}; {name}{_call_text(args, kwargs)} does not fit ({exc})",
+            f"give the constructor exactly the contract's arguments and defaults: {signature}",
+        ) from None
+    except ValueError:  # no signature to read: just try
+        pass
+    return cls(*args, **kwargs)
+
+
+def _call_text(args: tuple, kwargs: dict) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(parts)})"
+
+
+FROM_SCRATCH = (
+    "this exercise is from scratch: write the computation yourself with tensor operations; "
+    "do not subclass, wrap or call {what}"
+)
+
+
+class _OpsSeen(TorchFunctionMode):
+    """Records the name of every torch function called inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        self.seen.add(getattr(func, "__name__", ""))
+        return func(*args, **(kwargs or {}))
+
+
+def require_from_scratch(
+    obj: object, forbidden: tuple[type, ...], what: str, run: Callable[[], object] | None = None,
+    ops: frozenset[str] = frozenset(),
+) -> None:
+    """Sub-check: ``obj`` (a class, instance or function) is not, does not subclass and does not
+    wrap any of the ``forbidden`` classes; and ``run()``, if given, calls none of the torch
+    functions named in ``ops`` (e.g. ``layer_norm``), which is how a module that calls
+    ``F.layer_norm`` or holds a ``torch.nn.LayerNorm`` somewhere is found by its effect.
+    """
+    hint = FROM_SCRATCH.format(what=what)
+    cls = obj if isinstance(obj, type) else type(obj)
+    if obj in forbidden or (isinstance(cls, type) and issubclass(cls, forbidden) and cls is not object):
+        raise CheckFailed(f"this is (a subclass of) {what}, not your own implementation", hint)
+    if isinstance(obj, nn.Module):
+        for name, sub in obj.named_modules():
+            if isinstance(sub, forbidden):
+                raise CheckFailed(f"`{name}` is a {type(sub).__name__}: your module wraps {what}", hint)
+    if run is not None and ops:
+        with _OpsSeen() as seen:
+            run()
+        used = sorted(seen.seen & ops)
+        if used:
+            raise CheckFailed(f"forward calls torch's own {', '.join(used)}", hint)
+
+
+def as_float(value: object) -> float | None:
+    """A Python float from an int, float, 0-d tensor or NumPy scalar; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, torch.Tensor):
+        return float(value.item()) if value.numel() == 1 and value.dim() <= 1 else None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) in ((), (1,)):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def gradients(
+    module: nn.Module, x: torch.Tensor, names: list[str] | None = None
+) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+    """Gradients of ``sum(module(x)**2)`` with respect to ``x`` and the named parameters.
+
+    Uses ``torch.autograd.grad``, so no ``.grad`` is filled; a part the output does not depend
+    on gives None. An output with no graph at all gives None everywhere.
+    """
+    x = x.detach().clone().requires_grad_()
+    params = [module.get_parameter(n) for n in (names or [])]
+    y = module(x)
+    if not isinstance(y, torch.Tensor) or not y.requires_grad:
+        return None, [None] * len(params)
+    grads = torch.autograd.grad(y.pow(2).sum(), [x, *params], allow_unused=True)
+    return grads[0], list(grads[1:])
+
+
+def compare_gradients(
+    module: nn.Module, reference_module: nn.Module, x: torch.Tensor, names: list[str], hint: str
+) -> None:
+    """Sub-check: input and parameter gradients match the reference's (``names`` in both)."""
+    mine_x, mine = gradients(module, x, names)
+    ref_x, ref = gradients(reference_module, x, names)
+    for label, g, r in zip(["input", *names], [mine_x, *mine], [ref_x, *ref], strict=True):
+        if r is None:
+            continue
+        if g is None or not close(g, r, rtol=1e-4, atol=1e-5):
+            what = "does not reach" if g is None else "is wrong for"
+            raise CheckFailed(f"the gradient {what} the {label}", hint)
+
+
+def mode_and_grads_kept(module: nn.Module, call: Callable[[], object], what: str) -> None:
+    """Sub-check: ``call()`` leaves ``module``'s train/eval mode and every parameter's ``.grad`` as they were."""
+    training = [m.training for m in module.modules()]
+    grads = [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+    call()
+    if [m.training for m in module.modules()] != training:
+        raise CheckFailed(
+            f"{what} changed the model's train/eval mode",
+            "leave the model as you found it: note model.training first and put it back "
+            "(model.train(was_training)) if you switch to eval()",
+        )
+    for p, before in zip(module.parameters(), grads, strict=True):
+        if (p.grad is None) != (before is None) or (before is not None and not torch.equal(p.grad, before)):
+            raise CheckFailed(f"{what} changed the parameters' .grad", _LEFT_GRAD)
+
+
+_LEFT_GRAD = (
+    "a probe leaves no trace: use torch.autograd.grad(loss, params), not loss.backward(), which "
+    "fills (or adds to) .grad"
+)
