@@ -91,6 +91,7 @@ def test_shattered_gradients_plain_decorrelates_residual_does_not():
 
 
 def test_stream_growth_and_its_fixes():
+    """The one-seed dict; run_stream_scaling's seeds are tested in test_experiments_shortcuts.py."""
     rms = run_stream_growth(depth=30)
     assert rms["identity"][-1] > 1e3 * rms["identity"][0]
     assert rms["1/sqrt(L)"][-1] < 2.5
@@ -98,10 +99,12 @@ def test_stream_growth_and_its_fixes():
 
 
 def test_identity_shortcut_beats_the_other_skips():
-    result = run_shortcuts(ShortcutConfig(depth=32, epochs=8), progress=False)
-    loss = result.final_loss
-    assert all(loss["identity"] < loss[s] for s in ("none", "scaled", "gated", "concat")), loss
-    assert result.parameters["identity"] == result.parameters["none"] < result.parameters["concat"]
+    """One seed here; tests/test_experiments_shortcuts.py pins the direction over three."""
+    result = run_shortcuts(ShortcutConfig(depth=32, epochs=8, seeds=(0,)), progress=False)
+    loss = {variant: by_seed[0] for variant, by_seed in result.final_loss.items()}
+    others = ("none", "scaled", "gated -1", "gated -6", "projected")
+    assert all(loss["identity"] < loss[s] for s in others), loss
+    assert result.parameters["identity"] == result.parameters["none"] < result.parameters["projected"]
 
 
 @pytest.mark.parametrize(

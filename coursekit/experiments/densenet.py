@@ -17,7 +17,7 @@ from torch import nn
 from .. import load_digits, train_many
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
-from ..validate import require_int_tuple, require_positive_float, require_positive_int
+from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, batch_norm_stacked, digits_training, linear_stacked
 
 
@@ -105,19 +105,25 @@ class DenseNetConfig:
     epochs: int = 10
     batch_size: int = 128
     seeds: tuple[int, ...] = (0, 1, 2)
+    baselines: tuple[str, ...] = ("residual", "projected", "plain")  # the other nets to train
 
     def __post_init__(self) -> None:
         for name in ("depth", "growth", "width", "epochs", "batch_size"):
             require_positive_int(name, getattr(self, name))
         require_positive_float("lr", self.lr)
         require_int_tuple("seeds", self.seeds)
+        if not isinstance(self.baselines, tuple):
+            raise TypeError(f"baselines must be a tuple of names, got {self.baselines!r}")
+        for name in self.baselines:
+            require_choice("baselines", name, VARIANTS[1:])
 
 
 @dataclass
 class DenseNetResult:
-    """Per variant (:data:`VARIANTS`): ``final_loss`` and ``train_error`` (%) per seed,
-    ``loss_curves`` of the first seed, ``parameters``; ``widths`` are the DenseNet's layer
-    input widths (then the head's), ``connections`` its direct connections."""
+    """Per variant (``"densenet"`` and the config's ``baselines``): ``final_loss`` and
+    ``train_error`` (%) per seed, ``loss_curves`` of the first seed, ``parameters``; ``widths``
+    are the DenseNet's layer input widths (then the head's), ``connections`` its direct
+    connections."""
 
     config: DenseNetConfig
     final_loss: dict[str, list[float]] = field(default_factory=dict)
@@ -148,7 +154,12 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = Tru
         shortcut = {"residual": "identity", "projected": "projected", "plain": "none"}[variant]
         return BatchNormNet(config.depth, config.width, shortcut=shortcut)
 
-    groups = [("densenet",), ("residual", "plain"), ("projected",)]
+    additive = tuple(v for v in ("residual", "plain") if v in config.baselines)
+    groups = [
+        g
+        for g in [("densenet",), additive, ("projected",)]
+        if g and set(g) <= {"densenet", *config.baselines}
+    ]
     result = DenseNetResult(config)
     first = config.seeds[0]
     for group in groups:
@@ -166,7 +177,7 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = Tru
                 if variant == "densenet":
                     result.widths = model.widths
     for table in (result.final_loss, result.train_error, result.loss_curves, result.parameters):
-        ordered = {v: table[v] for v in VARIANTS}
+        ordered = {v: table[v] for v in VARIANTS if v in table}
         table.clear()
         table.update(ordered)
     result.connections = dense_connections(config.depth)

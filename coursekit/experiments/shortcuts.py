@@ -76,6 +76,7 @@ class ShortcutResult:
     train_error: dict[str, list[float]]
     parameters: dict[str, int]
     carry: dict[str, float] = field(default_factory=dict)
+    curves_by_seed: dict[str, list[list[float]]] = field(default_factory=dict)  # [seed][step]
     diverged: int = 0  # number of runs stopped by a NaN/Inf loss
 
     def loss_range(self, variant: str) -> tuple[float, float]:
@@ -123,7 +124,7 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = Tr
     ]
     result = ShortcutResult(config, {}, {}, {}, {})
     names = config.variants
-    for table in (result.final_loss, result.train_error):
+    for table in (result.final_loss, result.train_error, result.curves_by_seed):
         table.update({v: [] for v in names})
     first = config.seeds[0]
     x_probe = task.x_train[:512]
@@ -138,6 +139,7 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = Tr
         runs = train_many([model for _, _, model in group], task, train, progress=progress)
         for (name, seed, model), run in zip(group, runs, strict=True):
             result.final_loss[name].append(run.final_loss)
+            result.curves_by_seed[name].append(run.loss)
             result.train_error[name].append(100 * error_rate(model, task.x_train, task.y_train))
             result.diverged += run.diverged_at is not None
             if seed == first:

@@ -1,0 +1,165 @@
+"""Lesson 7's experiments: shortcuts, DenseNet, and the un-normalised stream, over seeds.
+
+Directions only (He et al. 2016; Huang et al. 2017; Bachlechner et al. 2020), never one
+machine's numbers. The training runs use fewer epochs than the lesson, which is enough for
+every direction pinned here.
+"""
+
+import math
+
+import pytest
+import torch
+
+from coursekit.experiments import (
+    DenseNet,
+    DenseNetConfig,
+    ShortcutConfig,
+    StreamGrowthConfig,
+    run_densenet,
+    run_shortcuts,
+    run_stream_growth,
+    run_stream_scaling,
+)
+from coursekit.experiments.densenet import dense_connections
+from coursekit.experiments.models import BatchNormBlock, BatchNormNet
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def shortcuts():
+    return run_shortcuts(ShortcutConfig(depth=32, epochs=5, seeds=SEEDS), progress=False)
+
+
+def test_identity_beats_every_other_shortcut_at_every_seed(shortcuts):
+    loss = shortcuts.final_loss
+    for i, seed in enumerate(SEEDS):
+        others = {v: loss[v][i] for v in loss if v != "identity"}
+        assert all(loss["identity"][i] < value for value in others.values()), (seed, loss)
+    assert shortcuts.identity_wins_every_seed()
+    assert shortcuts.diverged == 0
+
+
+def test_gate_bias_minus_six_trains_where_minus_one_does_not(shortcuts):
+    """He et al. 2016: exclusive gating trains with bias −6 and fails with 0 to −5."""
+    loss = shortcuts.final_loss
+    assert all(a < 0.5 * b for a, b in zip(loss["gated -6"], loss["gated -1"], strict=True)), loss
+    # at init a bias of −1 leaves the shortcut path almost nothing; −6 almost everything
+    assert shortcuts.carry["gated -1"] < 1e-3 < 0.8 < shortcuts.carry["gated -6"] <= 1
+    assert shortcuts.carry["scaled"] == pytest.approx(0.5**32)
+
+
+def test_shortcut_parameter_counts(shortcuts):
+    p = shortcuts.parameters
+    assert p["none"] == p["identity"] == p["scaled"] < p["gated -1"] == p["gated -6"] < p["projected"]
+    assert set(shortcuts.curves_by_seed) == set(shortcuts.config.variants)
+    assert all(len(curves) == len(SEEDS) for curves in shortcuts.curves_by_seed.values())
+
+
+def test_gate_bias_is_a_constructor_argument():
+    block = BatchNormBlock(8, "gated", gate_bias=-6)
+    assert torch.equal(block.gate.bias, torch.full((8,), -6.0))
+    net = BatchNormNet(3, 8, shortcut="gated", gate_bias=-2.5)
+    assert all(torch.equal(b.gate.bias, torch.full((8,), -2.5)) for b in net.blocks)
+    with pytest.raises(TypeError, match="gate_bias"):
+        BatchNormBlock(8, "gated", gate_bias="-6")
+    with pytest.raises(ValueError, match="concat"):
+        BatchNormBlock(8, "concat")  # the projected merge is called what it is
+
+
+@pytest.mark.parametrize("shortcut", ["none", "identity", "scaled", "gated", "projected"])
+def test_batchnorm_block_forward_stacked_agrees_with_forward(shortcut):
+    torch.manual_seed(0)
+    blocks = [BatchNormBlock(6, shortcut, gate_bias=-3) for _ in range(2)]
+    x = torch.randn(2, 16, 6)  # (variant, batch, width)
+    p = {}
+    for name, _ in [*blocks[0].named_parameters(), *blocks[0].named_buffers()]:
+        p[name] = torch.stack([dict([*b.named_parameters(), *b.named_buffers()])[name] for b in blocks])
+    stacked = blocks[0].forward_stacked(p, "", x)
+    for v, block in enumerate(blocks):
+        torch.testing.assert_close(stacked[v], block(x[v]), rtol=1e-5, atol=1e-5)
+
+
+def test_densenet_width_grows_by_k_per_layer():
+    net = DenseNet(depth=5, growth=7, width=10)
+    assert net.widths == [10, 17, 24, 31, 38, 45]
+    assert [b.linear.in_features for b in net.blocks] == [10 + 7 * i for i in range(5)]
+    assert all(b.linear.out_features == 7 for b in net.blocks)
+    assert net(torch.randn(4, 64)).shape == (4, 10)
+    assert dense_connections(5) == 15  # L(L+1)/2
+    # every layer's input is the stem's features followed by every earlier layer's output
+    inputs, outputs = [], []
+    for block in net.blocks:
+        block.register_forward_hook(lambda m, args, out: inputs.append(args[0]) or outputs.append(out))
+    x = torch.randn(8, 64)
+    with torch.no_grad():
+        net(x)
+        stem = net.stem(x)
+    for i, seen in enumerate(inputs):
+        torch.testing.assert_close(seen, torch.cat([stem, *outputs[:i]], dim=-1))
+
+
+def test_densenet_forward_stacked_agrees_with_forward():
+    torch.manual_seed(0)
+    nets = [DenseNet(depth=4, growth=5, width=8) for _ in range(3)]
+    x = torch.randn(16, 64)
+    p = {
+        name: torch.stack([dict(n.named_parameters())[name] for n in nets])
+        for name, _ in nets[0].named_parameters()
+    }
+    stacked = nets[0].forward_stacked(p, x)
+    for v, net in enumerate(nets):
+        torch.testing.assert_close(stacked[v], net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_projected():
+    result = run_densenet(DenseNetConfig(depth=24, epochs=4, seeds=SEEDS), progress=False)
+    loss = result.final_loss
+    assert list(loss) == ["densenet", "residual", "projected", "plain"]
+    for i in range(len(SEEDS)):
+        assert loss["densenet"][i] < 0.5 * min(loss["plain"][i], loss["projected"][i]), loss
+        assert loss["densenet"][i] < 2 * loss["residual"][i], loss
+    assert result.widths[0] == 64 and result.widths[-1] == 64 + 24 * 12
+    assert result.connections == 24 * 25 // 2
+    assert result.parameters["densenet"] < result.parameters["projected"]
+    assert result.diverged == 0
+
+
+def test_densenet_baselines_are_optional():
+    result = run_densenet(DenseNetConfig(depth=3, epochs=1, seeds=(0,), baselines=()), progress=False)
+    assert list(result.final_loss) == ["densenet"]
+
+
+def test_stream_grows_without_scaling_and_stays_near_one_with_rezero():
+    result = run_stream_scaling(StreamGrowthConfig(depth=30, seeds=SEEDS))
+    identity, scaled, rezero = (result.final(v) for v in ("identity", "1/sqrt(L)", "rezero"))
+    assert all(r > 1e3 for r in identity), identity
+    assert all(r < 2.5 for r in scaled), scaled
+    assert rezero == pytest.approx([1.0] * 3)
+    # the variance sum predicts √2^L for the identity stream: right within a factor of 4
+    assert all(0.25 < r / result.predicted["identity"] < 4 for r in identity)
+    for by_seed in result.rms["identity"]:
+        assert by_seed == sorted(by_seed)  # grows at every block
+
+
+def test_stream_result_keeps_run_stream_growth_numbers():
+    result = run_stream_scaling(StreamGrowthConfig(depth=12, seeds=(3, 4)))
+    assert result.curves(1) == run_stream_growth(depth=12, seed=4)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: ShortcutConfig(gate_biases=(-1.0, -1.0)), "gate_biases"),
+        (lambda: ShortcutConfig(gate_biases=(math.nan,)), "gate_biases"),
+        (lambda: ShortcutConfig(seeds=()), "seeds"),
+        (lambda: ShortcutConfig(scale=0), "scale"),
+        (lambda: DenseNetConfig(growth=0), "growth"),
+        (lambda: DenseNetConfig(baselines=("resnet",)), "baselines"),
+        (lambda: StreamGrowthConfig(depth=0), "depth"),
+        (lambda: DenseNet(depth=3, growth=-1), "growth"),
+    ],
+)
+def test_bad_configs_name_the_value(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
