@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from .experiments import DegradationResult, LesionResult, ShortcutResult, WarmupResult
+from .experiments import DegradationResult, LesionResult, ShatteredResult, ShortcutResult, WarmupResult
+from .experiments.densenet import DenseNetResult
+from .experiments.norm_placement import GradientProfileResult, StreamResult, Theorem1Result
+from .experiments.norm_training import DepthSweepResult
 
 LOSS_LABEL = "training loss (cross-entropy, nats)"
 
@@ -166,21 +169,25 @@ def plot_degradation(result: DegradationResult) -> Figure:
     )
 
 
-def plot_gradient_profile(profile: Mapping[str, Mapping[int, Sequence[float]]]) -> Figure:
-    """Gradient norm of each layer's second MLP weight at init, one line per placement and depth."""
+def plot_gradient_profile(result: GradientProfileResult) -> Figure:
+    """Gradient norm of each layer's second MLP weight at init (mean over seeds), per placement."""
+    c = result.config
     series = {
-        f"{norm}-norm, L={depth}": values
-        for norm, by_depth in profile.items()
-        for depth, values in by_depth.items()
+        f"{norm}-norm (last/first quarter {result.mean_slope(norm):.2f})": result.mean(norm)
+        for norm in result.grad
     }
-    return plot_by_layer(series, "‖∂loss/∂W₂‖ (L2 norm)", "Gradient by layer at initialisation")
+    title = (
+        f"Gradient by layer at init: {c.setup.activation.upper()}, {c.setup.init} init, {len(c.seeds)} seeds"
+    )
+    return plot_by_layer(series, "‖∂loss/∂W₂‖ (L2 norm)", title)
 
 
 def plot_warmup(result: WarmupResult) -> Figure:
-    """Loss curves of post-norm without and with warm-up and pre-norm without."""
-    return plot_loss_curves(
+    """Loss curves of post-norm without and with warm-up and pre-norm without, every seed."""
+    c = result.config
+    return plot_seed_curves(
         result.loss_curves,
-        f"Sorting, {result.config.depth} layers, Adam lr {result.config.lr:g}",
+        f"Sorting, {c.depth} layers, {c.optimizer} lr {c.lr:g}, warm-up {c.warmup_steps} steps",
         chance=math.log(10),
     )
 
@@ -195,9 +202,10 @@ def plot_stream_growth(rms: Mapping[str, Sequence[float]]) -> Figure:
     return plot_by_layer(rms, "stream RMS (input units)", "Residual stream growth", log=True, first=0)
 
 
-def plot_shattered(depths: Sequence[int], correlation: Mapping[str, Sequence[float]]) -> Figure:
-    """Lag-1 autocorrelation of ∂f/∂x over the grid against depth."""
-    return plot_by_depth(depths, correlation, "lag-1 autocorrelation of ∂f/∂x", "Shattered gradients")
+def plot_shattered(result: ShatteredResult) -> Figure:
+    """Lag-1 autocorrelation of ∂f/∂x over the grid against depth, the mean over seeds."""
+    means = {kind: result.mean(kind) for kind in result.correlation}
+    return plot_by_depth(result.config.depths, means, "lag-1 autocorrelation of ∂f/∂x", "Shattered gradients")
 
 
 def plot_lesion_result(result: LesionResult) -> Figure:
@@ -205,9 +213,11 @@ def plot_lesion_result(result: LesionResult) -> Figure:
     return plot_lesion(result.baseline, result.deleted)
 
 
-def plot_shortcuts(result: ShortcutResult) -> Figure:
-    """Loss curves of every shortcut variant."""
-    return plot_loss_curves(result.loss_curves, f"Shortcut variants, depth {result.config.depth}")
+def plot_shortcuts(result: ShortcutResult, seed_index: int = 0) -> Figure:
+    """Loss curves of every shortcut variant at one seed (by position in the config's seeds)."""
+    c = result.config
+    curves = {v: by_seed[seed_index] for v, by_seed in result.curves_by_seed.items()} or result.loss_curves
+    return plot_loss_curves(curves, f"Shortcut variants, depth {c.depth}, seed {c.seeds[seed_index]}")
 
 
 # Lesson 2: layer normalisation
@@ -243,3 +253,77 @@ def plot_batch_dependence(
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     return fig
+
+
+# --- lesson 6: pre-norm versus post-norm ------------------------------------------------------
+
+
+def plot_seed_curves(
+    curves: Mapping[str, Sequence[Sequence[float]]], title: str = "Training loss", chance: float | None = None
+) -> Figure:
+    """Loss against step, one colour per variant and one thin line per seed (log scale)."""
+    _require_series("curves", curves)
+    fig, ax = _figure()
+    for i, (label, seeds) in enumerate(curves.items()):
+        for k, loss in enumerate(seeds):
+            ax.plot(
+                range(len(loss)),
+                loss,
+                color=f"C{i}",
+                linewidth=1.0,
+                alpha=0.8,
+                label=label if k == 0 else None,
+            )
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.2f})")
+    ax.set(xlabel="training step", ylabel=LOSS_LABEL, title=title, yscale="log")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_theorem1(result: Theorem1Result) -> Figure:
+    """Per-position gradient of the last layer's W₂ (mean over seeds) against depth, with 1/√L."""
+    depths = list(result.config.depths)
+    pre = result.mean("pre")
+    series = {
+        "post-norm": result.mean("post"),
+        "pre-norm": pre,
+        "1/√L (from pre-norm's first depth)": [pre[0] * r for r in result.inverse_sqrt()],
+    }
+    return plot_by_depth(depths, series, "‖∂ℓ_t/∂W₂ᴸ‖, per position", "Theorem 1: the last layer's gradient")
+
+
+def plot_stream_norms(result: StreamResult) -> Figure:
+    """‖x_l‖²/d of the residual stream by layer (layer 0 is the embedded input), mean over seeds."""
+    setup = result.config.setup
+    series = {f"{norm}-norm": result.mean(norm) for norm in result.sq_norm}
+    title = f"Residual stream at init ({setup.activation.upper()}, {setup.init} init)"
+    return plot_by_layer(series, "‖x_l‖² / d", title, first=0)
+
+
+def plot_depth_sweep(result: DepthSweepResult) -> Figure:
+    """Held-out loss (mean over seeds) against depth, post- versus pre-norm."""
+    c = result.config
+    series = {f"{norm}-norm": result.mean_test(norm) for norm in result.test_loss}
+    title = f"Sorting, {c.optimizer} lr {c.lr:g}, {c.steps} steps"
+    return plot_by_depth(list(c.depths), series, "held-out loss (nats)", title)
+
+
+def plot_densenet(result: DenseNetResult) -> Figure:
+    """Loss curves of the DenseNet and the nets it is compared with, first seed."""
+    c = result.config
+    title = f"Add or concatenate, depth {c.depth}, seed {c.seeds[0]}"
+    return plot_loss_curves(
+        {f"{v} ({result.parameters[v]:,} parameters)": curve for v, curve in result.loss_curves.items()},
+        title,
+    )
+
+
+def plot_layer_widths(result: DenseNetResult) -> Figure:
+    """Input width of every layer: the DenseNet's grows by its growth rate, the residual net's stays."""
+    c = result.config
+    series = {
+        f"DenseNet (growth {c.growth})": result.widths[:-1],
+        "residual / plain / projected": [c.width] * c.depth,
+    }
+    return plot_by_layer(series, "input width of the layer (features)", "What each layer reads")

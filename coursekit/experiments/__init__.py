@@ -4,17 +4,32 @@ One module per family; none prints or plots (``coursekit.plots`` draws their num
 """
 
 from .degradation import DegradationConfig, DegradationResult, grad_norms_at_init, run_degradation
+from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
 from .lesion import LesionConfig, LesionResult, run_lesion
 from .models import BatchNormNet, TokenTransformer
-from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
 from .norm_placement import (
     GradientProfileConfig,
+    GradientProfileResult,
+    ModelSetup,
+    StreamConfig,
+    StreamResult,
+    Theorem1Config,
+    Theorem1Result,
+    run_gradient_profile,
+    run_stream_norms,
+    run_theorem1,
+    sort_transformer,
+)
+from .norm_training import (
+    SGD_WARMUP,
+    DepthSweepConfig,
+    DepthSweepResult,
     WarmupConfig,
     WarmupResult,
-    run_gradient_profile,
-    run_prenorm_stream,
+    run_depth_sweep,
     run_warmup,
 )
+from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
 from .rank import run_rank_collapse
 from .residual_paths import (
     TrainingGradConfig,
@@ -23,8 +38,7 @@ from .residual_paths import (
     input_gradient_by_depth,
     run_training_grad_norms,
 )
-from .shattered import run_shattered
-from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
+from .shattered import ShatteredConfig, ShatteredResult, run_shattered
 from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
 from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth, run_stream_scaling
 
@@ -40,7 +54,16 @@ __all__ = [
     "BatchNormNet",
     "DegradationConfig",
     "DegradationResult",
+    "DepthSweepConfig",
+    "DepthSweepResult",
+    "SGD_WARMUP",
     "GradientProfileConfig",
+    "GradientProfileResult",
+    "ModelSetup",
+    "StreamConfig",
+    "StreamResult",
+    "Theorem1Config",
+    "Theorem1Result",
     "LesionConfig",
     "LesionResult",
     "TokenTransformer",
@@ -50,11 +73,16 @@ __all__ = [
     "WarmupResult",
     "grad_norms_at_init",
     "run_degradation",
+    "run_depth_sweep",
     "run_gradient_profile",
     "run_lesion",
-    "run_prenorm_stream",
+    "run_stream_norms",
+    "run_theorem1",
+    "sort_transformer",
     "run_rank_collapse",
     "run_shattered",
+    "ShatteredConfig",
+    "ShatteredResult",
     "run_shortcuts",
     "run_stream_growth",
     "DenseNet",

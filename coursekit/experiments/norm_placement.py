@@ -1,143 +1,316 @@
-"""Pre-norm versus post-norm transformers (Xiong et al. 2020; Liu et al. 2020).
+"""Pre-norm versus post-norm at initialisation (Xiong et al. 2020, "On Layer Normalization
+in the Transformer Architecture").
 
-- :func:`run_gradient_profile`: the gradient of each layer's second MLP weight at init.
-  Post-norm: grows toward the output; pre-norm: the last layer's shrinks like 1/√L.
-- :func:`run_warmup`: post-norm at depth and a high learning rate fails without warm-up
-  and trains with it; pre-norm trains without.
-- :func:`run_prenorm_stream`: the pre-norm residual stream's norm grows with depth, the
-  post-norm one stays put (Xiong et al.'s lemma: ‖x_l‖² grows linearly in l).
+- :func:`run_theorem1`: Theorem 1 as stated. The gradient of the *last* layer's second MLP
+  weight, for the loss at one position, is independent of the depth L under post-norm and
+  shrinks like 1/√L under pre-norm.
+- :func:`run_gradient_profile`: the gradient of every layer's second MLP weight. The paper's
+  "post-norm gradients grow with the layer index" (its Figure 3) holds only under conditions:
+  a ReLU MLP, Xavier init with zero biases, unit-scale inputs, and a batch-level statistic.
+  The switches here flip each condition.
+- :func:`run_stream_norms`: ``‖x_l‖²/d`` by layer; the pre-norm stream grows linearly in l
+  (the paper's lemma), the post-norm one is renormalised to 1 after every layer.
+
+The sorting transformer is built by :func:`sort_transformer` with the paper's set-up by
+default: ReLU, Xavier-uniform weights, zero biases, unit-scale token embeddings.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from ..data import make_sort
-from ..probes import grad_norms_by_layer, stream_norms
+from ..nn import StackConfig
+from ..probes import grad_norms_by_layer, hidden_states
 from ..seeding import seed_everything, single_threaded
-from ..stacks import StackConfig
-from ..train import TrainConfig, train_many, train_model
-from ..validate import require_int_tuple, require_positive_float, require_positive_int
+from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import TokenTransformer
 
 PLACEMENTS = ("post", "pre")
-
-
-def _sort_model(
-    depth: int, d_model: int, norm: str, length: int, seed: int, embed_std: float = 1.0
-) -> TokenTransformer:
-    seed_everything(seed)
-    config = StackConfig(depth, d_model, block="transformer", norm=norm, n_heads=4)
-    return TokenTransformer(config, 10, length, embed_std=embed_std)
+ACTIVATIONS = ("relu", "gelu")
+INITS = ("xavier", "default")  # the paper's; PyTorch's nn.Linear default
+STATISTICS = ("batch", "position")
+SEEDS = tuple(range(8))
 
 
 @dataclass(frozen=True)
-class GradientProfileConfig:
-    depths: tuple[int, ...] = (6, 12, 24)
+class ModelSetup:
+    """How the sorting transformers of this module are built. The defaults are Xiong et al.'s
+    set-up; ``activation="gelu", init="default"`` is what PyTorch and GPT-2-style code give."""
+
     d_model: int = 64
     length: int = 16  # digits per sequence to sort
-    batch_size: int = 64
-    seeds: tuple[int, ...] = (0, 1, 2)  # one init's profile is noisy; the mean over seeds is not
-    embed_std: float = 0.02  # GPT-2's: the blocks set the stream's scale, as in Xiong et al.'s analysis
+    activation: str = "relu"  # the MLP's: the paper's "relu" or "gelu"
+    init: str = "xavier"  # "xavier": Xavier-uniform weights, zero biases (the paper); "default": nn.Linear's
+    # Xiong et al.'s analysis assumes unit-scale inputs (every coordinate of order 1); nn.Embedding's
+    # default N(0, 1) gives that too. GPT-2's 0.02 would let the blocks alone set the stream's scale.
+    embed_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        require_positive_int("d_model", self.d_model)
+        require_positive_int("length", self.length)
+        require_choice("activation", self.activation, ACTIVATIONS)
+        require_choice("init", self.init, INITS)
+        require_positive_float("embed_std", self.embed_std)
+
+
+def sort_transformer(
+    depth: int, norm: str, setup: ModelSetup = ModelSetup(), seed: int = 0
+) -> TokenTransformer:
+    """A :class:`TokenTransformer` for sorting digits, ``depth`` blocks with ``norm`` placement,
+    initialised from ``seed`` as ``setup`` says."""
+    require_choice("norm", norm, PLACEMENTS)
+    seed_everything(seed)
+    config = StackConfig(
+        depth, setup.d_model, block="transformer", norm=norm, n_heads=4, activation=setup.activation
+    )
+    model = TokenTransformer(config, 10, setup.length, embed_std=setup.embed_std)
+    if setup.init == "xavier":
+        for name, p in model.named_parameters():
+            if name.endswith("bias") and "norm" not in name:
+                nn.init.zeros_(p)
+            elif p.dim() == 2 and not name.startswith(("embed", "pos")):
+                nn.init.xavier_uniform_(p)
+    return model
+
+
+def _sort_batch(setup: ModelSetup, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    task = make_sort(n_train=batch_size, n_test=1, length=setup.length, seed=seed)
+    return task.x_train, task.y_train
+
+
+def per_position_last_grad(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``‖∂ℓ_t/∂W₂‖`` of the last block's second MLP weight for every position's own loss ``ℓ_t``,
+    ``(batch, seq)``, from one backward pass.
+
+    After the last MLP only per-position maps follow (a LayerNorm, the head), so ``ℓ_t``
+    reaches ``W₂`` through position ``t`` alone: its gradient is the outer product
+    ``δ_t h_tᵀ`` of the gradient at the MLP's output and the MLP's hidden activation, and its
+    norm is ``‖δ_t‖·‖h_t‖``. The ``δ_t`` of all positions come from one backward pass of the
+    summed loss.
+    """
+    fc2 = model.stack.blocks[-1].mlp.fc2
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(module: nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        seen["h"], seen["out"] = inputs[0], output
+
+    handle = fc2.register_forward_hook(keep)
+    try:
+        logits = model(x)  # (batch, seq, vocab)
+    finally:
+        handle.remove()
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+    (delta,) = torch.autograd.grad(loss, seen["out"])  # (batch, seq, d_model)
+    return (delta.norm(dim=-1) * seen["h"].detach().norm(dim=-1)).detach()  # (batch, seq)
+
+
+@dataclass(frozen=True)
+class Theorem1Config:
+    """Xiong et al.'s Theorem 1 in miniature: one backward pass per depth, placement and seed."""
+
+    depths: tuple[int, ...] = (6, 12, 24)
+    seeds: tuple[int, ...] = SEEDS[:6]
+    batch_size: int = 16  # sequences; every position of every one gives a per-position gradient
+    setup: ModelSetup = ModelSetup()
 
     def __post_init__(self) -> None:
         require_int_tuple("depths", self.depths, positive=True)
         require_int_tuple("seeds", self.seeds)
-        for name in ("d_model", "length", "batch_size"):
-            require_positive_int(name, getattr(self, name))
+        require_positive_int("batch_size", self.batch_size)
+        if not isinstance(self.setup, ModelSetup):
+            raise TypeError(f"setup must be a ModelSetup, got {type(self.setup).__name__}")
+
+
+@dataclass
+class Theorem1Result:
+    """``grad[norm][i][s]``: mean over positions of ``‖∂ℓ_t/∂W₂^L‖`` at ``config.depths[i]``, seed ``s``."""
+
+    config: Theorem1Config
+    grad: dict[str, list[list[float]]] = field(default_factory=dict)
+
+    def mean(self, norm: str) -> list[float]:
+        """Mean over seeds, one number per depth."""
+        return [sum(seeds) / len(seeds) for seeds in self.grad[norm]]
+
+    def spread(self, norm: str) -> list[float]:
+        """(max − min) / mean over seeds, one number per depth."""
+        return [(max(s) - min(s)) / (sum(s) / len(s)) for s in self.grad[norm]]
+
+    def shrink(self, norm: str) -> list[float]:
+        """Mean at each depth over the mean at the shallowest depth (1/√L predicts √(L₀/L))."""
+        means = self.mean(norm)
+        return [m / means[0] for m in means]
+
+    def inverse_sqrt(self) -> list[float]:
+        """√(L₀/L) for each depth: what pre-norm's :meth:`shrink` should be."""
+        return [math.sqrt(self.config.depths[0] / d) for d in self.config.depths]
+
+
+@single_threaded
+def run_theorem1(config: Theorem1Config = Theorem1Config()) -> Theorem1Result:
+    """Per-position gradient of the last layer's second MLP weight at init, by depth."""
+    result = Theorem1Result(config)
+    for norm in PLACEMENTS:
+        result.grad[norm] = [
+            [
+                per_position_last_grad(
+                    sort_transformer(depth, norm, config.setup, seed),
+                    *_sort_batch(config.setup, config.batch_size, seed),
+                )
+                .mean()
+                .item()
+                for seed in config.seeds
+            ]
+            for depth in config.depths
+        ]
+    return result
+
+
+@dataclass(frozen=True)
+class GradientProfileConfig:
+    """The per-layer gradient of Xiong et al.'s Figure 3, with its conditions as switches.
+
+    ``statistic="batch"``: the norm of the gradient of the batch's mean loss (what the paper
+    plots); ``"position"``: the mean over ``positions`` tokens of the norm of each token's own
+    loss gradient (one backward pass per token, so keep ``positions`` small).
+    """
+
+    depth: int = 24
+    seeds: tuple[int, ...] = SEEDS  # one init's profile is noisy; 8 seeds' mean is not
+    batch_size: int = 32
+    statistic: str = "batch"
+    positions: int = 4  # statistic="position": tokens probed per seed
+    setup: ModelSetup = ModelSetup()
+
+    def __post_init__(self) -> None:
+        require_positive_int("depth", self.depth)
+        require_int_tuple("seeds", self.seeds)
+        require_positive_int("batch_size", self.batch_size)
+        require_choice("statistic", self.statistic, STATISTICS)
+        require_positive_int("positions", self.positions)
+        if not isinstance(self.setup, ModelSetup):
+            raise TypeError(f"setup must be a ModelSetup, got {type(self.setup).__name__}")
+
+
+@dataclass
+class GradientProfileResult:
+    """``grad[norm][s][l]``: ``‖∂loss/∂W₂^l‖`` of layer ``l`` (first layer first) at seed ``s``."""
+
+    config: GradientProfileConfig
+    grad: dict[str, list[list[float]]] = field(default_factory=dict)
+
+    def mean(self, norm: str) -> list[float]:
+        """Mean over seeds, one number per layer."""
+        return [sum(layer) / len(layer) for layer in zip(*self.grad[norm], strict=True)]
+
+    def slope(self, norm: str) -> list[float]:
+        """Per seed: mean over the last quarter of the layers / mean over the first quarter
+        (> 1: the gradient grows toward the output)."""
+        q = max(1, self.config.depth // 4)
+        return [sum(p[-q:]) / sum(p[:q]) for p in self.grad[norm]]
+
+    def mean_slope(self, norm: str) -> float:
+        """The same ratio for the seeds' mean profile."""
+        q, m = max(1, self.config.depth // 4), self.mean(norm)
+        return sum(m[-q:]) / sum(m[:q])
+
+
+def _position_profile(
+    model: TokenTransformer, x: torch.Tensor, y: torch.Tensor, positions: int
+) -> list[float]:
+    """Mean over ``positions`` (example, token) pairs of ``‖∂ℓ_t/∂W₂^l‖`` for every layer ``l``."""
+    weights = [block.mlp.fc2.weight for block in model.stack.blocks]
+    logits = model(x)  # (batch, seq, vocab)
+    losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (batch, seq)
+    g = torch.Generator().manual_seed(0)
+    picks = torch.randperm(losses.numel(), generator=g)[:positions].tolist()
+    total = torch.zeros(len(weights))
+    for i, pick in enumerate(picks):
+        grads = torch.autograd.grad(losses.view(-1)[pick], weights, retain_graph=i < len(picks) - 1)
+        total += torch.stack([gr.norm() for gr in grads])
+    return (total / len(picks)).tolist()
 
 
 @single_threaded
 def run_gradient_profile(
-    config: GradientProfileConfig = GradientProfileConfig(),
-) -> dict[str, dict[int, list[float]]]:
-    """``{placement: {depth: [‖∂loss/∂W2‖ for each layer, first layer first]}}`` at init,
-    averaged over the seeds (each seed: its own init and batch)."""
-    out: dict[str, dict[int, list[float]]] = {}
+    config: GradientProfileConfig = GradientProfileConfig(), progress: bool = False
+) -> GradientProfileResult:
+    """Gradient norm of every layer's second MLP weight at init, for each placement and seed
+    (each seed: its own init and batch). ``progress`` shows a bar (a few seconds at the default)."""
+    result = GradientProfileResult(config)
+    bar = tqdm(
+        total=len(PLACEMENTS) * len(config.seeds), disable=not progress, desc="gradient profile", leave=False
+    )
     for norm in PLACEMENTS:
-        out[norm] = {}
-        for depth in config.depths:
-            profiles = []
-            for seed in config.seeds:
-                task = make_sort(n_train=config.batch_size, n_test=1, length=config.length, seed=seed)
-                model = _sort_model(depth, config.d_model, norm, config.length, seed, config.embed_std)
-                profiles.append(
-                    grad_norms_by_layer(model, task.x_train, task.y_train, param="mlp.fc2.weight")
-                )
-            out[norm][depth] = [sum(layer) / len(layer) for layer in zip(*profiles, strict=True)]
-    return out
+        result.grad[norm] = []
+        for seed in config.seeds:
+            bar.update()
+            model = sort_transformer(config.depth, norm, config.setup, seed)
+            x, y = _sort_batch(config.setup, config.batch_size, seed)
+            if config.statistic == "batch":
+                profile = grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")
+            else:
+                profile = _position_profile(model, x, y, config.positions)
+            result.grad[norm].append(profile)
+    bar.close()
+    return result
 
 
 @dataclass(frozen=True)
-class WarmupConfig:
-    """SCIENCE.md's miniature used 12 layers, d=64, 16 digits, lr 5e-3, 300 steps (about 50 s
-    on 2 cores); 8 layers, d=32, 8 digits at lr 1e-2 show the same split in under 10 s."""
+class StreamConfig:
+    """``‖x_l‖²/d`` through an untrained stack (the paper's lemma on the pre-norm stream)."""
 
-    depth: int = 8
-    d_model: int = 32
-    length: int = 8
-    lr: float = 1e-2  # Adam
-    steps: int = 150
-    warmup_steps: int = 100
+    depth: int = 24
+    seeds: tuple[int, ...] = SEEDS[:4]
     batch_size: int = 32
-    seed: int = 0
+    setup: ModelSetup = ModelSetup()
 
     def __post_init__(self) -> None:
-        for name in ("depth", "d_model", "length", "steps", "batch_size"):
-            require_positive_int(name, getattr(self, name))
-        require_positive_float("lr", self.lr)
-        if not 0 < self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must be in 1..steps ({self.steps}), got {self.warmup_steps}")
+        require_positive_int("depth", self.depth)
+        require_int_tuple("seeds", self.seeds)
+        require_positive_int("batch_size", self.batch_size)
+        if not isinstance(self.setup, ModelSetup):
+            raise TypeError(f"setup must be a ModelSetup, got {type(self.setup).__name__}")
 
 
 @dataclass
-class WarmupResult:
-    """Loss curves and final losses for ``"post"``, ``"post+warmup"`` and ``"pre"``.
-    Chance is ln(10) ≈ 2.30; ``diverged_at`` is None for runs that never hit NaN/Inf."""
+class StreamResult:
+    """``sq_norm[norm][s][l]``: mean over tokens of ``‖x_l‖²/d`` for ``l = 0..depth`` (the
+    embedded input first) at seed ``s``."""
 
-    config: WarmupConfig
-    loss_curves: dict[str, list[float]]
-    final_loss: dict[str, float]
-    diverged_at: dict[str, int | None]
+    config: StreamConfig
+    sq_norm: dict[str, list[list[float]]] = field(default_factory=dict)
 
+    def mean(self, norm: str) -> list[float]:
+        """Mean over seeds, one number per layer (``depth + 1`` numbers)."""
+        return [sum(layer) / len(layer) for layer in zip(*self.sq_norm[norm], strict=True)]
 
-@single_threaded
-def run_warmup(config: WarmupConfig = WarmupConfig(), progress: bool = True) -> WarmupResult:
-    """Train post-norm without and with warm-up (one batched run) and pre-norm without."""
-    task = make_sort(length=config.length, seed=config.seed)
-    plain = TrainConfig(
-        steps=config.steps,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        optimizer="adam",
-        log_every=max(1, config.steps // 10),
-        seed=config.seed,
-    )
-    warm = dataclasses.replace(plain, warmup_steps=config.warmup_steps)
-    post = [_sort_model(config.depth, config.d_model, "post", config.length, config.seed) for _ in range(2)]
-    runs = dict(
-        zip(("post", "post+warmup"), train_many(post, task, [plain, warm], progress=progress), strict=True)
-    )
-    pre = _sort_model(config.depth, config.d_model, "pre", config.length, config.seed)
-    runs["pre"] = train_model(pre, task, plain, progress=progress)
-    return WarmupResult(
-        config,
-        loss_curves={k: r.loss for k, r in runs.items()},
-        final_loss={k: r.final_loss for k, r in runs.items()},
-        diverged_at={k: r.diverged_at for k, r in runs.items()},
-    )
+    def growth_per_layer(self, norm: str) -> list[float]:
+        """Per seed: least-squares slope of ``‖x_l‖²/d`` against ``l`` over layers 1..depth."""
+        slopes = []
+        for values in self.sq_norm[norm]:
+            ls, vs = range(1, len(values)), values[1:]
+            lm, vm = sum(ls) / len(ls), sum(vs) / len(vs)
+            cov = sum((l - lm) * (v - vm) for l, v in zip(ls, vs, strict=True))  # noqa: E741
+            slopes.append(cov / sum((l - lm) ** 2 for l in ls))  # noqa: E741
+        return slopes
 
 
 @single_threaded
-def run_prenorm_stream(
-    depth: int = 24, d_model: int = 64, length: int = 16, seed: int = 0, embed_std: float = 0.02
-) -> dict[str, list[float]]:
-    """RMS of the residual stream after each block at init, ``{"pre": [...], "post": [...]}``
-    (``depth + 1`` numbers each, the embedded input first)."""
-    require_positive_int("depth", depth)
-    task = make_sort(n_train=64, n_test=1, length=length, seed=seed)
-    return {
-        norm: stream_norms(_sort_model(depth, d_model, norm, length, seed, embed_std), task.x_train)
-        for norm in PLACEMENTS
-    }
+def run_stream_norms(config: StreamConfig = StreamConfig()) -> StreamResult:
+    """The residual stream's ``‖x_l‖²/d`` after every block at init, pre- and post-norm."""
+    result = StreamResult(config)
+    for norm in PLACEMENTS:
+        result.sq_norm[norm] = []
+        for seed in config.seeds:
+            model = sort_transformer(config.depth, norm, config.setup, seed)
+            x, _ = _sort_batch(config.setup, config.batch_size, seed)
+            result.sq_norm[norm].append([h.pow(2).mean().item() for h in hidden_states(model, x)])
+    return result

@@ -12,6 +12,11 @@ from .layer_norm import (
     layer_norm_bug_explorer,
     layer_norm_bug_view,
 )
+from .norm_placement import (
+    gradient_profile_explorer,
+    gradient_profile_for,
+    gradient_profile_view,
+)
 from .residual import (
     residual_gradients_explorer,
     residual_gradients_view,
@@ -24,6 +29,9 @@ __all__ = [
     "batch_dependence_view",
     "layer_norm_bug_explorer",
     "layer_norm_bug_view",
+    "gradient_profile_explorer",
+    "gradient_profile_for",
+    "gradient_profile_view",
     "residual_gradients_explorer",
     "residual_gradients_view",
     "stream_growth_explorer",

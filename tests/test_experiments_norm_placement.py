@@ -1,0 +1,161 @@
+"""Pre-norm versus post-norm (lesson 6): each result's direction, pinned over several seeds."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from coursekit import plots
+from coursekit.experiments import (
+    SGD_WARMUP,
+    DepthSweepConfig,
+    GradientProfileConfig,
+    ModelSetup,
+    StreamConfig,
+    Theorem1Config,
+    WarmupConfig,
+    run_depth_sweep,
+    run_gradient_profile,
+    run_stream_norms,
+    run_theorem1,
+    run_warmup,
+    sort_transformer,
+)
+from coursekit.experiments.norm_placement import per_position_last_grad
+
+CHANCE = math.log(10)
+PYTORCH_DEFAULT = ModelSetup(activation="gelu", init="default")
+
+
+@pytest.fixture(scope="module")
+def theorem1():
+    return run_theorem1()
+
+
+def test_per_position_gradient_is_each_tokens_own_loss_gradient():
+    """The one-backward-pass shortcut agrees with autograd on each token's loss alone."""
+    setup = ModelSetup(length=5)
+    for norm in ("post", "pre"):
+        model = sort_transformer(3, norm, setup, seed=1)
+        x = torch.randint(10, (2, 5), generator=torch.Generator().manual_seed(0))
+        y = x.sort(dim=1).values
+        fast = per_position_last_grad(model, x, y)  # (batch, seq)
+        w2 = model.stack.blocks[-1].mlp.fc2.weight
+        losses = F.cross_entropy(model(x).transpose(1, 2), y, reduction="none")  # (batch, seq)
+        for b, t in ((0, 0), (1, 3), (0, 4)):
+            (g,) = torch.autograd.grad(losses[b, t], w2, retain_graph=True)
+            assert fast[b, t].item() == pytest.approx(g.norm().item(), rel=1e-4)
+        assert w2.grad is None  # the probe leaves no trace
+
+
+def test_theorem1_post_norm_flat_in_depth_pre_norm_shrinks_like_inverse_sqrt(theorem1):
+    post, pre = theorem1.shrink("post"), theorem1.shrink("pre")
+    assert all(0.85 < r < 1.2 for r in post), post  # independent of L
+    for measured, predicted in zip(pre[1:], theorem1.inverse_sqrt()[1:], strict=True):
+        assert 0.75 * predicted < measured < 1.25 * predicted, (pre, theorem1.inverse_sqrt())
+    # at every seed, the deepest pre-norm stack's last layer gets less than the shallowest's
+    assert all(
+        deep < shallow
+        for shallow, deep in zip(theorem1.grad["pre"][0], theorem1.grad["pre"][-1], strict=True)
+    )
+    assert len(theorem1.grad["post"][0]) == 6
+
+
+def test_theorem1_holds_with_pytorch_defaults_too():
+    result = run_theorem1(Theorem1Config(depths=(4, 16), seeds=(0, 1, 2), setup=PYTORCH_DEFAULT))
+    assert 0.85 < result.shrink("post")[1] < 1.2
+    assert result.shrink("pre")[1] < 0.8
+
+
+def test_profile_grows_toward_the_output_only_with_the_papers_init():
+    paper = run_gradient_profile()
+    default = run_gradient_profile(GradientProfileConfig(setup=PYTORCH_DEFAULT))
+    assert len(paper.grad["post"]) == 8 and len(paper.grad["post"][0]) == 24
+    assert paper.mean_slope("post") > 1.15  # Xiong et al.: grows with the layer index
+    assert 0.85 < default.mean_slope("post") < 1.12  # GELU, PyTorch's init: flat
+    assert paper.mean_slope("post") > default.mean_slope("post") + 0.1
+    # pre-norm falls toward the output at every seed, in both set-ups
+    assert all(s < 0.8 for s in paper.slope("pre") + default.slope("pre"))
+
+
+def test_profile_per_position_statistic_runs():
+    config = GradientProfileConfig(depth=4, seeds=(0, 1), statistic="position", positions=2, batch_size=2)
+    result = run_gradient_profile(config)
+    assert len(result.mean("post")) == 4 and all(v > 0 for v in result.mean("pre"))
+
+
+def test_pre_norm_stream_grows_linearly_post_norm_stays_at_one():
+    paper = run_stream_norms(StreamConfig(depth=12))
+    default = run_stream_norms(StreamConfig(depth=12, setup=PYTORCH_DEFAULT))
+    for result in (paper, default):
+        assert all(s > 0.05 for s in result.growth_per_layer("pre"))
+        assert result.mean("pre") == sorted(result.mean("pre"))
+        assert result.mean("post")[1:] == pytest.approx([1.0] * 12, abs=0.02)
+    # the lemma's lower bound, (1 + l/2) d, needs the paper's set-up: its branches carry more
+    assert all(s > 0.5 for s in paper.growth_per_layer("pre"))
+    assert min(paper.growth_per_layer("pre")) > 2 * max(default.growth_per_layer("pre"))
+
+
+def test_adam_warmup_rescues_deep_post_norm_at_every_seed():
+    result = run_warmup(progress=False)
+    post, warm, pre = (result.final_loss[v] for v in ("post", "post+warmup", "pre"))
+    assert len(post) == 4
+    assert all(p > 0.85 * CHANCE for p in post), post  # stuck near chance
+    assert all(p > 1.4 * w for p, w in zip(post, warm, strict=True)), (post, warm)
+    assert max(pre) < min(warm) and max(pre) < 0.5 * CHANCE
+
+
+def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
+    """Warm-up is not only an Adam trick; with SGD it helps less than pre-norm does."""
+    result = run_warmup(SGD_WARMUP, progress=False)
+    post, warm, pre = (result.final_loss[v] for v in ("post", "post+warmup", "pre"))
+    assert all(p > 0.9 * CHANCE for p in post), post  # at chance
+    assert all(w < p - 0.15 for p, w in zip(post, warm, strict=True)), (post, warm)
+    assert max(pre) < min(warm)
+
+
+def test_sgd_twice_the_rate_diverges_without_warmup_only():
+    config = dataclasses.replace(SGD_WARMUP, lr=2.0, steps=40, warmup_steps=40, seeds=(0, 1))
+    result = run_warmup(config, progress=False)
+    assert all(step is not None and step < 30 for step in result.diverged_at["post"])
+    assert result.diverged_at["post+warmup"] == [None, None]
+
+
+def test_depth_sweep_post_norm_falls_behind_as_depth_grows():
+    result = run_depth_sweep(progress=False)
+    gap = [post - pre for post, pre in zip(result.mean_test("post"), result.mean_test("pre"), strict=True)]
+    assert gap[-1] > gap[0], gap
+    assert len(result.post_wins()) == len(result.config.depths)
+
+
+def test_plots_draw_the_results(theorem1):
+    for fig in (
+        plots.plot_theorem1(theorem1),
+        plots.plot_stream_norms(run_stream_norms(StreamConfig(depth=3, seeds=(0,)))),
+        plots.plot_gradient_profile(run_gradient_profile(GradientProfileConfig(depth=3, seeds=(0,)))),
+    ):
+        (ax,) = fig.axes
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.lines
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: ModelSetup(activation="tanh"), "activation"),
+        (lambda: ModelSetup(init="he"), "init"),
+        (lambda: ModelSetup(embed_std=0), "embed_std"),
+        (lambda: Theorem1Config(depths=(6, 0)), "depths"),
+        (lambda: Theorem1Config(setup={"d_model": 64}), "setup"),
+        (lambda: GradientProfileConfig(statistic="median"), "statistic"),
+        (lambda: StreamConfig(seeds=()), "seeds"),
+        (lambda: WarmupConfig(optimizer="rmsprop"), "optimizer"),
+        (lambda: WarmupConfig(warmup_steps=500), "warmup_steps"),
+        (lambda: DepthSweepConfig(lr=-1.0), "lr"),
+        (lambda: sort_transformer(2, "sandwich"), "norm"),
+    ],
+)
+def test_bad_configs_name_the_value(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
