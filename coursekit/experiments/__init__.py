@@ -4,6 +4,7 @@ One module per family; none prints or plots (``coursekit.plots`` draws their num
 """
 
 from .degradation import DegradationConfig, DegradationResult, grad_norms_at_init, run_degradation
+from .decoder import CausalDecoder, DecoderConfig, DecoderResult, make_causal_task, run_decoder_ablation
 from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
 from .lesion import LesionConfig, LesionResult, run_lesion
 from .models import BatchNormNet, TokenTransformer
@@ -43,6 +44,11 @@ from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
 from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth, run_stream_scaling
 
 __all__ = [
+    "CausalDecoder",
+    "DecoderConfig",
+    "DecoderResult",
+    "make_causal_task",
+    "run_decoder_ablation",
     "TrainingGradConfig",
     "TrainingGradResult",
     "batch_dependence",

@@ -1,0 +1,348 @@
+"""Why a residual and a LayerNorm around each sublayer of a decoder? Measured.
+
+A small causal decoder (token and position embeddings, ``depth`` blocks of causal
+self-attention and an MLP, a linear head) learns a toy next-token rule, trained from the
+same initial weights with the residuals and norms switched on and off:
+
+- ``residual+norm``: ``x = norm1(x + attn(x)); x = norm2(x + mlp(x))`` (post-norm, the
+  original Transformer's "Add & Norm"), or the pre-norm ``x + f(norm(x))`` with ``norm="pre"``;
+- ``no residuals``: the same without the ``x +`` of either sublayer;
+- ``no norms``: the same without the LayerNorms (and, for pre-norm, the final one);
+- ``attn residual only`` / ``MLP residual only``: the ``x +`` around one sublayer only;
+- ``no MLP`` / ``no attention``: residual + norm, with one sublayer's branch switched off.
+
+The switches live in buffers (``skip``, ``normed``), so every variant has the same
+structure and all variants and seeds train as one batched computation (:func:`train_many`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import MLP, SelfAttention, Task, TrainConfig, causal_mask, train_many
+from ..probes import parameter_counts
+from ..seeding import seed_everything, single_threaded
+from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
+
+# variant -> (residual around attention, residual around the MLP, LayerNorms on,
+#             attention sublayer on, MLP sublayer on)
+VARIANTS = {
+    "residual+norm": (True, True, True, True, True),
+    "no residuals": (False, False, True, True, True),
+    "no norms": (True, True, False, True, True),
+    "attn residual only": (True, False, True, True, True),
+    "MLP residual only": (False, True, True, True, True),
+    # sublayers removed (lesson 3: what each one contributes)
+    "no MLP": (True, True, True, True, False),
+    "no attention": (True, True, True, False, True),
+}
+ABLATION = tuple(list(VARIANTS)[:5])
+RULES = ("add", "shift")
+PLACEMENTS = ("post", "pre")
+
+
+def make_causal_task(
+    rule: str = "shift", vocab: int = 10, seq: int = 8, n_train: int = 4096, seed: int = 0
+) -> Task:
+    """Random digit sequences ``(n, seq)`` and a target at every position that depends on the
+    past only, so a causal model can reach zero loss:
+
+    - ``shift``: ``y_t = x_{t-1}`` (``y_0 = x_0``): attention must fetch the previous token;
+    - ``add``: ``y_t = (x_{t-1} + x_t) mod vocab`` (``y_0 = x_0``): attention must fetch the
+      previous token and the MLP must add the two.
+    """
+    require_choice("rule", rule, RULES)
+    for name, value in (("vocab", vocab), ("seq", seq), ("n_train", n_train)):
+        require_positive_int(name, value)
+    g = torch.Generator().manual_seed(seed)
+    n_test = max(1, n_train // 8)
+    x = torch.randint(vocab, (n_train + n_test, seq), generator=g)  # (n, seq)
+    y = x.clone()
+    if rule == "add":
+        y[:, 1:] = (x[:, 1:] + x[:, :-1]) % vocab
+    else:
+        y[:, 1:] = x[:, :-1]
+    return Task(rule, x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes=vocab)
+
+
+def _layer_norm_stacked(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, on: torch.Tensor
+) -> torch.Tensor:
+    """LayerNorm per variant of ``x`` ``(variant, ..., d)``, or the identity where ``on`` is 0."""
+    shape = (-1,) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+    normed = F.layer_norm(x, x.shape[-1:]) * weight.view(shape) + bias.view(shape)
+    return torch.lerp(x, normed, on.view((-1,) + (1,) * (x.dim() - 1)))
+
+
+def _linear_stacked(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.linear`` per variant: ``x`` ``(variant, n, in)``, ``weight`` ``(variant, out, in)``."""
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))  # (variant, n, out)
+
+
+class DecoderBlock(nn.Module):
+    """One causal decoder block whose residuals, norms and sublayers are switched by buffers.
+
+    ``skip`` holds the (attention, MLP) shortcut factors and ``branch`` the sublayers' own
+    factors, each 1 or 0; ``normed`` is 1 for a LayerNorm, 0 for the identity.
+    post: ``x = norm1(a x + attn(x)); x = norm2(m x + mlp(x))``;
+    pre: ``x = a x + attn(norm1(x)); x = m x + mlp(norm2(x))``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, norm: str = "post") -> None:
+        super().__init__()
+        self.placement = require_choice("norm", norm, PLACEMENTS)
+        self.attn = SelfAttention(d_model, n_heads)
+        self.mlp = MLP(d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.register_buffer("skip", torch.ones(2))
+        self.register_buffer("branch", torch.ones(2))
+        self.register_buffer("normed", torch.ones(()))
+
+    def _norm(self, norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+        return torch.lerp(x, norm(x), self.normed)  # normed 1: norm(x); 0: x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, m = self.skip[0], self.skip[1]
+
+        def attn(h: torch.Tensor) -> torch.Tensor:
+            return self.branch[0] * self.attn(h, causal=True)
+
+        def mlp(h: torch.Tensor) -> torch.Tensor:
+            return self.branch[1] * self.mlp(h)
+
+        if self.placement == "post":
+            x = self._norm(self.norm1, a * x + attn(x))
+            x = self._norm(self.norm2, m * x + mlp(x))
+        else:
+            x = a * x + attn(self._norm(self.norm1, x))
+            x = m * x + mlp(self._norm(self.norm2, x))
+        return x  # (batch, seq, d_model)
+
+    def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for ``variant`` stacked copies; ``x`` ``(variant, batch, seq, d_model)``."""
+        variants, batch, seq, d = x.shape
+        heads = self.attn.n_heads
+        a = p[prefix + "skip"][:, 0].view(-1, 1, 1, 1)
+        m = p[prefix + "skip"][:, 1].view(-1, 1, 1, 1)
+        on_attn = p[prefix + "branch"][:, 0].view(-1, 1, 1, 1)
+        on_mlp = p[prefix + "branch"][:, 1].view(-1, 1, 1, 1)
+        on = p[prefix + "normed"]
+
+        def norm(i: int, h: torch.Tensor) -> torch.Tensor:
+            return _layer_norm_stacked(h, p[f"{prefix}norm{i}.weight"], p[f"{prefix}norm{i}.bias"], on)
+
+        def attn(h: torch.Tensor) -> torch.Tensor:
+            qkv = _linear_stacked(
+                h.reshape(variants, -1, d), p[prefix + "attn.in_proj_weight"], p[prefix + "attn.in_proj_bias"]
+            )
+            q, k, v = (
+                t.reshape(variants * batch, seq, heads, d // heads).transpose(
+                    1, 2
+                )  # (vb, heads, seq, d_head)
+                for t in qkv.chunk(3, dim=-1)
+            )
+            scores = (q @ k.transpose(-2, -1)).mul_(1 / math.sqrt(d // heads))  # (vb, heads, seq, seq)
+            scores.masked_fill_(causal_mask(seq), float("-inf"))
+            # softmax written out: torch's kernel is slow on rows this short
+            weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()
+            out = (weights / weights.sum(dim=-1, keepdim=True)) @ v  # (vb, heads, seq, d_head)
+            out = out.transpose(1, 2).reshape(variants, batch * seq, d)
+            out = _linear_stacked(out, p[prefix + "attn.out_proj.weight"], p[prefix + "attn.out_proj.bias"])
+            return on_attn * out.view(variants, batch, seq, d)
+
+        def mlp(h: torch.Tensor) -> torch.Tensor:
+            hidden = F.gelu(
+                _linear_stacked(
+                    h.reshape(variants, -1, d), p[prefix + "mlp.fc1.weight"], p[prefix + "mlp.fc1.bias"]
+                )
+            )
+            out = _linear_stacked(hidden, p[prefix + "mlp.fc2.weight"], p[prefix + "mlp.fc2.bias"])
+            return on_mlp * out.view(x.shape)
+
+        if self.placement == "post":
+            x = norm(1, a * x + attn(x))
+            x = norm(2, m * x + mlp(x))
+        else:
+            x = a * x + attn(norm(1, x))
+            x = m * x + mlp(norm(2, x))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"norm={self.placement!r}, causal=True"
+
+
+class CausalDecoder(nn.Module):
+    """Embeddings → ``depth`` :class:`DecoderBlock` s → (pre-norm: final LayerNorm) → logits."""
+
+    def __init__(
+        self, vocab: int, seq: int, depth: int, d_model: int, n_heads: int, norm: str = "post"
+    ) -> None:
+        super().__init__()
+        self.placement = require_choice("norm", norm, PLACEMENTS)
+        self.embed = nn.Embedding(vocab, d_model)
+        self.pos = nn.Parameter(torch.randn(seq, d_model) * 0.02)
+        self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads, norm) for _ in range(depth))
+        self.final_norm = nn.LayerNorm(d_model) if norm == "pre" else nn.Identity()
+        self.register_buffer("normed", torch.ones(()))
+        self.head = nn.Linear(d_model, vocab)
+
+    def switch(
+        self, attn_residual: bool, mlp_residual: bool, norms: bool, attention: bool = True, mlp: bool = True
+    ) -> CausalDecoder:
+        """Set the buffers: which shortcuts, whether the LayerNorms are on, which sublayers.
+        Returns ``self``."""
+        with torch.no_grad():
+            for block in self.blocks:
+                block.skip.copy_(torch.tensor([float(attn_residual), float(mlp_residual)]))
+                block.branch.copy_(torch.tensor([float(attention), float(mlp)]))
+                block.normed.fill_(float(norms))
+            self.normed.fill_(float(norms))
+        return self
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens) + self.pos  # (batch, seq, d_model)
+        for block in self.blocks:
+            x = block(x)
+        if self.placement == "pre":
+            x = torch.lerp(x, self.final_norm(x), self.normed)
+        return self.head(x)  # (batch, seq, vocab)
+
+    def forward_stacked(self, p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of ``variant`` copies at once (explicit batched matmuls, no ``vmap``)."""
+        variants = p["pos"].shape[0]
+        x = p["embed.weight"][:, tokens] + p["pos"].unsqueeze(1)  # (variant, batch, seq, d_model)
+        for i, block in enumerate(self.blocks):
+            x = block.forward_stacked(p, f"blocks.{i}.", x)
+        if self.placement == "pre":
+            x = _layer_norm_stacked(x, p["final_norm.weight"], p["final_norm.bias"], p["normed"])
+        batch, seq, d = x.shape[1:]
+        logits = _linear_stacked(x.reshape(variants, -1, d), p["head.weight"], p["head.bias"])
+        return logits.view(variants, batch, seq, -1)  # (variant, batch, seq, vocab)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The decoder ablation: what is trained, how long, and what counts as "trained"."""
+
+    rule: str = "shift"  # "shift": y_t = x_{t-1}; "add": y_t = (x_{t-1} + x_t) mod vocab
+    depth: int = 4  # decoder blocks
+    d_model: int = 16
+    n_heads: int = 2
+    seq: int = 8
+    vocab: int = 10
+    norm: str = "post"  # where the LayerNorm sits when it is on: "post" (Add & Norm) or "pre"
+    variants: tuple[str, ...] = ABLATION
+    steps: int = 300
+    lr: float = 3e-3  # Adam, no warm-up
+    batch_size: int = 32
+    target_loss: float = 0.1  # nats; chance is ln(vocab)
+    seeds: tuple[int, ...] = (0, 1, 2)  # initial weights; the data and its order are fixed
+    n_train: int = 4096
+
+    def __post_init__(self) -> None:
+        require_choice("rule", self.rule, RULES)
+        for name in ("depth", "d_model", "n_heads", "seq", "vocab", "steps", "batch_size", "n_train"):
+            require_positive_int(name, getattr(self, name))
+        require_choice("norm", self.norm, PLACEMENTS)
+        require_positive_float("lr", self.lr)
+        require_positive_float("target_loss", self.target_loss)
+        require_int_tuple("seeds", self.seeds)
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if not isinstance(self.variants, tuple) or not self.variants:
+            raise TypeError(f"variants must be a non-empty tuple of names, got {self.variants!r}")
+        for v in self.variants:
+            require_choice("variant", v, tuple(VARIANTS))
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.batch_size > self.n_train:
+            raise ValueError(f"batch_size ({self.batch_size}) must not exceed n_train ({self.n_train})")
+
+
+@dataclass
+class DecoderResult:
+    """Per variant, one entry per seed (in ``config.seeds`` order).
+
+    ``steps_to_target`` is the first step whose minibatch loss fell below
+    ``config.target_loss``, or ``None`` if it never did within ``config.steps``.
+    """
+
+    config: DecoderConfig
+    loss_curves: dict[str, list[list[float]]]
+    steps_to_target: dict[str, list[int | None]]
+    final_loss: dict[str, list[float]]
+    parameters: dict[str, int]
+
+    @property
+    def chance(self) -> float:
+        """The loss of a uniform guess, ``ln(vocab)``."""
+        return math.log(self.config.vocab)
+
+    def reached(self, variant: str) -> int:
+        """How many seeds reached the target loss."""
+        return sum(s is not None for s in self.steps_to_target[variant])
+
+    def steps_range(self, variant: str) -> str:
+        """The steps to target over seeds as text: ``"150–170"``, ``"> 300"`` if none reached it,
+        ``"150–170 (2 of 3 seeds; others > 300)"`` if some did."""
+        reached = [s for s in self.steps_to_target[variant] if s is not None]
+        never = f"> {self.config.steps}"
+        if not reached:
+            return never
+        text = f"{min(reached)}–{max(reached)}" if min(reached) != max(reached) else f"{reached[0]}"
+        n = len(self.steps_to_target[variant])
+        return text if len(reached) == n else f"{text} ({len(reached)} of {n} seeds; others {never})"
+
+    def final_range(self, variant: str) -> tuple[float, float]:
+        """(lowest, highest) final loss over seeds."""
+        values = self.final_loss[variant]
+        return min(values), max(values)
+
+
+def first_below(loss: list[float], target: float) -> int | None:
+    """The first step whose loss is below ``target``, or ``None``."""
+    return next((step for step, value in enumerate(loss) if value < target), None)
+
+
+@single_threaded
+def run_decoder_ablation(config: DecoderConfig = DecoderConfig(), progress: bool = True) -> DecoderResult:
+    """Train every variant from every seed's initial weights on the same data; return the curves,
+    the steps each needed to reach ``config.target_loss`` and the final losses."""
+    if not isinstance(config, DecoderConfig):
+        raise TypeError(f"config must be a DecoderConfig, got {type(config).__name__}")
+    task = make_causal_task(config.rule, config.vocab, config.seq, config.n_train)
+    models, keys = [], []
+    for seed in config.seeds:
+        for variant in config.variants:
+            seed_everything(seed)  # every variant starts from this seed's weights
+            model = CausalDecoder(
+                config.vocab, config.seq, config.depth, config.d_model, config.n_heads, config.norm
+            )
+            models.append(model.switch(*VARIANTS[variant]))
+            keys.append(variant)
+    train = TrainConfig(
+        steps=config.steps,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        optimizer="adam",
+        log_every=config.steps,
+    )
+    runs = train_many(models, task, train, progress=progress)
+    curves: dict[str, list[list[float]]] = {v: [] for v in config.variants}
+    for variant, run in zip(keys, runs, strict=True):
+        curves[variant].append(run.loss)
+    return DecoderResult(
+        config,
+        loss_curves=curves,
+        steps_to_target={v: [first_below(c, config.target_loss) for c in cs] for v, cs in curves.items()},
+        final_loss={
+            v: [r.final_loss for r, k in zip(runs, keys, strict=True) if k == v] for v in config.variants
+        },
+        parameters={v: parameter_counts(models[keys.index(v)])["total"] for v in config.variants},
+    )
