@@ -74,6 +74,48 @@ QUESTIONS = {
         nudge="write both standard deviations for n = 4 features and take their ratio",
         decimals=3,
     ),
+    # lesson 7: skip is not always residual
+    "skip_residual_same": Question(
+        digest="4333313f804d2cee929b281d35a26c9f80a735ccb48c0cce465f74122308d22a",
+        explanation="A residual connection adds the block's input unchanged to its output, "
+        "y = x + F(x) (He et al. 2015). The others are skips too, but the input reaches the output "
+        "scaled, or through a learned projection, or (DenseNet) concatenated beside new features.",
+        nudge="look for the one where the input reaches the output unchanged and is added",
+        choices=("a", "b", "c", "d"),
+    ),
+    "gate_bias_blocks": Question(
+        digest="937dda59bce92b172c03667c89787ccee5eae013a652903fb6616d61fea11604",
+        explanation="Each block keeps 1 - sigmoid(-1) ≈ 0.73 of the shortcut signal, so after n "
+        "blocks 0.73^n, which falls below 1 % at n = ln(0.01) / ln(0.73) ≈ 14.7, so 15 blocks. "
+        "At 32 blocks it is 4e-5: the gated net starts as a plain net. With bias -6, 0.9975^n "
+        "stays above 0.9 for 40 blocks.",
+        nudge="the fraction after n blocks is (1 - sigmoid(-1))^n; solve for n with a logarithm",
+        decimals=0,
+    ),
+    "densenet_width": Question(
+        digest="31fedf2543677ea1efdfeb89cd5839acde2b238a100a30153e7757194a7db476",
+        explanation="Every layer appends its 12 new features to everything before it, so after "
+        "32 layers the head reads 64 + 32 × 12 = 448 features: the width grows linearly with depth.",
+        nudge="start from the stem's 64 features and add the growth rate once per layer",
+        decimals=0,
+    ),
+    "residual_exploding": Question(
+        digest="8244c0db4903cea08d2cc329908622b3937b9723b14b6ba98caa31d8167ffe08",
+        explanation="x + F(x) keeps x and adds F(x)'s variance on top, so an un-normalised stream "
+        "roughly doubles its variance each block (RMS 2e7 to 3e7 after 50 blocks here). "
+        "Normalisation, a 1/sqrt(L) branch scale or a zero-initialised gate (ReZero) tame it.",
+        nudge="compute Var(x + F(x)) when F(x) is independent of x and has x's variance",
+        choices=("a", "b", "c"),
+    ),
+    "which_skips_train": Question(
+        digest="2f6faef9ed5143fdcf5dfb4e370e8db02379596170b478276d66673540cc72fb",
+        explanation="DenseNet trained as well as the identity (lower loss, fewer parameters). "
+        "Both keep an unchanged copy of earlier features within one step of every later layer; "
+        "the scaled, low-bias gated and projected shortcuts change the signal at every block, "
+        "and over 32 blocks those changes compound.",
+        nudge="look at the table above: which variant's loss range sits next to the identity's?",
+        choices=("a", "b", "c", "d"),
+    ),
 }
 
 

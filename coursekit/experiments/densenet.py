@@ -121,7 +121,8 @@ class DenseNetConfig:
 @dataclass
 class DenseNetResult:
     """Per variant (``"densenet"`` and the config's ``baselines``): ``final_loss`` and
-    ``train_error`` (%) per seed, ``loss_curves`` of the first seed, ``parameters``; ``widths``
+    ``train_error`` (%) and ``curves_by_seed`` per seed, ``loss_curves`` of the first seed,
+    ``parameters``; ``widths``
     are the DenseNet's layer input widths (then the head's), ``connections`` its direct
     connections."""
 
@@ -130,6 +131,7 @@ class DenseNetResult:
     train_error: dict[str, list[float]] = field(default_factory=dict)
     loss_curves: dict[str, list[float]] = field(default_factory=dict)
     parameters: dict[str, int] = field(default_factory=dict)
+    curves_by_seed: dict[str, list[list[float]]] = field(default_factory=dict)  # [seed][step]
     widths: list[int] = field(default_factory=list)
     connections: int = 0
     diverged: int = 0
@@ -167,6 +169,7 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = Tru
         runs = train_many([m for _, _, m in members], task, train, progress=progress)
         for (variant, seed, model), run in zip(members, runs, strict=True):
             result.final_loss.setdefault(variant, []).append(run.final_loss)
+            result.curves_by_seed.setdefault(variant, []).append(run.loss)
             result.train_error.setdefault(variant, []).append(
                 100 * error_rate(model, task.x_train, task.y_train)
             )
@@ -176,7 +179,14 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = Tru
                 result.parameters[variant] = parameter_counts(model)["total"]
                 if variant == "densenet":
                     result.widths = model.widths
-    for table in (result.final_loss, result.train_error, result.loss_curves, result.parameters):
+    tables = (
+        result.final_loss,
+        result.train_error,
+        result.loss_curves,
+        result.curves_by_seed,
+        result.parameters,
+    )
+    for table in tables:
         ordered = {v: table[v] for v in VARIANTS if v in table}
         table.clear()
         table.update(ordered)

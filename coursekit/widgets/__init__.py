@@ -23,8 +23,18 @@ from .residual import (
     stream_growth_explorer,
     stream_growth_view,
 )
+from .shortcuts import (
+    gate_carry_explorer,
+    gate_carry_view,
+    shortcut_explorer,
+    shortcut_view,
+)
 
 __all__ = [
+    "gate_carry_explorer",
+    "gate_carry_view",
+    "shortcut_explorer",
+    "shortcut_view",
     "batch_dependence_explorer",
     "batch_dependence_view",
     "layer_norm_bug_explorer",

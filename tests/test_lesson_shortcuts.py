@@ -1,0 +1,83 @@
+"""Lesson 7's widgets and questions: what the sliders call, on small runs made here."""
+
+import pytest
+
+from coursekit.checks import check_answer
+from coursekit.checks.questions import QUESTIONS
+from coursekit.experiments import DenseNetConfig, ShortcutConfig, run_densenet, run_shortcuts
+from coursekit.widgets import gate_carry_explorer, gate_carry_view, shortcut_explorer, shortcut_view
+
+
+@pytest.fixture(scope="module")
+def runs():
+    seeds = (0, 1)
+    shortcuts = run_shortcuts(ShortcutConfig(depth=4, epochs=1, seeds=seeds), progress=False)
+    densenet = run_densenet(DenseNetConfig(depth=4, epochs=1, seeds=seeds, baselines=()), progress=False)
+    return shortcuts, densenet
+
+
+def test_shortcut_view_orders_every_variant_at_the_chosen_seed(runs):
+    shortcuts, densenet = runs
+    summary, figure = shortcut_view("gated -6", 1, shortcuts, densenet)
+    assert summary.startswith("seed 1 | gated -6: final loss")
+    order = summary.split("lowest to highest: ")[1].split(" < ")
+    assert sorted(order) == sorted([*shortcuts.config.variants, "densenet"])
+    losses = [shortcuts.final_loss.get(v, densenet.final_loss.get(v))[1] for v in order]
+    assert losses == sorted(losses)
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels[:3] == ["identity", "none", "gated -6"]
+    assert list(figure.axes[0].get_lines()[2].get_ydata()) == shortcuts.curves_by_seed["gated -6"][1]
+
+
+def test_shortcut_view_refuses_unknown_choices(runs):
+    shortcuts, densenet = runs
+    with pytest.raises(ValueError, match="seed"):
+        shortcut_view("identity", 7, shortcuts, densenet)
+    with pytest.raises(ValueError, match="concat"):
+        shortcut_view("concat", 0, shortcuts, densenet)
+
+
+def test_shortcut_explorer_redraws_from_the_stored_runs(runs):
+    explorer = shortcut_explorer(*runs)
+    assert explorer.summary.startswith("seed 0 | gated -1")
+    explorer.controls["seed"].value = 1
+    assert explorer.summary.startswith("seed 1 | gated -1")
+    explorer.controls["variant"].value = "densenet"
+    assert "densenet: final loss" in explorer.summary
+
+
+def test_gate_carry_view_bias_minus_one_is_a_plain_net_minus_six_is_not():
+    summary, figure = gate_carry_view(-1.0, 32)
+    assert summary.startswith("depth 32 | gated, bias -1:")
+    gated = list(figure.axes[0].get_lines()[1].get_ydata())
+    assert 0.6 < gated[0] < 0.85 and gated[-1] < 1e-3
+    assert gated == sorted(gated, reverse=True)
+    _, figure = gate_carry_view(-6.0, 32)
+    assert figure.axes[0].get_lines()[1].get_ydata()[-1] > 0.8
+
+
+def test_gate_carry_explorer_follows_its_sliders():
+    explorer = gate_carry_explorer()
+    explorer.controls["depth"].value = 8
+    assert explorer.summary.startswith("depth 8 |")
+    explorer.controls["gate_bias"].value = -6.0
+    assert "bias -6" in explorer.summary
+
+
+LESSON_ANSWERS = {
+    "skip_residual_same": "c",
+    "gate_bias_blocks": 15,
+    "densenet_width": 64 + 32 * 12,
+    "residual_exploding": "b",
+    "which_skips_train": "c",
+}
+
+
+@pytest.mark.parametrize("question_id", list(LESSON_ANSWERS))
+def test_lesson_questions_accept_their_answer_and_refuse_another(question_id):
+    assert question_id in QUESTIONS
+    assert check_answer(question_id, LESSON_ANSWERS[question_id]).passed
+    wrong = "a" if QUESTIONS[question_id].choices else LESSON_ANSWERS[question_id] + 1
+    if QUESTIONS[question_id].choices and LESSON_ANSWERS[question_id] == "a":
+        wrong = "b"
+    assert not check_answer(question_id, wrong).passed
