@@ -12,6 +12,7 @@ from .norms import check_layer_norm, check_rms_norm
 from .probes import check_grad_norm_probe
 from .questions import check_answer
 from .residual import check_residual
+from .results import check_skip_results
 from .schedules import check_warmup
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "check_mlp",
     "check_residual",
     "check_rms_norm",
+    "check_skip_results",
     "check_transformer_block",
     "check_warmup",
 ]

@@ -116,6 +116,25 @@ QUESTIONS = {
         nudge="look at the table above: which variant's loss range sits next to the identity's?",
         choices=("a", "b", "c", "d"),
     ),
+    # exercise 5: skip versus no skip
+    "skip_measurement": Question(
+        digest="d9114a35522ce40689f6f340679eafc0c8e1b632793110dae4a96ac2e2384836",
+        explanation="The plain stack's blocks kept gradients of healthy size all through training "
+        "(BatchNorm even makes them larger toward the input), yet it trained worse at depth: the "
+        "skip did not rescue vanishing gradients, it made the deep stack easy to optimise "
+        "(He et al. 2015). And nothing exploded in the residual stack's place either.",
+        nudge="look at the gradient norm per block of the deep plain stack during training in "
+        "lesson 5: were they vanishing? Then ask what else could make it train worse",
+        choices=("a", "b", "c", "d"),
+    ),
+    "skip_lesion": Question(
+        digest="48067de1d3efb589c6fc1451461991c88e94efd1e0e63be4fc6dafb3b124f9b5",
+        explanation="With skips, deleting a block removes one term of a sum: the stream flows on "
+        "past the gap and the error barely moves (Veit et al. 2016). Without skips every block "
+        "feeds the next, so deleting any one breaks the chain and the error jumps toward chance.",
+        nudge="write out what the block after the deleted one receives, with and without x +",
+        choices=("a", "b", "c"),
+    ),
 }
 
 

@@ -3,8 +3,17 @@
 One module per family; none prints or plots (``coursekit.plots`` draws their numbers).
 """
 
-from .degradation import DegradationConfig, DegradationResult, grad_norms_at_init, run_degradation
 from .decoder import CausalDecoder, DecoderConfig, DecoderResult, make_causal_task, run_decoder_ablation
+from .degradation import (
+    DegradationConfig,
+    DegradationNet,
+    DegradationResult,
+    LiveSnapshot,
+    grad_norms_at_init,
+    run_degradation,
+    skip_twins,
+    train_twins_live,
+)
 from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
 from .lesion import LesionConfig, LesionResult, run_lesion
 from .models import BatchNormNet, TokenTransformer
@@ -79,6 +88,10 @@ __all__ = [
     "WarmupResult",
     "grad_norms_at_init",
     "run_degradation",
+    "DegradationNet",
+    "LiveSnapshot",
+    "skip_twins",
+    "train_twins_live",
     "run_depth_sweep",
     "run_gradient_profile",
     "run_lesion",

@@ -1,65 +1,214 @@
 """Degradation: deeper plain nets train *worse*; residual nets do not (He et al. 2015).
 
 The same BatchNorm+ReLU MLP on the digits, with and without identity shortcuts, at several
-depths and seeds. Each depth's variants (plain and residual, every seed) train together in
-one batched run. The gradient norms by block are recorded too: BatchNorm keeps the plain
-nets' gradients "healthy", so what fails is optimisation, not gradient flow.
+depths and seeds. Each block is He et al.'s basic block in MLP form, two weighted layers with
+the shortcut around both:
+
+    out = relu(skip * x + BN(W2 relu(BN(W1 x))))        skip = 0 (plain) or 1 (residual)
+
+``skip`` is a buffer, so a plain net and its residual twin have the same parameters, built
+from the same seed, and train together in one batched run. The trainer also records the
+gradient norm of every block along the way: BatchNorm keeps the plain nets' gradients far from
+vanishing, yet they train worse, so what the shortcut fixes is optimisation.
+
+Settings (measured on 2 CPU cores, see SCIENCE.md's "Degradation" row): plain SGD at lr 0.5,
+about the step of SGD with lr 0.05 and momentum 0.9, 20 epochs, 4 / 8 / 12 / 16 blocks
+(10 / 18 / 26 / 34 weighted layers). Plain SGD keeps a run the same when it is cut into
+pieces, which the live widget of lesson 5 does (:func:`train_twins_live`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import torch
+from torch import nn
+from torch.nn import functional as F
+
 from ..data import load_digits
-from ..probes import error_rate, grad_norms_by_layer
-from ..seeding import seed_everything, single_threaded
-from ..train import train_many
+from ..probes import error_rate, grad_norms_by_layer, parameter_counts
+from ..seeding import seed_everything, single_threaded, torch_threads
+from ..training import TrainConfig, train_many
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, digits_training
+from .models import BatchNormNet, batch_norm_stacked, linear_stacked
 
 KINDS = ("plain", "residual")
 
 
+class DegradationBlock(nn.Module):
+    r"""``relu(skip * x + BN(W_n ... relu(BN(W_1 x))))``: ``layers`` Linear+BN layers, ReLU
+    between them, the shortcut around all of them (He et al. 2015's basic block has two).
+
+    ``skip`` is a buffer: 0 makes the block plain, 1 residual; the parameters are the same.
+    BatchNorm uses batch statistics at train and test time (``track_running_stats=False``).
+    """
+
+    def __init__(self, width: int, layers: int = 2, skip: bool = True) -> None:
+        super().__init__()
+        require_positive_int("layers", layers)
+        self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(width, track_running_stats=False) for _ in range(layers))
+        self.register_buffer("skip", torch.tensor(1.0 if skip else 0.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x  # (batch, width)
+        for i, (linear, norm) in enumerate(zip(self.linears, self.norms, strict=True)):
+            h = norm(linear(h))
+            if i < len(self.linears) - 1:
+                h = F.relu(h)
+        return F.relu(self.skip * x + h)
+
+    def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for stacked variants: weights ``(variant, ...)`` under ``prefix``,
+        ``x`` ``(variant, batch, width)``."""
+        h, last = x, len(self.linears) - 1
+        for i in range(len(self.linears)):
+            h = batch_norm_stacked(
+                torch.bmm(h, p[f"{prefix}linears.{i}.weight"].transpose(1, 2)),
+                p[f"{prefix}norms.{i}.weight"],
+                p[f"{prefix}norms.{i}.bias"],
+                relu=i < last,
+            )  # (variant, batch, width)
+        return F.relu(torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x))
+
+    def extra_repr(self) -> str:
+        return f"layers={len(self.linears)}"
+
+
+class DegradationNet(nn.Module):
+    """Stem (Linear → BN → ReLU) → ``depth`` :class:`DegradationBlock` s → BN → linear head.
+
+    ``skip=False`` is the plain net, ``skip=True`` its residual twin: same parameters, and
+    built after the same ``seed_everything(seed)``, the same initial weights. Weighted layers:
+    ``depth * layers_per_block + 2`` (He et al. count a "plain-20" this way).
+    """
+
+    def __init__(
+        self,
+        depth: int,
+        width: int = 64,
+        layers_per_block: int = 2,
+        skip: bool = True,
+        d_in: int = 64,
+        n_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        require_positive_int("depth", depth)
+        require_positive_int("width", width)
+        self.stem = nn.Sequential(
+            nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
+        )
+        self.blocks = nn.ModuleList(DegradationBlock(width, layers_per_block, skip) for _ in range(depth))
+        self.norm = nn.BatchNorm1d(width, track_running_stats=False)
+        self.head = nn.Linear(width, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)  # (batch, width)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))  # (batch, n_classes)
+
+    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of stacked variants (see ``train_many``); ``x`` ``(batch, d_in)``."""
+        h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))  # (variant, batch, width)
+        h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
+        for i, block in enumerate(self.blocks):
+            h = block.forward_stacked(p, f"blocks.{i}.", h)
+        h = batch_norm_stacked(h, p["norm.weight"], p["norm.bias"])
+        return linear_stacked(h, p["head.weight"], p["head.bias"])  # (variant, batch, n_classes)
+
+
+def skip_twins(
+    depth: int, seed: int = 0, width: int = 64, layers_per_block: int = 2
+) -> dict[str, DegradationNet]:
+    """``{"plain": ..., "residual": ...}``: the same net without and with skips, same initial weights."""
+    twins = {}
+    for kind in KINDS:
+        seed_everything(seed)  # same seed, same init for the plain and residual twin
+        twins[kind] = DegradationNet(depth, width, layers_per_block, skip=kind == "residual")
+    return twins
+
+
 @dataclass(frozen=True)
 class DegradationConfig:
-    """The depth sweep. SCIENCE.md's miniature used depths 6/22/52; 6/20/40 fits 20 s on 2 cores."""
+    """The depth sweep: ``depths`` in blocks of ``layers_per_block`` weighted layers each.
 
-    depths: tuple[int, ...] = (6, 20, 40)
-    seeds: tuple[int, ...] = (0, 1)
+    The defaults make the plain curve rise over four depths in about 10 s on one core.
+    """
+
+    depths: tuple[int, ...] = (4, 8, 12, 16)
+    seeds: tuple[int, ...] = (0, 1, 2)
     width: int = 64
-    lr: float = 0.05  # plain SGD, as in SCIENCE.md
-    epochs: int = 25  # SCIENCE.md's 30, trimmed to fit the sweep in 20 s
+    layers_per_block: int = 2  # He et al.'s basic block; 1 gives a sharper, later cliff
+    lr: float = 0.5  # plain SGD; about lr 0.05 with momentum 0.9
+    momentum: float = 0.0
+    epochs: int = 20
     batch_size: int = 128
 
     def __post_init__(self) -> None:
         require_int_tuple("depths", self.depths, positive=True)
         require_int_tuple("seeds", self.seeds)
         require_positive_int("width", self.width)
+        require_positive_int("layers_per_block", self.layers_per_block)
         require_positive_float("lr", self.lr)
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)):
+            raise TypeError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         require_positive_int("epochs", self.epochs)
         require_positive_int("batch_size", self.batch_size)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Weighted layers at each depth: the blocks' plus the stem and the head."""
+        return tuple(d * self.layers_per_block + 2 for d in self.depths)
+
+    def training(self, n_train: int, seed: int = 0, epochs: int | None = None) -> TrainConfig:
+        """The :class:`~coursekit.TrainConfig` of ``epochs`` (default: all) passes, ten logs."""
+        if self.batch_size > n_train:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must not exceed the {n_train} training examples"
+            )
+        steps = (self.epochs if epochs is None else epochs) * (n_train // self.batch_size)
+        return TrainConfig(
+            steps=steps,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            momentum=self.momentum,
+            log_every=max(1, steps // 10),
+            seed=seed,
+        )
 
 
 @dataclass
 class DegradationResult:
     """Per kind (``"plain"``, ``"residual"``), indexed ``[depth][seed]`` unless said otherwise.
 
-    ``train_error`` is in % on the whole training set after training; ``final_loss`` the
-    mean training loss over the last tenth of the steps; ``loss_curves[kind][depth]`` and
-    ``grad_norms[kind][depth]`` (``[logged step][block]``) are the first seed's.
+    ``train_error`` and ``test_error`` are in % after training (the whole training set, the
+    held-out quarter); ``final_loss`` the mean training loss over the last tenth of the steps;
+    ``loss_curves[kind][depth]`` (one loss per step) and ``grad_norms[kind][depth]``
+    (``[logged step][block]``) are the first seed's; ``parameters[depth]`` is the count,
+    the same for both kinds.
     """
 
     config: DegradationConfig
     train_error: dict[str, list[list[float]]] = field(default_factory=dict)
+    test_error: dict[str, list[list[float]]] = field(default_factory=dict)
     final_loss: dict[str, list[list[float]]] = field(default_factory=dict)
     loss_curves: dict[str, list[list[float]]] = field(default_factory=dict)
     grad_norms: dict[str, list[list[list[float]]]] = field(default_factory=dict)
+    parameters: list[int] = field(default_factory=list)
     steps_logged: list[int] = field(default_factory=list)
     diverged: int = 0  # number of runs stopped by a NaN/Inf loss
 
     def mean_error(self, kind: str) -> list[float]:
         """Training error in %, averaged over seeds, one number per depth."""
         return [sum(row) / len(row) for row in self.train_error[kind]]
+
+    def error_range(self, kind: str) -> list[tuple[float, float]]:
+        """Training error in %, ``(lowest, highest)`` over seeds, one pair per depth."""
+        return [(min(row), max(row)) for row in self.train_error[kind]]
 
 
 @single_threaded
@@ -70,26 +219,26 @@ def run_degradation(
     if not isinstance(config, DegradationConfig):
         raise TypeError(f"config must be a DegradationConfig, got {type(config).__name__}")
     task = load_digits(seed=0)
-    train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train)
+    train = config.training(task.n_train)
     result = DegradationResult(config)
+    tables = (result.train_error, result.test_error, result.final_loss, result.loss_curves, result.grad_norms)
     for kind in KINDS:
-        for table in (result.train_error, result.final_loss, result.loss_curves, result.grad_norms):
+        for table in tables:
             table[kind] = []
     for depth in config.depths:
         models, labels = [], []
         for seed in config.seeds:
-            for kind in KINDS:
-                seed_everything(seed)  # same seed, same init for the plain and residual twin
-                models.append(
-                    BatchNormNet(depth, config.width, shortcut="none" if kind == "plain" else "identity")
-                )
-                labels.append((kind, seed))
+            for kind, model in skip_twins(depth, seed, config.width, config.layers_per_block).items():
+                models.append(model)
+                labels.append(kind)
         runs = train_many(models, task, train, progress=progress)
+        result.parameters.append(parameter_counts(models[0])["total"])
         for kind in KINDS:
-            pairs = [(m, r) for m, r, (k, _) in zip(models, runs, labels, strict=True) if k == kind]
+            pairs = [(m, r) for m, r, k in zip(models, runs, labels, strict=True) if k == kind]
             result.train_error[kind].append(
                 [100 * error_rate(m, task.x_train, task.y_train) for m, _ in pairs]
             )
+            result.test_error[kind].append([100 * error_rate(m, task.x_test, task.y_test) for m, _ in pairs])
             result.final_loss[kind].append([r.final_loss for _, r in pairs])
             result.loss_curves[kind].append(pairs[0][1].loss)
             result.grad_norms[kind].append(pairs[0][1].grad_norms)
@@ -98,9 +247,72 @@ def run_degradation(
     return result
 
 
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """The live run so far: ``loss[kind]`` one loss per step taken, ``epoch`` of ``epochs``."""
+
+    depth: int
+    epoch: int
+    epochs: int
+    loss: dict[str, list[float]]
+    train_error: dict[str, float]  # % on the training set at this point
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.epochs
+
+
+def train_twins_live(
+    depth: int,
+    epochs: int,
+    kinds: tuple[str, ...] = KINDS,
+    seed: int = 0,
+    pieces: int = 5,
+    config: DegradationConfig = DegradationConfig(),
+) -> Iterator[LiveSnapshot]:
+    """Train the plain and/or residual twin of ``depth`` blocks in ``pieces`` pieces of whole
+    epochs, yielding a :class:`LiveSnapshot` after each: what a live plot draws.
+
+    With plain SGD (``config.momentum == 0``) the pieces add up to one ordinary run: the
+    optimiser keeps no state between steps, and each piece reshuffles the digits as an epoch does.
+    Each piece runs on one thread (a generator cannot hold the setting across its yields).
+    """
+    require_positive_int("depth", depth)
+    require_positive_int("epochs", epochs)
+    require_positive_int("pieces", pieces)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"kinds must name some of {KINDS}, got {kinds!r}")
+    if config.momentum:
+        raise ValueError("train_twins_live needs plain SGD (momentum=0): momentum would restart every piece")
+    task = load_digits(seed=0)
+    with torch_threads(1):
+        twins = skip_twins(depth, seed, config.width, config.layers_per_block)
+    models = [twins[k] for k in kinds]
+    loss: dict[str, list[float]] = {k: [] for k in kinds}
+    bounds = [round(epochs * (i + 1) / pieces) for i in range(pieces)]
+    done = 0
+    for i, end in enumerate(bounds):
+        if end == done:
+            continue
+        train = config.training(task.n_train, seed=1000 * seed + i, epochs=end - done)
+        with torch_threads(1):
+            runs = train_many(models, task, train, progress=False)
+            errors = {
+                k: 100 * error_rate(m, task.x_train, task.y_train) for k, m in zip(kinds, models, strict=True)
+            }
+        for kind, run in zip(kinds, runs, strict=True):
+            loss[kind].extend(run.loss)
+        done = end
+        yield LiveSnapshot(depth, done, epochs, {k: list(v) for k, v in loss.items()}, errors)
+
+
 @single_threaded
 def grad_norms_at_init(depth: int, width: int = 64, seed: int = 0) -> dict[str, list[float]]:
-    """Gradient norm of each block at initialisation, plain and residual, on 512 digits."""
+    """Gradient norm of each block at initialisation, plain and residual, on 512 digits.
+
+    The one-layer-per-block :class:`~coursekit.experiments.BatchNormNet` of the start-here
+    notebook and lesson 1.
+    """
     task = load_digits(seed=0)
     x, y = task.x_train[:512], task.y_train[:512]
     out = {}

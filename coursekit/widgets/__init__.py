@@ -29,8 +29,20 @@ from .shortcuts import (
     shortcut_explorer,
     shortcut_view,
 )
+from .skip import (  # lesson 5
+    LiveExplorer,
+    skip_training_explorer,
+    skip_training_stream,
+    skip_training_summary,
+    skip_training_view,
+)
 
 __all__ = [
+    "LiveExplorer",
+    "skip_training_explorer",
+    "skip_training_stream",
+    "skip_training_summary",
+    "skip_training_view",
     "gate_carry_explorer",
     "gate_carry_view",
     "shortcut_explorer",
