@@ -253,8 +253,6 @@ class DecoderConfig:
         require_positive_float("lr", self.lr)
         require_positive_float("target_loss", self.target_loss)
         require_int_tuple("seeds", self.seeds)
-        if not self.seeds:
-            raise ValueError("seeds must name at least one seed")
         if not isinstance(self.variants, tuple) or not self.variants:
             raise TypeError(f"variants must be a non-empty tuple of names, got {self.variants!r}")
         for v in self.variants:

@@ -1,0 +1,128 @@
+"""The decoder ablation (lesson 4): the model's switches, the task, and the directions over seeds."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from coursekit import seed_everything
+from coursekit.experiments import CausalDecoder, DecoderConfig, make_causal_task, run_decoder_ablation
+from coursekit.experiments.decoder import VARIANTS
+
+
+@pytest.fixture(scope="module")
+def result():
+    """The default run: five variants from three seeds' initial weights (several CPU seconds)."""
+    return run_decoder_ablation(DecoderConfig(), progress=False)
+
+
+def test_the_full_block_reaches_the_target_from_every_seed(result):
+    assert result.reached("residual+norm") == len(result.config.seeds)
+
+
+def test_without_residuals_no_seed_reaches_the_target_and_every_seed_ends_worse(result):
+    assert result.reached("no residuals") == 0
+    assert min(result.final_loss["no residuals"]) > 10 * max(result.final_loss["residual+norm"])
+
+
+def test_a_residual_around_the_mlp_alone_is_slower_than_both_at_every_seed(result):
+    full = result.steps_to_target["residual+norm"]
+    for seed, (mine, theirs) in enumerate(
+        zip(result.steps_to_target["MLP residual only"], full, strict=True)
+    ):
+        assert mine is None or mine > theirs, f"seed {seed}: {mine} steps against {theirs}"
+
+
+def test_a_residual_around_attention_alone_trains_but_not_faster_than_both(result):
+    """The attention residual carries most of the benefit; the MLP's adds a little."""
+    assert result.reached("attn residual only") == len(result.config.seeds)
+    full = result.steps_to_target["residual+norm"]
+    attn_only = result.steps_to_target["attn residual only"]
+    assert sum(attn_only) > sum(full)
+
+
+def test_at_this_depth_the_norms_do_not_decide_whether_it_trains(result):
+    """The honest finding: 4 blocks, Adam: without the norms it still reaches the target."""
+    assert result.reached("no norms") == len(result.config.seeds)
+    assert max(result.final_loss["no norms"]) < result.config.target_loss
+
+
+def test_every_variant_has_the_same_parameters(result):
+    assert len(set(result.parameters.values())) == 1
+    assert set(result.loss_curves) == set(result.config.variants)
+    assert all(len(curves) == len(result.config.seeds) for curves in result.loss_curves.values())
+
+
+def test_the_decoder_is_causal_for_every_variant():
+    seed_everything(0)
+    model = CausalDecoder(vocab=10, seq=8, depth=2, d_model=16, n_heads=2)
+    tokens = torch.randint(10, (3, 8))
+    changed = tokens.clone()
+    changed[:, 5] = (changed[:, 5] + 1) % 10
+    for switches in VARIANTS.values():
+        model.switch(*switches)
+        with torch.no_grad():
+            before, after = model(tokens), model(changed)
+        torch.testing.assert_close(before[:, :5], after[:, :5], rtol=0, atol=0)
+        assert (before[:, 5] - after[:, 5]).abs().max() > 1e-4
+
+
+def test_switches_change_the_computation_as_named():
+    seed_everything(0)
+    model = CausalDecoder(vocab=10, seq=8, depth=2, d_model=16, n_heads=2)
+    tokens = torch.randint(10, (3, 8))
+    with torch.no_grad():
+        outputs = {name: model.switch(*s)(tokens) for name, s in VARIANTS.items()}
+        # no attention: each position sees only its own token, so permuting the earlier tokens
+        # leaves the last position's output unchanged
+        model.switch(*VARIANTS["no attention"])
+        shuffled = tokens.clone()
+        shuffled[:, :7] = tokens[:, :7].flip(1)
+        torch.testing.assert_close(model(tokens)[:, 7], model(shuffled)[:, 7])
+    names = list(outputs)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not torch.allclose(outputs[a], outputs[b]), f"{a} and {b} compute the same"
+
+
+def test_the_batched_forward_equals_each_models_own():
+    from torch.func import stack_module_state
+
+    models = []
+    for switches in VARIANTS.values():
+        seed_everything(1)
+        models.append(CausalDecoder(10, 8, 2, 16, 2, norm="pre").switch(*switches))
+    params, buffers = stack_module_state(models)
+    tokens = torch.randint(10, (4, 8))
+    with torch.no_grad():
+        stacked = models[0].forward_stacked(params | buffers, tokens)
+        for v, model in enumerate(models):
+            torch.testing.assert_close(stacked[v], model(tokens), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("rule", ["shift", "add"])
+def test_the_targets_depend_on_the_past_only(rule):
+    task = make_causal_task(rule, vocab=10, seq=8, n_train=64)
+    x, y = task.x_train, task.y_train
+    assert torch.equal(y[:, 0], x[:, 0])
+    expected = x[:, :-1] if rule == "shift" else (x[:, :-1] + x[:, 1:]) % 10
+    assert torch.equal(y[:, 1:], expected)
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"rule": "sort"}, ValueError),
+        ({"depth": 0}, ValueError),
+        ({"norm": "sandwich"}, ValueError),
+        ({"variants": ("residual+norm", "no skips")}, ValueError),
+        ({"variants": []}, TypeError),
+        ({"d_model": 15}, ValueError),
+        ({"seeds": ()}, TypeError),
+        ({"target_loss": -1.0}, ValueError),
+        ({"batch_size": 10_000}, ValueError),
+    ],
+)
+def test_bad_configs_are_refused_naming_the_value(change, error):
+    with pytest.raises(error):
+        dataclasses.replace(DecoderConfig(), **change)
