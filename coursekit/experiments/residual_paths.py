@@ -91,8 +91,6 @@ class TrainingGradConfig:
                 f"steps must be distinct non-negative ints in increasing order, got {self.steps}"
             )
         require_int_tuple("seeds", self.seeds)
-        if not self.seeds:
-            raise ValueError("seeds must hold at least one seed")
         require_positive_float("lr", self.lr)
         require_positive_int("batch_size", self.batch_size)
         require_positive_int("probe_size", self.probe_size)

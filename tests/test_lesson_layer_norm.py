@@ -1,0 +1,58 @@
+"""Lesson 2's measurements and widgets: directions and formulas, never one machine's numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from matplotlib.figure import Figure
+
+from coursekit.experiments import batch_dependence, layer_norm_bug_errors, train_test_gap
+from coursekit.experiments.normalisation import BUGS
+from coursekit.widgets import batch_dependence_view, layer_norm_bug_view
+
+
+@pytest.mark.parametrize("d", [4, 64, 512])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_unbiased_std_error_follows_the_formula(d: int, seed: int) -> None:
+    errors = layer_norm_bug_errors(d, scale=1.0, seed=seed)
+    expected = 100 * (1 - math.sqrt((d - 1) / d))  # the output shrinks by sqrt((n - 1) / n)
+    assert math.isclose(errors[BUGS[0]], expected, rel_tol=0.02)
+    assert errors[BUGS[1]] < 0.01  # eps outside the root is harmless at unit scale
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_eps_outside_the_root_matters_when_the_variance_is_small(seed: int) -> None:
+    small = layer_norm_bug_errors(64, scale=1e-3, seed=seed)
+    large = layer_norm_bug_errors(64, scale=1.0, seed=seed)
+    assert small[BUGS[1]] > 50 > 1 > large[BUGS[1]]
+    assert small[BUGS[2]] > 50
+
+
+def test_bad_widths_are_refused() -> None:
+    with pytest.raises(ValueError, match="d"):
+        layer_norm_bug_errors(1)
+    with pytest.raises(ValueError, match="batch"):
+        batch_dependence((1, 4))
+
+
+def test_batchnorm_depends_on_the_batch_and_layernorm_does_not() -> None:
+    for seeds in ((0, 1, 2), (3, 4, 5)):
+        change = batch_dependence((2, 8, 128), d=32, seeds=seeds)
+        assert change["LayerNorm"] == [0.0, 0.0, 0.0]
+        assert all(c > 0.05 for c in change["BatchNorm"])
+        assert change["BatchNorm"][0] > change["BatchNorm"][-1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batchnorm_differs_between_train_and_eval_and_layernorm_does_not(seed: int) -> None:
+    gap = train_test_gap(d=32, batch=16, seed=seed)
+    assert gap["LayerNorm"] == 0.0
+    assert gap["BatchNorm"] > 0.1
+
+
+def test_the_views_answer() -> None:
+    summary, figure = layer_norm_bug_view(d=64, log10_eps=-5, log10_scale=0)
+    assert isinstance(figure, Figure) and "unbiased std: 0.78 %" in summary
+    summary, figure = batch_dependence_view(d=16)
+    assert isinstance(figure, Figure) and "LayerNorm: 0 at batch 2" in summary
