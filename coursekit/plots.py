@@ -162,11 +162,16 @@ def plot_lesion(
 
 
 def plot_degradation(result: DegradationResult) -> Figure:
-    """Training error (%, mean over seeds) against depth, plain versus residual."""
+    """Training error (%, mean over seeds, the band from lowest to highest seed) against depth,
+    plain versus residual."""
+    depths = list(result.config.depths)
     series = {kind: result.mean_error(kind) for kind in result.train_error}
-    return plot_by_depth(
-        list(result.config.depths), series, "training error (%)", "Degradation: deeper plain nets train worse"
-    )
+    fig = plot_by_depth(depths, series, "training error (%)", "Degradation: deeper plain nets train worse")
+    ax = fig.axes[0]
+    for line, kind in zip(ax.lines, series, strict=True):
+        low, high = zip(*result.error_range(kind), strict=True)
+        ax.fill_between(depths, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    return fig
 
 
 def plot_gradient_profile(result: GradientProfileResult) -> Figure:

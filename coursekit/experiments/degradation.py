@@ -188,8 +188,8 @@ class DegradationResult:
     ``train_error`` and ``test_error`` are in % after training (the whole training set, the
     held-out quarter); ``final_loss`` the mean training loss over the last tenth of the steps;
     ``loss_curves[kind][depth]`` (one loss per step) and ``grad_norms[kind][depth]``
-    (``[logged step][block]``) are the first seed's; ``parameters[depth]`` is the count,
-    the same for both kinds.
+    (``[logged step][block]``) are the first seed's, ``seed_grad_norms[kind][depth][seed]``
+    every seed's; ``parameters[depth]`` is the count, the same for both kinds.
     """
 
     config: DegradationConfig
@@ -198,6 +198,7 @@ class DegradationResult:
     final_loss: dict[str, list[list[float]]] = field(default_factory=dict)
     loss_curves: dict[str, list[list[float]]] = field(default_factory=dict)
     grad_norms: dict[str, list[list[list[float]]]] = field(default_factory=dict)
+    seed_grad_norms: dict[str, list[list[list[list[float]]]]] = field(default_factory=dict)
     parameters: list[int] = field(default_factory=list)
     steps_logged: list[int] = field(default_factory=list)
     diverged: int = 0  # number of runs stopped by a NaN/Inf loss
@@ -221,7 +222,14 @@ def run_degradation(
     task = load_digits(seed=0)
     train = config.training(task.n_train)
     result = DegradationResult(config)
-    tables = (result.train_error, result.test_error, result.final_loss, result.loss_curves, result.grad_norms)
+    tables = (
+        result.train_error,
+        result.test_error,
+        result.final_loss,
+        result.loss_curves,
+        result.grad_norms,
+        result.seed_grad_norms,
+    )
     for kind in KINDS:
         for table in tables:
             table[kind] = []
@@ -242,6 +250,7 @@ def run_degradation(
             result.final_loss[kind].append([r.final_loss for _, r in pairs])
             result.loss_curves[kind].append(pairs[0][1].loss)
             result.grad_norms[kind].append(pairs[0][1].grad_norms)
+            result.seed_grad_norms[kind].append([r.grad_norms for _, r in pairs])
         result.steps_logged = runs[0].steps_logged
         result.diverged += sum(r.diverged_at is not None for r in runs)
     return result
