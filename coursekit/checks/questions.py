@@ -116,6 +116,25 @@ QUESTIONS = {
         nudge="look at the table above: which variant's loss range sits next to the identity's?",
         choices=("a", "b", "c", "d"),
     ),
+    # exercise 6: warm-up
+    "warmup_full_rate_step": Question(
+        digest="061f61778ad41491667d1e097a5cada7dcd55e99cc714d2d5206df11e9d6a5d4",
+        explanation="(step + 1) / 50 reaches 1 at step 49, the 50th step: a warm-up of 50 steps "
+        "takes 50 steps, the first of them already at base_lr / 50 rather than 0.",
+        nudge="step counts from 0; solve (step + 1) / warmup_steps = 1",
+        decimals=0,
+    ),
+    "postnorm_warmup": Question(
+        digest="f15fa097456848708f43f349cca164a25fc9ae331994a9b00b6faa2d6cb32f06",
+        explanation="Theorem 1, measured in lesson 6: post-norm's last layer gets the same "
+        "gradient at any depth while pre-norm's shrinks like 1/sqrt(L), so at a rate that suits "
+        "pre-norm the first full-size steps knock the deep post-norm stack to chance. A warm-up "
+        "keeps the early steps small until the weights and Adam's statistics settle; with SGD "
+        "it helped too, so it is not only about Adam.",
+        nudge="look at lesson 6's Theorem 1 numbers: which placement's last-layer gradient "
+        "stays large as the stack gets deeper, and what does a big early step do to it?",
+        choices=("a", "b", "c", "d"),
+    ),
     # exercise 5: skip versus no skip
     "skip_measurement": Question(
         digest="d9114a35522ce40689f6f340679eafc0c8e1b632793110dae4a96ac2e2384836",

@@ -135,9 +135,9 @@ def run_warmup(config: WarmupConfig = WarmupConfig(), progress: bool = True) -> 
 class DepthSweepConfig:
     """Post-norm against pre-norm by depth at one learning rate (Liu et al. 2020's table)."""
 
-    depths: tuple[int, ...] = (2, 4, 8)
+    depths: tuple[int, ...] = (4, 8, 12)
     optimizer: str = "adam"
-    lr: float = 3e-3  # modest: post-norm trains without warm-up at every depth here
+    lr: float = 3e-3  # modest: no run diverges, with or without warm-up
     steps: int = 150
     warmup_steps: int = 0
     batch_size: int = 16
@@ -170,11 +170,18 @@ class DepthSweepResult:
         """Mean held-out loss over seeds, one number per depth (a diverged run counts as chance)."""
         return [sum(CHANCE if math.isnan(v) else v for v in s) / len(s) for s in self.test_loss[norm]]
 
-    def post_wins(self) -> list[int]:
-        """Per depth: at how many seeds post-norm's held-out loss is lower than pre-norm's."""
+    def mean_train(self, norm: str) -> list[float]:
+        """Mean final training loss over seeds, one number per depth (diverged: chance)."""
+        return [sum(CHANCE if math.isnan(v) else v for v in s) / len(s) for s in self.train_loss[norm]]
+
+    def post_wins(self, split: str = "test") -> list[int]:
+        """Per depth: at how many seeds post-norm's loss (``"test"``: held-out, ``"train"``: final
+        training loss) is lower than pre-norm's."""
+        losses = require_choice("split", split, ("test", "train"))
+        table = self.test_loss if losses == "test" else self.train_loss
         return [
             sum(1 for a, b in zip(post, pre, strict=True) if a < b)
-            for post, pre in zip(self.test_loss["post"], self.test_loss["pre"], strict=True)
+            for post, pre in zip(table["post"], table["pre"], strict=True)
         ]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
@@ -15,12 +13,20 @@ ACTIVATION_OPTIONS = (("ReLU (the paper)", "relu"), ("GELU", "gelu"))
 INIT_OPTIONS = (("Xavier, zero biases (the paper)", "xavier"), ("PyTorch default", "default"))
 
 
-@functools.lru_cache(maxsize=8)
-def gradient_profile_for(activation: str = "relu", init: str = "xavier") -> GradientProfileResult:
+_PROFILES: dict[tuple[str, str], GradientProfileResult] = {}
+
+
+def gradient_profile_for(
+    activation: str = "relu", init: str = "xavier", progress: bool = True
+) -> GradientProfileResult:
     """The lesson's gradient profile (depth 24, 8 seeds, batch statistic) for one activation and
-    init, computed once per setting (a few seconds, with a progress bar) and then cached."""
-    config = GradientProfileConfig(setup=ModelSetup(activation=activation, init=init))
-    return run_gradient_profile(config, progress=True)
+    init, computed once per setting (a few seconds, with a progress bar) and then kept, so the
+    widget answers at once for every setting the lesson has already computed."""
+    key = (activation, init)
+    if key not in _PROFILES:
+        config = GradientProfileConfig(setup=ModelSetup(activation=activation, init=init))
+        _PROFILES[key] = run_gradient_profile(config, progress=progress)
+    return _PROFILES[key]
 
 
 def gradient_profile_summary(result: GradientProfileResult) -> str:
