@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from wrong_implementations import CORRECT, MAKES_ARGUMENTS, WRONG
+from wrong_implementations import CORRECT, MAKES_ARGUMENTS, SIGNATURE_HINT, WRONG
 
 import coursekit
 from coursekit import checks
@@ -72,7 +72,10 @@ def test_each_wrong_implementation_fails_with_its_hint(cls: type, check: str, bu
     result = run_check(check, cls)
     assert not result.passed
     assert result.status == core.FAILED
-    assert result.hint == HINTS[check][bug]
+    if bug == "signature":  # a constructor that does not fit: the hint quotes the contract's signature
+        assert result.hint.startswith(SIGNATURE_HINT) and "(" in result.hint
+    else:
+        assert result.hint == HINTS[check][bug]
 
 
 def test_the_catalogue_covers_every_bug_the_issue_names() -> None:
@@ -103,14 +106,21 @@ def test_correct_implementations_in_other_styles_pass(cls: type, check: str) -> 
         (coursekit.RMSNorm, "rms_norm"),
         (torch.nn.LayerNorm, "layer_norm"),
         (torch.nn.RMSNorm, "rms_norm"),
+        (coursekit.MLP, "mlp"),
+        (coursekit.Residual, "residual"),
+        (torch.nn.TransformerEncoderLayer, "transformer_block"),
     ],
 )
-def test_reference_and_torch_classes_pass(cls: type, check: str) -> None:
-    assert getattr(checks, f"check_{check}")(cls).passed
+def test_handing_in_the_reference_or_the_torch_module_fails_a_from_scratch_exercise(
+    cls: type, check: str
+) -> None:
+    result = getattr(checks, f"check_{check}")(cls)
+    assert result.status == core.FAILED
+    assert "from scratch" in result.hint or "do not subclass" in result.hint
 
 
 def test_a_check_prints_one_line_and_returns_the_result(capsys: pytest.CaptureFixture[str]) -> None:
-    result = checks.check_layer_norm(coursekit.LayerNorm)
+    result = checks.check_layer_norm(next(c for c, ch in CORRECT if ch == "layer_norm"))
     assert capsys.readouterr().out == "✅ layer_norm: passed\n"
     assert result.passed is True and result.message == "passed"
 
@@ -123,7 +133,9 @@ def test_a_failed_check_prints_a_cross_the_first_differences_and_a_hint(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "❌ layer_norm: output differs from the reference"
     assert "got" in lines[1] and "expected" in lines[1]
-    assert lines[2] == "   hint: " + HINTS["layer_norm"]["unbiased_variance"]
+    hint = " ".join(line.strip() for line in lines[2:])
+    assert lines[2].startswith("   hint: ") and all(line.startswith("   ") for line in lines[2:])
+    assert hint == "hint: " + HINTS["layer_norm"]["unbiased_variance"]
 
 
 class Raises(torch.nn.Module):
@@ -142,11 +154,11 @@ def test_an_exception_is_two_lines_naming_the_learners_line() -> None:
     assert result.message.startswith("your code raised RuntimeError: ")
     assert result.detail.startswith("line ") and "x @ self.weight.view(1, -1)" in result.detail
     assert "Traceback" not in str(result)
-    assert len(str(result).splitlines()) == 2
+    assert str(result).splitlines()[-1] == "   " + result.detail  # the error, then the learner's line
 
 
 def test_passing_an_instance_or_a_non_class_gets_a_hint_not_an_exception() -> None:
-    assert "pass the class itself" in checks.check_layer_norm(coursekit.LayerNorm(5)).hint
+    assert "pass the class itself" in checks.check_layer_norm(torch.nn.LayerNorm(5)).hint
     assert not checks.check_rms_norm("RMSNorm").passed
 
 
@@ -158,7 +170,7 @@ def test_checks_are_seeded_and_leave_the_same_verdict_every_time() -> None:
 
 def test_results_are_recorded_for_the_grader_and_the_progress_file(progress_file: Path) -> None:
     core.drain()
-    checks.check_layer_norm(coursekit.LayerNorm)
+    checks.check_layer_norm(next(c for c, ch in CORRECT if ch == "layer_norm"))
     checks.check_rms_norm(next(c for c, _, bug in WRONG if bug == "no_sqrt"))
     nonce, payload = core.drain("n0nce").split(" ", 1)
     assert nonce == "n0nce"
@@ -200,3 +212,75 @@ def test_an_unanswered_question_is_not_attempted_and_an_unknown_one_is_an_author
     assert checks.check_answer("ln_variance", stub).status == core.NOT_ATTEMPTED
     with pytest.raises(ValueError, match="unknown question"):
         checks.check_answer("no_such_question", "a")
+
+
+def test_a_check_leaves_the_learners_random_streams_as_they_were() -> None:
+    import random
+
+    import numpy as np
+
+    for seed in (0, 1):
+        torch.manual_seed(seed), random.seed(seed), np.random.seed(seed)
+        expected = (torch.rand(3), random.random(), np.random.rand())
+        torch.manual_seed(seed), random.seed(seed), np.random.seed(seed)
+        checks.check_layer_norm(next(c for c, _, bug in WRONG if bug == "eps_outside_sqrt"))
+        checks.check_transformer_block(next(c for c, ch in CORRECT if ch == "transformer_block"))
+        got = (torch.rand(3), random.random(), np.random.rand())
+        assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]
+
+
+def test_a_check_keeps_the_learners_grad_mode_and_default_dtype() -> None:
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.no_grad():
+            assert checks.check_layer_norm(next(c for c, ch in CORRECT if ch == "layer_norm")).passed
+            assert not torch.is_grad_enabled()
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(before)
+
+
+def test_a_contract_clause_is_named_never_blamed_on_the_learner() -> None:
+    from wrong_implementations import MLPNoBias, MLPNoDefault
+
+    no_bias = checks.check_mlp(MLPNoBias)
+    assert no_bias.status == core.FAILED and "no bias" in no_bias.message
+    assert "state_dict" not in no_bias.message and "raised" not in no_bias.message
+    no_default = checks.check_mlp(MLPNoDefault)
+    assert no_default.status == core.FAILED and "d_hidden" in no_default.message
+
+
+def test_an_error_inside_the_checks_own_call_is_a_contract_failure_not_the_learners_error() -> None:
+    class NoForward(torch.nn.Module):
+        def __init__(self, sublayer):
+            super().__init__()
+            self.sublayer = sublayer
+
+        forward = None  # calling the module fails inside torch, not in a line of the learner's
+
+    result = checks.check_residual(NoForward)
+    assert result.status == core.FAILED and "contract" in result.message
+
+
+def test_hints_are_wrapped_at_word_boundaries() -> None:
+    result = checks.check_layer_norm(torch.nn.LayerNorm)
+    lines = str(result).splitlines()
+    assert all(len(line) <= core.WIDTH for line in lines)
+    words = set(" ".join(line.strip() for line in lines).split())
+    assert set(result.hint.split()) <= words | {"hint:"}
+
+
+def test_numbers_in_other_types_are_numbers() -> None:
+    import numpy as np
+
+    assert checks.check_answer("ln_unbiased_factor", torch.tensor(0.8660254)).passed
+    assert checks.check_answer("ln_unbiased_factor", np.float32(0.8660254)).passed
+    assert core.as_float(torch.tensor([1.0, 2.0])) is None and core.as_float(True) is None
+
+
+def test_the_catalogue_has_wrong_and_right_implementations_for_every_check() -> None:
+    wrong = {check for _, check, _ in WRONG}
+    right = {check for _, check in CORRECT}
+    assert set(HINTS) <= wrong and set(HINTS) <= right
+    assert len(WRONG) >= 120

@@ -303,17 +303,17 @@ WRONG = [
     (RMSEpsNoneAsFixed, "rms_norm", "rms_eps_none"),
     (RMSEpsIgnored, "rms_norm", "eps_ignored"),
     (RMSNoWeight, "rms_norm", "missing_gain"),
+    (LNFunctional, "layer_norm", "from_scratch_ln"),
+    (LNSubclassOfTorch, "layer_norm", "from_scratch_ln"),
+    (RMSFunctional, "rms_norm", "from_scratch_rms"),
 ]
 
 CORRECT = [
     (LNVarUnbiasedFalse, "layer_norm"),
     (LNRsqrt, "layer_norm"),
     (LNEinsum, "layer_norm"),
-    (LNFunctional, "layer_norm"),
-    (LNSubclassOfTorch, "layer_norm"),
     (RMSRsqrt, "rms_norm"),
     (RMSNormStyle, "rms_norm"),
-    (RMSFunctional, "rms_norm"),
 ]
 
 
@@ -753,3 +753,736 @@ CORRECT += [
 
 # fair_comparison takes four arguments: its catalogue entries are functions that make them
 MAKES_ARGUMENTS = {"fair_comparison"}
+
+
+# =========================================================================================
+# Grown for issue 10: more wrong implementations (each with the hint it must get) and more
+# correct ones in other styles, for every check.
+# =========================================================================================
+
+import numpy as np  # noqa: E402
+
+import coursekit  # noqa: E402
+
+
+def _ln(x, eps):
+    """LayerNorm by hand (no weight, bias), for wrong classes whose bug lies elsewhere."""
+    mean = x.mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt((x - mean).pow(2).mean(-1, keepdim=True) + eps)
+
+
+# --- LayerNorm ---------------------------------------------------------------------------
+
+
+class LNWrapsTorch(nn.Module):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        self.inner = nn.LayerNorm(normalized_shape, eps=eps)
+        self.weight, self.bias = self.inner.weight, self.inner.bias
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+class LNSubclassOfReference(coursekit.LayerNorm):
+    pass
+
+
+class LNExtraParameter(_LN):
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__(normalized_shape, eps)
+        self.eps_param = nn.Parameter(torch.tensor(float(eps)))  # eps would be learned
+
+    def normalise(self, x):
+        return _ln(x, self.eps)
+
+
+class LNNoDefaultEps(_LN):
+    def __init__(self, normalized_shape, eps):
+        super().__init__(normalized_shape, eps)
+
+    def normalise(self, x):
+        return _ln(x, self.eps)
+
+
+class LNDetachedGain(_LN):
+    def forward(self, x):
+        return _ln(x, self.eps) * self.weight.detach() + self.bias
+
+
+class LNReturnsFloat32(_LN):
+    def forward(self, x):
+        return (_ln(x, self.eps) * self.weight + self.bias).float()
+
+
+class LNInPlaceSub(_LN):
+    def normalise(self, x):
+        var = x.var(-1, unbiased=False, keepdim=True)
+        x.sub_(x.mean(-1, keepdim=True))
+        return x / torch.sqrt(var + self.eps)
+
+
+class LNViaNumpy(_LN):
+    def normalise(self, x):
+        a = x.detach().numpy()
+        mean, var = a.mean(-1, keepdims=True), a.var(-1, keepdims=True)
+        return torch.from_numpy((a - mean) / np.sqrt(var + self.eps))
+
+
+# --- RMSNorm -----------------------------------------------------------------------------
+
+
+class RMSWrapsTorch(nn.Module):
+    def __init__(self, normalized_shape, eps=None):
+        super().__init__()
+        self.norm = nn.RMSNorm(normalized_shape, eps=eps)
+        self.weight = self.norm.weight
+
+    def forward(self, x):
+        return self.norm(x)
+
+
+class RMSFloat32Eps(_RMS):
+    def normalise(self, x):
+        eps = torch.finfo(torch.float32).eps if self.eps is None else self.eps
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+
+
+class RMSWithBias(_RMS):
+    def __init__(self, normalized_shape, eps=None):
+        super().__init__(normalized_shape, eps)
+        self.bias = nn.Parameter(torch.zeros(normalized_shape))
+
+    def normalise(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSDefaultEpsNumber(_RMS):
+    def __init__(self, normalized_shape, eps=1e-6):
+        super().__init__(normalized_shape, eps)
+
+    def normalise(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class RMSDetached(_RMS):
+    def normalise(self, x):
+        rms = x.pow(2).mean(-1, keepdim=True).add(self.epsilon(x)).sqrt().detach()
+        return x / rms
+
+
+class RMSLoop(_RMS):
+    """Correct: a row at a time, in plain Python."""
+
+    def normalise(self, x):
+        rows = x.reshape(-1, x.shape[-1])
+        out = [row / torch.sqrt(row.pow(2).mean() + self.epsilon(x)) for row in rows]
+        return torch.stack(out).reshape(x.shape)
+
+
+class LNTwoPass(_LN):
+    """Correct: the variance as the mean of squares minus the squared mean."""
+
+    def normalise(self, x):
+        mean = x.mean(-1, keepdim=True)
+        var = (x * x).mean(-1, keepdim=True) - mean * mean
+        return (x - mean) / torch.sqrt(var + self.eps)
+
+
+class LNNoTypeHints(nn.Module):
+    """Correct: eps stored under another name, parameters created with ones_like."""
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        self.epsilon = eps
+        self.weight = nn.Parameter(torch.ones(normalized_shape))
+        self.bias = nn.Parameter(torch.zeros_like(self.weight))
+
+    def forward(self, x):
+        centred = x - x.mean(-1, keepdim=True)
+        std = torch.sqrt(centred.square().mean(-1, keepdim=True) + self.epsilon)
+        return self.weight * (centred / std) + self.bias
+
+
+WRONG += [
+    (LNWrapsTorch, "layer_norm", "from_scratch_ln"),
+    (LNSubclassOfReference, "layer_norm", "from_scratch_ln"),
+    (LNExtraParameter, "layer_norm", "extra_params"),
+    (LNNoDefaultEps, "layer_norm", "default_eps"),
+    (LNDetachedGain, "layer_norm", "detached"),
+    (LNReturnsFloat32, "layer_norm", "dtype"),
+    (LNInPlaceSub, "layer_norm", "in_place"),
+    (LNViaNumpy, "layer_norm", "detached"),
+    (RMSWrapsTorch, "rms_norm", "from_scratch_rms"),
+    (RMSFloat32Eps, "rms_norm", "rms_eps_dtype"),
+    (RMSWithBias, "rms_norm", "extra_params"),
+    (RMSDefaultEpsNumber, "rms_norm", "default_eps"),
+    (RMSDetached, "rms_norm", "detached"),
+]
+CORRECT += [(RMSLoop, "rms_norm"), (LNTwoPass, "layer_norm"), (LNNoTypeHints, "layer_norm")]
+
+
+# --- Residual ----------------------------------------------------------------------------
+
+
+class ResAveraged(_Res):
+    def forward(self, x):
+        return (x + self.sublayer(x)) / 2
+
+
+class ResHalfBranch(_Res):
+    def forward(self, x):
+        return x + 0.5 * self.sublayer(x)
+
+
+class ResSubclassOfReference(coursekit.Residual):
+    pass
+
+
+class ResSwitchesToEval(_Res):
+    def forward(self, x):
+        self.eval()
+        return x + self.sublayer(x)
+
+
+class ResDetachedBranch(_Res):
+    def forward(self, x):
+        return x + self.sublayer(x).detach()
+
+
+class ResNoArgument(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sublayer = nn.Identity()
+
+    def forward(self, x):
+        return x + self.sublayer(x)
+
+
+class ResBranchFirst(_Res):
+    """Correct: the branch's output first, then the skip."""
+
+    def forward(self, x):
+        out = self.sublayer(x)
+        out = out + x
+        return out
+
+
+class ResFunctionalAdd(_Res):
+    """Correct: torch.add with alpha."""
+
+    def forward(self, x):
+        return torch.add(self.sublayer(x), x, alpha=1)
+
+
+WRONG += [
+    (ResAveraged, "residual", "scaled"),
+    (ResHalfBranch, "residual", "scaled"),
+    (ResSubclassOfReference, "residual", "from_scratch"),
+    (ResSwitchesToEval, "residual", "mode"),
+    (ResDetachedBranch, "residual", "detached"),
+    (ResNoArgument, "residual", "signature"),
+]
+CORRECT += [(ResBranchFirst, "residual"), (ResFunctionalAdd, "residual")]
+
+
+# --- MLP ---------------------------------------------------------------------------------
+
+
+class MLPNoBias(nn.Module):
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__()
+        d_hidden = d_hidden or 4 * d_model
+        self.fc1 = nn.Linear(d_model, d_hidden, bias=False)
+        self.fc2 = nn.Linear(d_hidden, d_model, bias=False)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class MLPNoDefault(_MLP):
+    def __init__(self, d_model, d_hidden):
+        super().__init__(d_model, d_hidden)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class MLPExtraParameter(_MLP):
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__(d_model, d_hidden)
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class MLPResidualInside(_MLP):
+    def forward(self, x):
+        return x + self.fc2(F.gelu(self.fc1(x)))
+
+
+class MLPActivationTwice(_MLP):
+    def forward(self, x):
+        return F.gelu(self.fc2(F.gelu(self.fc1(x))))
+
+
+class MLPDetachedHidden(_MLP):
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)).detach())
+
+
+class MLPSubclassOfReference(coursekit.MLP):
+    pass
+
+
+class MLPOtherNames(nn.Module):
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__()
+        d_hidden = d_hidden or 4 * d_model
+        self.lin1, self.lin2 = nn.Linear(d_model, d_hidden), nn.Linear(d_hidden, d_model)
+
+    def forward(self, x):
+        return self.lin2(F.gelu(self.lin1(x)))
+
+
+class MLPInPlaceInput(_MLP):
+    def forward(self, x):
+        x.mul_(1.0).add_(0.0)
+        x += 0
+        x[..., 0] = x[..., 0] * 1.5
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class MLPGeluModule(nn.Module):
+    """Correct: the activation as a module between the layers."""
+
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__()
+        hidden = 4 * d_model if d_hidden is None else d_hidden
+        self.fc1, self.gelu, self.fc2 = nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model)
+
+    def forward(self, x):
+        return self.fc2(self.gelu(self.fc1(x)))
+
+
+class MLPFunctionalLinear(_MLP):
+    """Correct: F.linear on the layers' own weights, the exact GELU written out with erf."""
+
+    def forward(self, x):
+        h = F.linear(x, self.fc1.weight, self.fc1.bias)
+        h = 0.5 * h * (1 + torch.erf(h / 2**0.5))
+        return F.linear(h, self.fc2.weight, self.fc2.bias)
+
+
+WRONG += [
+    (MLPNoBias, "mlp", "bias"),
+    (MLPNoDefault, "mlp", "default_hidden"),
+    (MLPExtraParameter, "mlp", "extra_params"),
+    (MLPResidualInside, "mlp", "residual_inside"),
+    (MLPActivationTwice, "mlp", "activation_after"),
+    (MLPDetachedHidden, "mlp", "detached"),
+    (MLPSubclassOfReference, "mlp", "from_scratch"),
+    (MLPOtherNames, "mlp", "layers"),
+    (MLPInPlaceInput, "mlp", "in_place"),
+]
+CORRECT += [(MLPGeluModule, "mlp"), (MLPFunctionalLinear, "mlp")]
+
+
+# --- TransformerBlock --------------------------------------------------------------------
+
+
+def _pre(block, x, attn_res=1, mlp_res=1, skip_normed=(False, False), norms=None, act=None, kv_raw=False):
+    n1, n2 = norms or (block.norm1, block.norm2)
+    h = n1(x)
+    kv = x if kv_raw else h
+    a = block.attn(h, kv, kv, need_weights=False)[0]
+    x = attn_res * (h if skip_normed[0] else x) + a
+    h = n2(x)
+    m = block.mlp.fc2((act or F.gelu)(block.mlp.fc1(h)))
+    return mlp_res * (h if skip_normed[1] else x) + m
+
+
+def _post(block, x, attn_res=1, mlp_res=1, norms=None, act=None):
+    n1, n2 = norms or (block.norm1, block.norm2)
+    x = n1(attn_res * x + block.attn(x, x, x, need_weights=False)[0])
+    return n2(mlp_res * x + block.mlp.fc2((act or F.gelu)(block.mlp.fc1(x))))
+
+
+class _Wired(_Block):
+    """A block whose forward is ``_pre``/``_post`` with the class's ``PRE``/``POST`` options."""
+
+    PRE: dict = {}
+    POST: dict = {}
+
+    def forward(self, x):
+        if self.norm == "pre":
+            return _pre(self, x, **self.PRE)
+        return _post(self, x, **self.POST)
+
+
+class BlockResidualAttentionOnly(_Wired):
+    PRE = {"mlp_res": 0}
+
+
+class BlockResidualMLPOnly(_Wired):
+    POST = {"attn_res": 0}
+
+
+class BlockNormOnSkipAttention(_Wired):
+    PRE = {"skip_normed": (True, False)}
+
+
+class BlockNormOnSkipMLP(_Wired):
+    PRE = {"skip_normed": (False, True)}
+
+
+class BlockSharedNormPost(_Block):
+    def forward(self, x):
+        if self.norm == "pre":
+            return _pre(self, x)
+        return _post(self, x, norms=(self.norm2, self.norm2))
+
+
+class BlockNoActivation(_Wired):
+    PRE = {"act": lambda h: h}
+    POST = {"act": lambda h: h}
+
+
+class BlockReLU(_Wired):
+    PRE = {"act": F.relu}
+    POST = {"act": F.relu}
+
+
+class BlockNormsSwapped(_Block):
+    def forward(self, x):
+        norms = (self.norm2, self.norm1)
+        return _pre(self, x, norms=norms) if self.norm == "pre" else _post(self, x, norms=norms)
+
+
+class BlockNoNorms(_Block):
+    def forward(self, x):
+        norms = (nn.Identity(), nn.Identity())
+        return _pre(self, x, norms=norms) if self.norm == "pre" else _post(self, x, norms=norms)
+
+
+class BlockRawKeysValues(_Wired):
+    PRE = {"kv_raw": True}
+
+
+class BlockParallel(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            return _post(self, x)
+        return x + self.sa(self.norm1(x)) + self.mlp(self.norm2(x))
+
+
+class BlockDetachedBranch(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            return _post(self, x)
+        x = x + self.sa(self.norm1(x)).detach()
+        return x + self.mlp(self.norm2(x))
+
+
+class BlockNotBatchFirst(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+        self.attn = nn.MultiheadAttention(d_model, n_heads)
+
+
+class BlockDefaultPost(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="post"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+
+
+class BlockNoDefaultHidden(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+
+
+class BlockWrapsTorchLayer(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+        self.layer = nn.TransformerEncoderLayer(d_model, n_heads, batch_first=True)
+
+
+class BlockExtraParameter(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+        self.gamma = nn.Parameter(torch.ones(d_model))
+
+
+class BlockInPlace(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            return _post(self, x)
+        x += self.sa(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class BlockPostResidualTwice(_Wired):
+    POST = {"attn_res": 2, "mlp_res": 2}
+
+
+class BlockWithOwnParts(nn.Module):
+    """Correct: the learner's own LayerNorm and MLP from above as parts, sublayers as methods."""
+
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__()
+        self.norm = norm
+        self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+        self.mlp = MLPEinsum(d_model, d_hidden)
+        self.norm1, self.norm2 = LNRsqrt(d_model), LNTwoPass(d_model)
+
+    def attention(self, h):
+        out, _ = self.attn(h, h, h)
+        return out
+
+    def forward(self, x):
+        if self.norm == "post":
+            x = self.norm1(x + self.attention(x))
+            return self.norm2(x + self.mlp(x))
+        x = x + self.attention(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+WRONG += [
+    (BlockResidualAttentionOnly, "transformer_block", "residual_one_sublayer"),
+    (BlockResidualMLPOnly, "transformer_block", "residual_one_sublayer"),
+    (BlockNormOnSkipAttention, "transformer_block", "norm_on_skip"),
+    (BlockNormOnSkipMLP, "transformer_block", "norm_on_skip"),
+    (BlockSharedNormPost, "transformer_block", "shared_norm"),
+    (BlockNoActivation, "transformer_block", "activation_missing"),
+    (BlockReLU, "transformer_block", "activation"),
+    (BlockNormsSwapped, "transformer_block", "norms_swapped"),
+    (BlockNoNorms, "transformer_block", "no_norm"),
+    (BlockRawKeysValues, "transformer_block", "attn_inputs"),
+    (BlockParallel, "transformer_block", "parallel"),
+    (BlockDetachedBranch, "transformer_block", "detached"),
+    (BlockNotBatchFirst, "transformer_block", "batch_first"),
+    (BlockDefaultPost, "transformer_block", "default_norm"),
+    (BlockNoDefaultHidden, "transformer_block", "signature"),
+    (BlockWrapsTorchLayer, "transformer_block", "from_scratch"),
+    (BlockExtraParameter, "transformer_block", "extra_params"),
+    (BlockInPlace, "transformer_block", "in_place"),
+    (BlockPostResidualTwice, "transformer_block", "residual_twice"),
+]
+CORRECT += [(BlockWithOwnParts, "transformer_block")]
+
+
+# --- warm-up -----------------------------------------------------------------------------
+
+
+def warmup_ends_early(step, base_lr, warmup_steps):
+    return base_lr * min(1.0, (step + 1) / max(1, warmup_steps - 1)) if warmup_steps else base_lr
+
+
+def warmup_decays(step, base_lr, warmup_steps):
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    return base_lr * warmup_steps / (step + 1)
+
+
+def warmup_quadratic(step, base_lr, warmup_steps):
+    return base_lr * min(1.0, (step + 1) / warmup_steps) ** 2 if warmup_steps else base_lr
+
+
+def warmup_list(step, base_lr, warmup_steps):
+    return [warmup_correct(step, base_lr, warmup_steps)]
+
+
+def warmup_zero_d_tensor(step, base_lr, warmup_steps):
+    """Correct: a 0-d tensor (float32) is a number too."""
+    return torch.tensor(warmup_correct(step, base_lr, warmup_steps))
+
+
+def warmup_numpy(step, base_lr, warmup_steps):
+    """Correct: a NumPy float."""
+    return np.float32(warmup_correct(step, base_lr, warmup_steps))
+
+
+WRONG += [
+    (warmup_ends_early, "warmup", "ends_early"),
+    (warmup_decays, "warmup", "decays"),
+    (warmup_quadratic, "warmup", "not_linear"),
+    (warmup_list, "warmup", "not_number"),
+]
+CORRECT += [(warmup_zero_d_tensor, "warmup"), (warmup_numpy, "warmup")]
+
+
+# --- gradient-norm probe -----------------------------------------------------------------
+
+
+def probe_zero_grad_backward(model, x, y):
+    model.zero_grad()
+    _loss(model, x, y).backward()
+    out = [torch.sqrt(sum(p.grad.pow(2).sum() for p in b.parameters())).item() for b in model.blocks]
+    model.zero_grad(set_to_none=True)
+    return out
+
+
+def probe_switches_to_eval(model, x, y):
+    model.eval()
+    return probe_correct(model, x, y)
+
+
+def probe_mean(model, x, y):
+    loss = _loss(model, x, y)
+    out = []
+    for block in model.blocks:
+        grads = torch.autograd.grad(loss, list(block.parameters()), retain_graph=True)
+        out.append(torch.cat([g.flatten() for g in grads]).mean().item())
+    return out
+
+
+def probe_max(model, x, y):
+    loss = _loss(model, x, y)
+    out = []
+    for block in model.blocks:
+        grads = torch.autograd.grad(loss, list(block.parameters()), retain_graph=True)
+        out.append(torch.cat([g.flatten() for g in grads]).abs().max().item())
+    return out
+
+
+def _probe_of(loss):
+    out = []
+    for block_params in loss[1]:
+        grads = torch.autograd.grad(loss[0], block_params, retain_graph=True)
+        out.append(torch.sqrt(sum(g.pow(2).sum() for g in grads)).item())
+    return out
+
+
+def probe_summed_loss(model, x, y):
+    loss = F.cross_entropy(model(x), y, reduction="sum")
+    return _probe_of((loss, [list(b.parameters()) for b in model.blocks]))
+
+
+def probe_output_not_loss(model, x, y):
+    return _probe_of((model(x).sum(), [list(b.parameters()) for b in model.blocks]))
+
+
+def probe_takes_a_step(model, x, y):
+    out = probe_correct(model, x, y)
+    grads = torch.autograd.grad(_loss(model, x, y), list(model.parameters()))
+    with torch.no_grad():
+        for p, g in zip(model.parameters(), grads):
+            p.sub_(0.01 * g)
+    return out
+
+
+def probe_freezes_the_rest(model, x, y):
+    for p in list(model.embed.parameters()) + list(model.head.parameters()):
+        p.requires_grad_(False)
+    return probe_correct(model, x, y)
+
+
+def probe_numpy_floats(model, x, y):
+    """Correct: NumPy floats."""
+    return [np.float32(v) for v in probe_correct(model, x, y)]
+
+
+def probe_zero_d_tensors(model, x, y):
+    """Correct: a list of 0-d tensors."""
+    return [torch.tensor(v) for v in probe_correct(model, x, y)]
+
+
+def probe_one_tensor(model, x, y):
+    """Correct: one 1-d tensor, switching to eval and back."""
+    was = model.training
+    model.eval()
+    try:
+        return torch.tensor(probe_correct(model, x, y))
+    finally:
+        model.train(was)
+
+
+WRONG += [
+    (probe_zero_grad_backward, "grad_norm_probe", "zeroed_grad"),
+    (probe_switches_to_eval, "grad_norm_probe", "mode"),
+    (probe_mean, "grad_norm_probe", "mean_not_norm"),
+    (probe_max, "grad_norm_probe", "max_not_norm"),
+    (probe_summed_loss, "grad_norm_probe", "wrong_loss"),
+    (probe_output_not_loss, "grad_norm_probe", "output_not_loss"),
+    (probe_takes_a_step, "grad_norm_probe", "weights_changed"),
+    (probe_freezes_the_rest, "grad_norm_probe", "requires_grad"),
+]
+CORRECT += [
+    (probe_numpy_floats, "grad_norm_probe"),
+    (probe_zero_d_tensors, "grad_norm_probe"),
+    (probe_one_tensor, "grad_norm_probe"),
+]
+
+
+# --- fair comparison ---------------------------------------------------------------------
+
+
+class _SettingsStack(torch.nn.Module):
+    """A learner's stack with a skip switch and another plain setting."""
+
+    def __init__(self, use_skip, slope=0.0):
+        super().__init__()
+        self.use_skip, self.slope = use_skip, slope
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(16, 16) for _ in range(4))
+
+    def forward(self, x):
+        for layer in self.layers:
+            h = F.leaky_relu(layer(x), self.slope)
+            x = x + h if self.use_skip else h
+        return x
+
+
+def _settings_arms(slopes=(0.0, 0.0)):
+    from coursekit import seed_everything
+    from coursekit.training import TrainConfig
+
+    seed_everything(0)
+    plain = _SettingsStack(False, slopes[0])
+    seed_everything(0)
+    return plain, _SettingsStack(True, slopes[1]), TrainConfig(), TrainConfig()
+
+
+def arms_differ_in_a_plain_setting():
+    return _settings_arms((0.0, 0.1))
+
+
+def arms_one_in_eval_mode():
+    plain, residual, a, b = _arms()
+    return plain.eval(), residual, a, b
+
+
+def arms_one_in_float64():
+    plain, residual, a, b = _arms()
+    return plain, residual.double(), a, b
+
+
+def arms_different_norm_placement():
+    from coursekit import build_stack, seed_everything
+    from coursekit.training import TrainConfig
+
+    seed_everything(0)
+    a = build_stack(4, 16, residual=False, norm="pre")
+    seed_everything(0)
+    b = build_stack(4, 16, residual=True, norm="post")
+    return a, b, TrainConfig(), TrainConfig()
+
+
+def arms_different_batch_size():
+    return _arms(configs=({"batch_size": 32}, {"batch_size": 64}))
+
+
+def fair_settings_arms():
+    return _settings_arms()
+
+
+WRONG += [
+    (arms_differ_in_a_plain_setting, "fair_comparison", "settings"),
+    (arms_one_in_eval_mode, "fair_comparison", "mode"),
+    (arms_one_in_float64, "fair_comparison", "dtype"),
+    (arms_different_norm_placement, "fair_comparison", "widths"),
+    (arms_different_batch_size, "fair_comparison", "training"),
+]
+CORRECT += [(fair_settings_arms, "fair_comparison")]
+
+# the hint a check gives for a constructor that does not fit the contract's signature
+SIGNATURE_HINT = "give the constructor exactly the contract's arguments and defaults"

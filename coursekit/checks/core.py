@@ -65,8 +65,7 @@ class CheckResult:
         lines = textwrap.wrap(
             f"{result_symbol(self.status)} {self.name}: {self.message}", WIDTH, subsequent_indent="   "
         )
-        for line in self.detail.splitlines() if self.detail else []:
-            lines += textwrap.wrap(line, WIDTH, initial_indent="   ", subsequent_indent="   ")
+        lines += [f"   {line}" for line in (self.detail.splitlines() if self.detail else [])]  # code: never wrapped
         if self.hint:
             lines += textwrap.wrap(f"hint: {self.hint}", WIDTH, initial_indent="   ", subsequent_indent="   ")
         return "\n".join(lines)

@@ -26,7 +26,54 @@ HINTS = {
     "(for BatchNormNet: shortcut='none' and shortcut='identity')",
     "steps": "the arms train for different numbers of steps: use one TrainConfig for both",
     "training": "the arms train differently: use one TrainConfig (learning rate, batch size, seed) for both",
+    "settings": "the arms differ in a setting besides the skip: build both with the same settings and change "
+    "only the skip switch (residual=True/False, shortcut='none'/'identity')",
+    "mode": "one arm is in train mode and the other in eval mode: leave both as built (train mode)",
+    "dtype": "the arms have different dtypes or devices: build both the same way",
 }
+
+SKIP_WORDS = ("resid", "skip", "shortcut")
+
+
+def _is_skip(name: str) -> bool:
+    return any(w in name.lower() for w in SKIP_WORDS)
+
+
+def _plain(value: object) -> dict[str, object] | None:
+    """The fields of a dataclass (a StackConfig), or None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return None
+
+
+def _setting_differences(a: nn.Module, b: nn.Module) -> list[str]:
+    """Plain attributes (and dataclass fields, buffers) that differ between same-named modules, skips aside."""
+    modules_b = dict(b.named_modules())
+    out = []
+    for name, ma in a.named_modules():
+        mb = modules_b.get(name)
+        if mb is None or type(ma) is not type(mb):
+            continue
+        where = f"{name}." if name else ""
+        va = {k: v for k, v in vars(ma).items() if not k.startswith("_") and k != "training"}
+        vb = {k: v for k, v in vars(mb).items() if not k.startswith("_") and k != "training"}
+        for key in sorted(set(va) | set(vb)):
+            if _is_skip(key):
+                continue
+            x, y = va.get(key), vb.get(key)
+            fx, fy = _plain(x), _plain(y)
+            if fx is not None and fy is not None:
+                out += [f"{where}{key}.{f}" for f in fx if not _is_skip(f) and fx[f] != fy.get(f)]
+            elif repr(x) != repr(y):
+                out.append(f"{where}{key} ({x!r} against {y!r})")
+        buffers_b = dict(mb.named_buffers(recurse=False))
+        for key, buf in ma.named_buffers(recurse=False):
+            other = buffers_b.get(key)
+            if _is_skip(key) or other is None:
+                continue
+            if buf.shape != other.shape or not torch.equal(buf, other):
+                out.append(f"{where}{key} (a buffer)")
+    return out
 
 
 def _settings(model: nn.Module) -> list[tuple]:
@@ -74,11 +121,20 @@ def check_fair_comparison(
             raise CheckFailed(f"both arms have residual={plain.config.residual}", HINTS["same_arm"])
         if dataclasses.replace(plain.config, residual=residual.config.residual) != residual.config:
             raise CheckFailed("the arms' StackConfigs differ in more than residual", HINTS["widths"])
+    modes = [{m.training for m in arm.modules()} for arm in (plain, residual)]  # type: ignore[union-attr]
+    if modes[0] != modes[1]:
+        raise CheckFailed("the arms are in different train/eval modes", HINTS["mode"])
     for (name, a), b in zip(plain.named_parameters(), residual.parameters(), strict=True):  # type: ignore[union-attr]
+        if a.dtype != b.dtype or a.device != b.device:
+            raise CheckFailed(f"the arms' {name} are {a.dtype} on {a.device} and {b.dtype} on {b.device}",
+                              HINTS["dtype"])
         if not torch.equal(a, b):
             raise CheckFailed(f"the arms' initial {name} differ", HINTS["seeds"])
     if _same_network(plain, residual):  # type: ignore[arg-type]
         raise CheckFailed("the two arms have the same modules, settings and weights", HINTS["same_arm"])
+    differ = _setting_differences(plain, residual)  # type: ignore[arg-type]
+    if differ:
+        raise CheckFailed(f"the arms differ besides the skip: {', '.join(differ[:3])}", HINTS["settings"])
     if plain_config != residual_config:
         fields = [f.name for f in dataclasses.fields(TrainConfig)]
         differ = [f for f in fields if getattr(plain_config, f) != getattr(residual_config, f)]

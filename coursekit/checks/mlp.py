@@ -1,31 +1,53 @@
 """Check for the learner's ``MLP(d_model, d_hidden=None)``: fc1 → GELU → fc2.
 
-The learner's weights are copied into the reference ``coursekit.MLP``; a mismatch is then
-compared with the usual slips: no activation, ReLU or tanh-GELU for the exact GELU, or the
-activation after the second layer.
+The contract is checked clause by clause (constructor arguments and default, ``fc1`` and
+``fc2`` as ``nn.Linear`` with biases, no other parameters), each failure naming its clause.
+The learner's weights are then copied into the reference ``coursekit.MLP``; a mismatch is
+compared with the usual slips run on the same weights: no activation, ReLU or tanh-GELU for
+the exact GELU, the activation after the second layer or on both, a layer skipped. Then the
+gradients with respect to the input and every parameter.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..nn import mlp as reference
-from .core import SHARED_HINTS, CheckFailed, call_forward, check, close, compare, match_bug, require_class
+from .core import (
+    SHARED_HINTS,
+    CheckFailed,
+    call_forward,
+    check,
+    compare,
+    compare_gradients,
+    construct,
+    match_bug,
+    require_class,
+    require_from_scratch,
+)
 
 BATCH, SEQ, D, HIDDEN = 3, 4, 6, 10
+SIGNATURE = "MLP(d_model, d_hidden=None)"
 
 HINTS = {
     **SHARED_HINTS,
     "layers": "create self.fc1 = nn.Linear(d_model, d_hidden) and self.fc2 = nn.Linear(d_hidden, d_model)",
+    "bias": "keep the biases: nn.Linear(d_model, d_hidden) has bias=True by default, and the contract uses it",
     "default_hidden": "d_hidden defaults to 4 * d_model, the width transformers use",
+    "extra_params": "the contract's only parameters are fc1's and fc2's; remove the extra ones "
+    "(GELU has none)",
     "activation_missing": "there is no activation between fc1 and fc2; "
     "two linear layers in a row are one linear map",
     "relu": "this course's MLP uses GELU (F.gelu or nn.GELU()), not ReLU",
     "tanh_gelu": "use the exact GELU (approximate='none'), not the tanh approximation",
     "activation_after": "the activation goes between fc1 and fc2, not after fc2",
+    "residual_inside": "the MLP is the branch only: return fc2(gelu(fc1(x))); the block adds the residual",
     "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
+    "from_scratch": "build the MLP from two nn.Linear layers and a GELU; do not subclass or wrap coursekit.MLP",
 }
 
 
@@ -35,7 +57,21 @@ def _require_linear(module: nn.Module, name: str, fan_in: int, fan_out: int) -> 
         raise CheckFailed(
             f"MLP({D}, {HIDDEN}).{name} should be nn.Linear({fan_in}, {fan_out})", HINTS["layers"]
         )
+    if layer.bias is None:
+        raise CheckFailed(f"MLP({D}, {HIDDEN}).{name} has no bias", HINTS["bias"])
     return layer
+
+
+def _require_default(cls: type) -> None:
+    try:
+        parameter = inspect.signature(cls).parameters.get("d_hidden")
+    except (TypeError, ValueError):
+        parameter = None
+    if parameter is not None and parameter.default is inspect.Parameter.empty:
+        raise CheckFailed(f"the contract says {SIGNATURE}: d_hidden has no default", HINTS["default_hidden"])
+    fc1 = getattr(construct(cls, "MLP", SIGNATURE, D), "fc1", None)
+    if getattr(fc1, "out_features", None) != 4 * D:
+        raise CheckFailed(f"MLP({D}).fc1 does not have {4 * D} outputs", HINTS["default_hidden"])
 
 
 @check("mlp")
@@ -46,29 +82,43 @@ def check_mlp(MLP: type) -> None:  # noqa: N803 - the learner's class, by its na
     ``d_hidden`` defaulting to ``4 * d_model``; ``forward(x) = fc2(gelu(fc1(x)))`` with the exact GELU.
     """
     cls = require_class(MLP, "MLP", "check_mlp")
-    module = cls(D, HIDDEN)
+    try:
+        require_from_scratch(cls, (reference.MLP,), "coursekit.MLP")
+    except CheckFailed as exc:
+        raise CheckFailed(exc.message, HINTS["from_scratch"]) from None
+    module = construct(cls, "MLP", SIGNATURE, D, HIDDEN)
+    try:
+        require_from_scratch(module, (reference.MLP,), "coursekit.MLP")
+    except CheckFailed as exc:
+        raise CheckFailed(exc.message, HINTS["from_scratch"]) from None
     fc1 = _require_linear(module, "fc1", D, HIDDEN)
     fc2 = _require_linear(module, "fc2", HIDDEN, D)
-    if getattr(getattr(cls(D), "fc1", None), "out_features", None) != 4 * D:
-        raise CheckFailed(f"MLP({D}).fc1 does not have {4 * D} outputs", HINTS["default_hidden"])
+    extra = sorted(n for n, _ in module.named_parameters() if n.split(".")[0] not in ("fc1", "fc2"))
+    if extra:
+        raise CheckFailed(f"MLP({D}, {HIDDEN}) has parameter(s) {', '.join(extra[:3])} besides fc1 and fc2",
+                          HINTS["extra_params"])
+    _require_default(cls)
 
     x = torch.randn(BATCH, SEQ, D) * 2
     y = call_forward(module, x)
     ref = reference.MLP(D, HIDDEN)
-    ref.load_state_dict({k: v.detach().clone() for k, v in module.state_dict().items() if k.startswith("fc")})
     with torch.no_grad():
+        for name in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"):
+            ref.get_parameter(name).copy_(module.get_parameter(name))
         h = fc1(x)
         candidates = {
             "activation_missing": fc2(h),
             "relu": fc2(F.relu(h)),
             "tanh_gelu": fc2(F.gelu(h, approximate="tanh")),
             "activation_after": F.gelu(fc2(h)),
+            "activation_after_both": F.gelu(fc2(F.gelu(h))),
+            "relu_after": F.relu(fc2(F.relu(h))),
+            "residual_inside": x + fc2(F.gelu(h)),
         }
         expected = ref(x)
-    compare(y, expected, "output", HINTS.get(match_bug(y, candidates), ""))
-
-    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    (mine,) = torch.autograd.grad(module(x1).pow(2).sum(), [x1], allow_unused=True)
-    (theirs,) = torch.autograd.grad(ref(x2).pow(2).sum(), [x2])
-    if mine is None or not close(mine, theirs, rtol=1e-4, atol=1e-5):
-        raise CheckFailed("the gradient with respect to the input is wrong", HINTS["detached"])
+    bug = match_bug(y, candidates)
+    bug = {"activation_after_both": "activation_after", "relu_after": "activation_after"}.get(bug, bug)
+    compare(y, expected, "output", HINTS.get(bug, ""))
+    compare_gradients(
+        module, ref, x, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], HINTS["detached"]
+    )

@@ -19,7 +19,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..nn import norms as reference
-from .core import SHARED_HINTS, CheckFailed, call_forward, check, close, compare, require_class
+from .core import (
+    SHARED_HINTS,
+    CheckFailed,
+    call_forward,
+    check,
+    close,
+    compare,
+    construct,
+    require_class,
+    require_from_scratch,
+)
 
 BATCH, SEQ, D = 3, 4, 5
 BIG_EPS = 0.25  # comparable to the row variances below, so every use of eps shows
@@ -47,6 +57,15 @@ HINTS = {
     "sum_not_mean": "use the mean of the squares over the features, not their sum (x.norm() is a sum)",
     "rms_eps_outside_sqrt": "eps belongs inside the square root: x / sqrt(mean(x**2) + eps)",
     "rms_eps_none": "with eps=None use torch.finfo(x.dtype).eps, as torch.nn.RMSNorm does",
+    "rms_eps_dtype": "with eps=None use the eps of the input's dtype, torch.finfo(x.dtype).eps: "
+    "float64 inputs get float64's eps, not float32's",
+    "extra_params": "the contract's only parameters are the gain `weight` (and LayerNorm's `bias`); "
+    "keep constants as plain attributes (or register_buffer) so they are not learned",
+    "from_scratch_ln": "this exercise is from scratch: compute the mean, variance and normalisation "
+    "yourself with tensor operations; do not subclass, wrap or call torch.nn.LayerNorm, "
+    "F.layer_norm or coursekit.LayerNorm",
+    "from_scratch_rms": "this exercise is from scratch: compute the root mean square yourself with "
+    "tensor operations; do not subclass, wrap or call torch.nn.RMSNorm, F.rms_norm or coursekit.RMSNorm",
     "missing_gain": "missing gain: create self.weight = nn.Parameter(torch.ones(normalized_shape)), "
     "so it is learned",
     "missing_bias": "missing bias: create self.bias = nn.Parameter(torch.zeros(normalized_shape)), "
@@ -187,10 +206,21 @@ def _norm_check(
     formulas: dict[str, Formula],
 ) -> None:
     cls = require_class(cls, name, f"check_{'layer_norm' if name == 'LayerNorm' else 'rms_norm'}")
+    scratch = HINTS["from_scratch_ln" if bias else "from_scratch_rms"]
+    forbidden = (type(make_torch(None if default_eps is None else 1e-5)), type(make_reference(BIG_EPS)))
+    _from_scratch(cls, forbidden, scratch)
     _require_eps_default(cls, default_eps, name)
-    module = cls(D, eps=BIG_EPS)
+    signature = f"{name}(normalized_shape, eps={default_eps})"
+    module = construct(cls, name, signature, D, eps=BIG_EPS)
+    _from_scratch(module, forbidden, scratch)
     names = ["weight", "bias"] if bias else ["weight"]
     params = [_require_parameter(module, n, 1.0 if n == "weight" else 0.0, name) for n in names]
+    extra = sorted(n for n, _ in module.named_parameters() if n not in names)
+    if extra:
+        raise CheckFailed(
+            f"{name}({D}) has parameter(s) {', '.join(extra)} besides {' and '.join(names)}",
+            HINTS["extra_params"],
+        )
 
     x = _inputs()
     call_forward(module, x)
@@ -207,20 +237,37 @@ def _norm_check(
             expected = make_torch_copy(module, other, names)(x)
         compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, formulas))
 
-    default = cls(D) if default_eps is None else cls(D, eps=default_eps)
+    default = construct(cls, name, signature, D)
     tiny = _inputs(scale=1e-4)  # mean(x**2) ~ 1e-8, below float32's eps: shows how eps=None is read
     reference_default = make_torch(default_eps)
     compare(
         call_forward(default, tiny),
         reference_default(tiny).detach(),
         f"output with the default eps={default_eps}",
-        HINTS["rms_eps_none"] if default_eps is None else "",
+        HINTS["rms_eps_none"] if default_eps is None else HINTS["eps_hardcoded"],
     )
 
     x64 = _inputs(torch.float64)
-    module64, reference64 = cls(D, eps=BIG_EPS).double(), make_reference(BIG_EPS).double()
-    compare(call_forward(module64, x64), reference64(x64).detach(), "float64 output", "")
+    module64, reference64 = construct(cls, name, signature, D, eps=BIG_EPS).double(), make_reference(BIG_EPS).double()
+    compare(call_forward(module64, x64), reference64(x64).detach(), "float64 output", HINTS["dtype"])
+    tiny64 = _inputs(torch.float64, scale=1e-4)  # float64's eps is 2e-16: a float32 eps shows here
+    compare(
+        call_forward(construct(cls, name, signature, D).double(), tiny64),
+        make_torch(default_eps).double()(tiny64).detach(),
+        f"float64 output with the default eps={default_eps}",
+        HINTS["rms_eps_dtype"] if default_eps is None else HINTS["eps_hardcoded"],
+    )
     _check_gradients(module, make_torch_copy(module, make_torch(BIG_EPS), names), x, names)
+    ops = frozenset({"layer_norm", "rms_norm", "group_norm", "instance_norm", "batch_norm"})
+    _from_scratch(module, (), scratch, run=lambda: module(x), ops=ops)
+
+
+def _from_scratch(obj: object, forbidden: tuple[type, ...], hint: str, **kwargs: object) -> None:
+    what = " or ".join(("torch.nn." if c.__module__.startswith("torch") else "coursekit.") + c.__qualname__ for c in forbidden) or "torch's own"
+    try:
+        require_from_scratch(obj, forbidden, what, **kwargs)  # type: ignore[arg-type]
+    except CheckFailed as exc:
+        raise CheckFailed(exc.message, hint) from None
 
 
 def make_torch_copy(module: nn.Module, target: nn.Module, names: list[str]) -> nn.Module:

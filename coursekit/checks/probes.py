@@ -14,7 +14,7 @@ from torch import nn
 
 from ..nn import build_stack
 from ..probes import grad_norms_by_layer
-from .core import CheckFailed, check, require_function
+from .core import CheckFailed, as_float, check, require_function
 
 D, DEPTH, FEATURES, CLASSES, BATCH = 8, 4, 5, 3, 16
 
@@ -28,6 +28,19 @@ HINTS = {
     "weights": "that is the norm of the weights; take the norm of the loss's gradient with respect to them",
     "per_parameter_sum": "one norm per block over all its parameters together: sqrt of the sum of every "
     "squared gradient entry, not the sum of per-parameter norms",
+    "zeroed_grad": "a probe leaves no trace: the caller's .grad must be as it was; use torch.autograd.grad "
+    "instead of zero_grad() and backward()",
+    "mode": "the probe changed the model's train/eval mode: note model.training first and put it back "
+    "(model.train(was_training)) if you switch to eval()",
+    "weights_changed": "a probe only measures: it must not change the weights (no optimizer step, no in-place "
+    "updates)",
+    "requires_grad": "the probe changed which parameters require gradients: leave requires_grad as it was",
+    "mean_not_norm": "take the L2 norm (sqrt of the sum of squares), not the mean of the gradient entries",
+    "max_not_norm": "take the L2 norm over all the block's entries, not the largest entry",
+    "wrong_loss": "measure the gradient of the cross-entropy loss of model(x) against y "
+    "(F.cross_entropy(model(x), y)), averaged over the batch",
+    "output_not_loss": "differentiate the loss (F.cross_entropy(model(x), y)), not the model's output",
+    "recipe": "follow the recipe: loss → torch.autograd.grad over each block's parameters → sqrt(sum of squares)",
 }
 
 
@@ -53,6 +66,14 @@ def _same(a: list[float], b: list[float]) -> bool:
     )
 
 
+def _per_block(model: nn.Module, loss: torch.Tensor, reduce) -> list[float]:  # noqa: ANN001
+    out = []
+    for block in model.blocks:
+        grads = torch.autograd.grad(loss, list(block.parameters()), retain_graph=True)
+        out.append(float(reduce(torch.cat([g.flatten() for g in grads]), grads)))
+    return out
+
+
 def _diagnose(
     got: list[float], model: nn.Module, x: torch.Tensor, y: torch.Tensor, expected: list[float]
 ) -> str:
@@ -64,14 +85,33 @@ def _diagnose(
         got, [math.sqrt(sum(p.detach().pow(2).sum().item() for p in b.parameters())) for b in model.blocks]
     ):
         return HINTS["weights"]
-    loss = nn.functional.cross_entropy(model(x), y)
-    per_block = []
-    for block in model.blocks:
-        grads = torch.autograd.grad(loss, list(block.parameters()), retain_graph=True)
-        per_block.append(sum(g.norm().item() for g in grads))
-    if _same(got, per_block):
-        return HINTS["per_parameter_sum"]
-    return "follow the recipe: loss → torch.autograd.grad over each block's parameters → sqrt(sum of squares)"
+    ce = nn.functional.cross_entropy(model(x), y)
+    known = {
+        "per_parameter_sum": lambda flat, grads: sum(g.norm() for g in grads),
+        "mean_not_norm": lambda flat, grads: flat.mean(),
+        "max_not_norm": lambda flat, grads: flat.abs().max(),
+    }
+    for bug, reduce in known.items():
+        if _same(got, _per_block(model, ce, reduce)):
+            return HINTS[bug]
+    norm = lambda flat, grads: flat.norm()  # noqa: E731
+    if _same(got, _per_block(model, nn.functional.cross_entropy(model(x), y, reduction="sum"), norm)):
+        return HINTS["wrong_loss"]
+    if _same(got, _per_block(model, model(x).sum(), norm)):
+        return HINTS["output_not_loss"]
+    return HINTS["recipe"]
+
+
+def _numbers(out: object) -> list[float] | None:
+    """A list of floats from a list/tuple of numbers, 0-d tensors or NumPy scalars, or a 1-d tensor/array."""
+    if isinstance(out, torch.Tensor) and out.dim() == 1:
+        out = out.tolist()
+    elif type(out).__module__ == "numpy" and getattr(out, "ndim", None) == 1:
+        out = list(out)  # type: ignore[call-overload]
+    if not isinstance(out, (list, tuple)):
+        return None
+    values = [as_float(v) for v in out]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
 
 @check("grad_norm_probe")
@@ -80,21 +120,46 @@ def check_grad_norm_probe(grad_norms: object) -> None:
     require_function(grad_norms, "grad_norms", "check_grad_norm_probe")
     model = ProbedNet()
     x, y = torch.randn(BATCH, FEATURES), torch.randint(0, CLASSES, (BATCH,))
+    expected = grad_norms_by_layer(model, x, y)
+    weights = [p.detach().clone() for p in model.parameters()]
+
+    # first call: no .grad anywhere, the model in train mode
+    model.train()
     out = grad_norms(model, x, y)
     if any(p.grad is not None for p in model.parameters()):
         raise CheckFailed("the probe left gradients in .grad", HINTS["left_grad"])
-    if isinstance(out, torch.Tensor):
-        out = out.tolist()
-    if not isinstance(out, (list, tuple)) or not all(isinstance(v, (int, float)) for v in out):
+    _unchanged(model, weights, training=True)
+    got = _numbers(out)
+    if got is None:
+        raise CheckFailed(f"grad_norms returned {type(out).__name__}, not a list of floats", HINTS["not_list"])
+    if len(got) != DEPTH:
+        raise CheckFailed(f"got {len(got)} numbers for a model with {DEPTH} blocks", HINTS["length"])
+    if not _same(got, expected):
+        first = next(k for k, (u, v) in enumerate(zip(got, expected, strict=True)) if not _same([u], [v]))
         raise CheckFailed(
-            f"grad_norms returned {type(out).__name__}, not a list of floats", HINTS["not_list"]
+            f"block {first}: got {got[first]:.6g}, expected {expected[first]:.6g}",
+            _diagnose(got, model, x, y, expected),
         )
-    if len(out) != DEPTH:
-        raise CheckFailed(f"got {len(out)} numbers for a model with {DEPTH} blocks", HINTS["length"])
-    expected = grad_norms_by_layer(model, x, y)
-    if not _same(list(out), expected):
-        first = next(k for k, (u, v) in enumerate(zip(out, expected, strict=True)) if not _same([u], [v]))
+
+    # second call: the caller has gradients of its own in .grad and the model in eval mode
+    model.eval()
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    again = _numbers(grad_norms(model, x, y))
+    if any(p.grad is None or not torch.equal(p.grad, torch.full_like(p, 0.5)) for p in model.parameters()):
+        raise CheckFailed("the probe changed the caller's .grad", HINTS["zeroed_grad"])
+    _unchanged(model, weights, training=False)
+    if again is None or not _same(again, expected):
         raise CheckFailed(
-            f"block {first}: got {out[first]:.6g}, expected {expected[first]:.6g}",
-            _diagnose(list(out), model, x, y, expected),
+            "with gradients already in .grad (or in eval mode) the probe gives other numbers",
+            HINTS["zeroed_grad"],
         )
+
+
+def _unchanged(model: nn.Module, weights: list[torch.Tensor], training: bool) -> None:
+    if any(m.training != training for m in model.modules()):
+        raise CheckFailed(f"the probe left the model in {'eval' if training else 'train'} mode", HINTS["mode"])
+    if not all(p.requires_grad for p in model.parameters()):
+        raise CheckFailed("the probe turned off requires_grad on some parameters", HINTS["requires_grad"])
+    if not all(torch.equal(p.detach(), w) for p, w in zip(model.parameters(), weights, strict=True)):
+        raise CheckFailed("the probe changed the model's weights", HINTS["weights_changed"])

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .core import CheckFailed, CheckResult, check
+from .core import CheckFailed, CheckResult, as_float, check
 
 
 @dataclass(frozen=True)
@@ -166,12 +166,13 @@ def _normalise(question: Question, answer: object) -> str:
                 "answer with the letter of your choice, as a string",
             )
         return answer.strip().lower()
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+    value = as_float(answer)  # a 0-d tensor or a NumPy float is a number too
+    if value is None:
         raise CheckFailed(
             f"the answer should be a number, got {answer!r}",
             "answer with a number (a Python expression like 1/3 is fine)",
         )
-    return f"{round(float(answer), question.decimals):.{question.decimals}f}"
+    return f"{round(value, question.decimals):.{question.decimals}f}"
 
 
 def check_answer(question_id: str, answer: object | Callable[[], object]) -> CheckResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..training import TrainConfig, lr_factor
-from .core import CheckFailed, check, require_function
+from .core import CheckFailed, as_float, check, require_function
 
 BASE_LR = 0.1
 CASES = [(0, 5), (1, 5), (4, 5), (5, 5), (9, 5), (0, 1), (3, 1), (0, 10), (9, 10), (20, 10)]
@@ -21,6 +21,11 @@ HINTS = {
     "no_cap": "after the warm-up the rate stays at base_lr: cap the factor at 1 (min(1.0, ...))",
     "no_warmup": "with warmup_steps=0 there is no warm-up: return base_lr at every step",
     "base_lr": "scale by base_lr: the factor goes from 1 / warmup_steps up to 1, times base_lr",
+    "ends_early": "the rate reaches base_lr one step early: at step s it is base_lr * (s + 1) / warmup_steps, "
+    "so base_lr is first reached at step warmup_steps - 1",
+    "decays": "after the warm-up the rate stays at base_lr: this exercise has no decay",
+    "not_linear": "the warm-up is linear: base_lr * (step + 1) / warmup_steps, not a curve",
+    "recipe": "compare your formula with the warm-up rule above at steps 0, warmup_steps - 1 and warmup_steps",
 }
 
 
@@ -32,12 +37,10 @@ def _reference(step: int, warmup_steps: int) -> float:
 
 def _value(fn: object, step: int, warmup_steps: int) -> float:
     out = fn(step, BASE_LR, warmup_steps)  # type: ignore[operator]
-    try:
-        return float(out)
-    except (TypeError, ValueError):
-        raise CheckFailed(
-            f"warmup_lr returned {type(out).__name__}, not a number", HINTS["not_number"]
-        ) from None
+    value = as_float(out)  # a 0-d tensor or a NumPy float is a number too
+    if value is None:
+        raise CheckFailed(f"warmup_lr returned {type(out).__name__}, not a number", HINTS["not_number"])
+    return value
 
 
 def _diagnose(got: dict[tuple[int, int], float]) -> str:
@@ -50,7 +53,21 @@ def _diagnose(got: dict[tuple[int, int], float]) -> str:
         return HINTS["no_cap"]
     if same(lambda s, w: min(1.0, (s + 1) / w)):
         return HINTS["base_lr"]
-    return "compare your formula with the warm-up rule above at steps 0, warmup_steps - 1 and warmup_steps"
+    if same(lambda s, w: BASE_LR * min(1.0, (s + 2) / w)) or same(
+        lambda s, w: BASE_LR * min(1.0, (s + 1) / max(1, w - 1))
+    ):
+        return HINTS["ends_early"]
+    warm = {k: v for k, v in got.items() if k[0] < k[1]}
+    after = {k: v for k, v in got.items() if k[0] >= k[1]}
+    ref = {k: _reference(*k) for k in got}
+    if all(math.isclose(v, ref[k], rel_tol=1e-6) for k, v in warm.items()) and any(
+        v < BASE_LR * (1 - 1e-6) for v in after.values()
+    ):
+        return HINTS["decays"]
+    ends = all(math.isclose(v, ref[k], rel_tol=1e-6) for k, v in got.items() if k[0] in (k[1] - 1,) or k[0] >= k[1])
+    if ends and any(not math.isclose(v, ref[k], rel_tol=1e-6) for k, v in warm.items()):
+        return HINTS["not_linear"]
+    return HINTS["recipe"]
 
 
 @check("warmup")
@@ -69,7 +86,7 @@ def check_warmup(warmup_lr: object) -> None:
         flat = [_value(warmup_lr, s, 0) for s in (0, 7)]
     except ZeroDivisionError:
         raise CheckFailed("warmup_lr(step, base_lr, 0) divides by zero", HINTS["no_warmup"]) from None
-    if flat != [BASE_LR, BASE_LR]:
+    if not all(math.isclose(v, BASE_LR, rel_tol=1e-6) for v in flat):
         raise CheckFailed(
             f"with warmup_steps=0 the rates are {flat}, expected {BASE_LR} each", HINTS["no_warmup"]
         )
