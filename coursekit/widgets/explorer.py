@@ -1,24 +1,110 @@
 """The one widget class of the course: controls over a view function, with a stored picture.
 
 Every widget is an :class:`Explorer`: some controls and a *view function*
-``view(**values) -> (summary, figure)`` that pytest calls exactly as a slider does. An
-explorer also stores a static PNG of its default state in the notebook, so a reader without a
-live kernel (GitHub's viewer, an nbconvert export, a closed kernel) sees the figure and the
-summary line, not ``VBox(...)``.
+``view(**values) -> (summary, figure)`` that pytest calls exactly as a slider does.
+
+A reader without a live kernel (GitHub's viewer, an nbconvert export, JupyterLab before the
+notebook is run, or after a reload once the kernel is gone) must see the figure, not
+``VBox(...)`` and not "Error displaying widget". So displaying an explorer stores three
+outputs in the notebook:
+
+1. the **picture**: a PNG of the default state with its summary line drawn above the plot
+   (``image/png``, which every viewer shows, trusted or not);
+2. the **live widget** (``application/vnd.jupyter.widget-view+json``; its plain-text
+   form is a one-line note, never ``VBox(...)``);
+3. a few **CSS rules** (``text/html``), which JupyterLab applies only to outputs it trusts,
+   that is, outputs of cells run on this machine: while the widget is live, the picture
+   gives way to it; when its kernel is gone ("Error displaying widget: model not found"),
+   that message is hidden and the picture stands (with no kernel started at all, JupyterLab
+   shows "Loading widget..." below the picture). An untrusted notebook (a fresh clone)
+   never renders the widget, so it shows the picture and the note; viewers that strip
+   styles (GitHub) show the picture and the note.
+
+Why not one output holding both the widget and ``image/png``: JupyterLab prefers the widget
+renderer for trusted outputs and then shows "Error displaying widget: model not found"
+without a kernel, never the PNG (checked in headless Chromium; see tests/test_browser.py).
 """
 
 from __future__ import annotations
 
 import base64
+import io
+import textwrap
 from collections.abc import Callable
 
 import ipywidgets as widgets
+import numpy as np
 from IPython.display import display
 from matplotlib.figure import Figure
+from matplotlib.image import imread, imsave
 
 from ..plots import figure_png
 
 View = Callable[..., tuple[str, Figure]]
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+CSS_CLASS = "coursekit-explorer"
+NOTE = "(a picture of the default state: run the notebook to move the controls)"
+LIVE_NOTE = "(the live widget of the picture above: run the cell to move its controls)"
+
+# (CSS cannot nest :has(); JupyterLab's widget renderer marks its own node .jupyter-widgets
+# only when it failed, the live view's node is a child)
+STYLE = f"""<style class="{CSS_CLASS}-style">
+/* coursekit Explorer (coursekit/widgets/explorer.py): applied to trusted outputs only */
+/* live: the stored picture just above a live explorer gives way to it */
+.jp-OutputArea-child:has(+ .jp-OutputArea-child .{CSS_CLASS}) {{ display: none; }}
+/* kernel gone: "Error displaying widget: model not found" gives way to the picture */
+.jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets) {{ display: none; }}
+/* these rules themselves take no room */
+.jp-OutputArea-child:has(style.{CSS_CLASS}-style) {{ display: none; }}
+</style>"""
+
+
+def captioned_png(summary: str, figure: Figure, note: str = NOTE) -> bytes:
+    """The PNG of ``figure`` with ``summary`` (wrapped at words) and ``note`` drawn above it."""
+    body = imread(io.BytesIO(figure_png(figure)), format="png")
+    height, width = body.shape[:2]
+    dpi = 100.0
+    chars = max(20, int(width / 6.6))  # ~6.6 px per character of 9-pt monospace at 100 dpi
+    lines = [part for line in summary.splitlines() for part in textwrap.wrap(line, chars) or [""]]
+    line_px = 15
+    strip = Figure(figsize=(width / dpi, (len(lines) * line_px + line_px + 14) / dpi), dpi=dpi)
+    strip.patch.set_facecolor("white")
+    strip.text(
+        8 / width,
+        1 - 6 / (strip.bbox.height),
+        "\n".join(lines),
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize=9,
+        linespacing=1.25,
+    )
+    strip.text(
+        8 / width,
+        4 / strip.bbox.height,
+        note,
+        va="bottom",
+        ha="left",
+        fontsize=8,
+        color="0.4",
+        style="italic",
+    )
+    top = imread(io.BytesIO(figure_png(strip)), format="png")
+    top = _fit_width(top, width)
+    body = body if body.shape[2] == 4 else np.dstack([body, np.ones(body.shape[:2])])
+    top = top if top.shape[2] == 4 else np.dstack([top, np.ones(top.shape[:2])])
+    buffer = io.BytesIO()
+    imsave(buffer, np.concatenate([top, body]), format="png")
+    return buffer.getvalue()
+
+
+def _fit_width(image: np.ndarray, width: int) -> np.ndarray:
+    """Crop or pad (white) ``image`` to ``width`` pixels."""
+    if image.shape[1] >= width:
+        return image[:, :width]
+    pad = np.ones((image.shape[0], width - image.shape[1], image.shape[2]), dtype=image.dtype)
+    return np.concatenate([image, pad], axis=1)
 
 
 class Explorer(widgets.VBox):
@@ -29,8 +115,8 @@ class Explorer(widgets.VBox):
             ``(summary, figure)``. Keep it under 1 s at the defaults (cache what repeats).
         controls: the ipywidgets controls, by the keyword ``view`` takes them under.
 
-    The notebook stores, beside the live widget, a PNG of the default state and the summary
-    as plain text: what a reader without a kernel sees.
+    Displayed, it stores beside the live widget a PNG of the default state with its summary:
+    what a reader without a kernel sees (see the module's docstring).
     """
 
     def __init__(self, view: View, **controls: widgets.ValueWidget) -> None:
@@ -42,8 +128,9 @@ class Explorer(widgets.VBox):
         self.controls = controls
         self.output = widgets.Output()
         super().__init__([widgets.HBox(list(controls.values())), self.output])
+        self.add_class(CSS_CLASS)
         self.summary, self.figure = self.current()
-        self._default_png = figure_png(self.figure)
+        self._default_png = captioned_png(self.summary, self.figure)
         self._default_summary = self.summary
         for control in controls.values():
             control.observe(self.redraw, names="value")
@@ -68,9 +155,21 @@ class Explorer(widgets.VBox):
             print(self.summary)
             display(self.figure)
 
+    def picture_bundle(self) -> dict[str, str]:
+        """The stored picture: the PNG of the default state, and its summary as plain text."""
+        return {
+            "image/png": base64.b64encode(self._default_png).decode("ascii"),
+            "text/plain": f"{self._default_summary}\n{NOTE}",
+        }
+
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        """The live widget, with a one-line note as its plain text (never ``VBox(...)``)."""
         bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self._default_png).decode("ascii")
-        note = "(a live widget: run the notebook to move its controls)"
-        bundle["text/plain"] = f"{self._default_summary}\n{note}"
+        bundle["text/plain"] = LIVE_NOTE
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """Display the picture, the live widget and the rules between them (three outputs)."""
+        display(self.picture_bundle(), raw=True)
+        display(self._repr_mimebundle_(), raw=True)
+        display({"text/html": STYLE, "text/plain": ""}, raw=True)

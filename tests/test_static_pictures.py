@@ -1,0 +1,97 @@
+"""Pictures without a kernel: every widget a lesson stores comes with a static picture.
+
+A reader on GitHub, in an nbconvert export, or in JupyterLab before running the notebook
+sees only what the notebook stores. A cell that stores a live widget (an
+``application/vnd.jupyter.widget-view+json`` output) must also store an ``image/png``, and
+nothing a learner reads may be a bare ``VBox(...)`` repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDGET = "application/vnd.jupyter.widget-view+json"
+STORED = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def widget_cells_without_a_picture(notebook: dict) -> list[str]:
+    """The ids (or indices) of code cells that store a widget but no PNG."""
+    missing = []
+    for index, cell in enumerate(notebook["cells"]):
+        outputs = cell.get("outputs", []) if cell["cell_type"] == "code" else []
+        if not any(WIDGET in o.get("data", {}) for o in outputs):
+            continue
+        pngs = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+        if not any(base64.b64decode("".join(p))[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs):
+            missing.append(str(cell.get("id", index)))
+    return missing
+
+
+def texts(notebook: dict) -> list[str]:
+    """Every plain-text output stored, as one string each."""
+    found = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain", output.get("text", ""))
+            found.append("".join(text) if isinstance(text, list) else text)
+    return found
+
+
+@pytest.mark.parametrize("path", STORED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_stored_widget_has_a_picture(path: Path) -> None:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    missing = widget_cells_without_a_picture(notebook)
+    assert not missing, (
+        f"{path.name}: cells {', '.join(missing)} store a widget without a picture; build the widget "
+        f"as a coursekit.widgets.Explorer and re-run `coursekit execute {path.relative_to(ROOT)}`"
+    )
+    bare = [t[:60] for t in texts(notebook) if t.startswith(("VBox(", "HBox(", "Output("))]
+    assert not bare, f"{path.name} shows a widget's repr to readers without a kernel: {bare}"
+
+
+def test_the_scan_finds_a_widget_without_a_picture() -> None:
+    """The test above can fail: a widget output with no PNG beside it is caught."""
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 10).decode()
+    widget = {"output_type": "display_data", "data": {WIDGET: {"model_id": "x"}, "text/plain": "VBox()"}}
+    picture = {"output_type": "display_data", "data": {"image/png": png, "text/plain": "a picture"}}
+    cells = [
+        {"cell_type": "code", "id": "bare", "outputs": [widget]},
+        {"cell_type": "code", "id": "pictured", "outputs": [picture, widget]},
+        {"cell_type": "markdown", "id": "prose"},
+    ]
+    assert widget_cells_without_a_picture({"cells": cells}) == ["bare"]
+
+
+def test_an_explorer_displays_its_picture_beside_the_live_widget() -> None:
+    """What the notebook stores when an Explorer is displayed: picture, widget, rules."""
+    pytest.importorskip("ipywidgets")
+    import ipywidgets
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib.figure import Figure
+
+    from coursekit.widgets import Explorer
+    from coursekit.widgets.explorer import STYLE
+
+    def view(n: int) -> tuple[str, Figure]:
+        fig = Figure(figsize=(3, 2))
+        fig.add_subplot().plot(range(n))
+        return f"n = {n}", fig
+
+    shell = InteractiveShell.instance()
+    published = []
+    real = shell.display_pub.publish
+    shell.display_pub.publish = lambda data, metadata=None, **kw: published.append(data)
+    try:
+        Explorer(view, n=ipywidgets.IntSlider(5, 2, 9))._ipython_display_()
+    finally:
+        shell.display_pub.publish = real
+    outputs = [d for d in published if "image/png" in d or WIDGET in d or "text/html" in d][-3:]
+    picture, live, rules = outputs
+    assert base64.b64decode(picture["image/png"])[:4] == b"\x89PNG" and "n = 5" in picture["text/plain"]
+    assert WIDGET in live and not live["text/plain"].startswith("VBox")
+    assert rules["text/html"] == STYLE
