@@ -12,7 +12,7 @@ from .norms import check_layer_norm, check_rms_norm
 from .probes import check_grad_norm_probe
 from .questions import check_answer
 from .residual import check_residual
-from .results import check_skip_results
+from .results import check_skip_arms, check_skip_results, check_skip_stacks
 from .schedules import check_warmup
 
 __all__ = [
@@ -24,7 +24,9 @@ __all__ = [
     "check_mlp",
     "check_residual",
     "check_rms_norm",
+    "check_skip_arms",
     "check_skip_results",
+    "check_skip_stacks",
     "check_transformer_block",
     "check_warmup",
 ]

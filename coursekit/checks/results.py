@@ -12,7 +12,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .core import CheckFailed, check
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..experiments.degradation import DegradationNet
+from .core import (
+    CheckFailed,
+    check,
+    compare,
+    construct,
+    match_bug,
+    require_class,
+    require_from_scratch,
+    require_function,
+)
+from .experiments import check_fair_comparison
 
 ARMS = ("plain", "residual")
 
@@ -78,6 +93,8 @@ def _mean(values: list[float]) -> float:
 def check_skip_results(results: object) -> str:
     """Check ``{depth: {"plain": [...], "residual": [...]}}`` (training error in %, per seed)
     for the lesson's finding: the residual stack clearly better at depth, both fine when shallow."""
+    if results is None:
+        raise NotImplementedError("no results yet: run_experiment is not written")
     table = _arms(results)
     if len(table) < 2:
         raise CheckFailed(f"results for {len(table)} depth; the comparison needs a curve", HINTS["depths"])
@@ -113,3 +130,145 @@ def check_skip_results(results: object) -> str:
         f"stack's {residual_deep:.3g} % (at {shallow} blocks: {_mean(table[shallow]['plain']):.3g} % and "
         f"{_mean(table[shallow]['residual']):.3g} %): the lesson's degradation, measured by you"
     )
+
+
+# ---- the two stacks themselves -------------------------------------------------------------
+
+STACK_HINTS = {
+    "attrs": "keep the contract's names: stem, blocks (an nn.ModuleList), norm, head; each block "
+    "with linear1, norm1, linear2, norm2",
+    "depth": "PlainStack(depth) must hold `depth` blocks in self.blocks",
+    "params": "the two stacks must have exactly the same parameters: give ResidualStack the same "
+    "layers as PlainStack and change only the forward",
+    "from_reference": "build the stacks yourself from nn.Linear and nn.BatchNorm1d",
+    "plain_has_skip": "PlainStack adds its input somewhere: a plain block is relu(F(x)), with no x +",
+    "no_skip": "ResidualStack computes what a plain stack computes: its block should return relu(x + F(x))",
+    "skip_after_relu": "the skip is added after the last ReLU: He et al.'s block is relu(x + F(x)), "
+    "not x + relu(F(x))",
+    "skip_one_layer": "the skip goes around one layer only: add x around both (x + BN(W2 relu(BN(W1 x)))), "
+    "then the ReLU",
+    "inner_relu": "the ReLU between the two layers is missing: F(x) = BN(W2 relu(BN(W1 x)))",
+    "running_stats": "build every BatchNorm1d with track_running_stats=False, as the contract says "
+    "(the trainer reads no running statistics)",
+    "forward": "follow the contract: stem, every block in order, norm, head",
+}
+
+WIDTH, D_IN, CLASSES, DEPTH = 8, 5, 4, 3
+
+
+def _reference_logits(learner: nn.Module, x: torch.Tensor, block_fn: object) -> torch.Tensor:
+    """What the contract's stack computes with the learner's own weights, ``block_fn`` per block."""
+    stem_linear, stem_norm = learner.stem[0], learner.stem[1]
+    h = F.relu(F.batch_norm(stem_linear(x), None, None, stem_norm.weight, stem_norm.bias, training=True))
+    for block in learner.blocks:
+        h = block_fn(block, h)
+    h = F.batch_norm(h, None, None, learner.norm.weight, learner.norm.bias, training=True)
+    return learner.head(h)
+
+
+def _bn(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return F.batch_norm(x, None, None, norm.weight, norm.bias, training=True)
+
+
+def _branch(block: nn.Module, x: torch.Tensor, inner_relu: bool = True) -> torch.Tensor:
+    h = _bn(block.norm1, block.linear1(x))
+    return _bn(block.norm2, block.linear2(F.relu(h) if inner_relu else h))
+
+
+BLOCKS = {
+    "plain": lambda b, x: F.relu(_branch(b, x)),
+    "residual": lambda b, x: F.relu(x + _branch(b, x)),
+    "skip_after_relu": lambda b, x: x + F.relu(_branch(b, x)),
+    "skip_one_layer": lambda b, x: F.relu(_bn(b.norm2, b.linear2(F.relu(x + _bn(b.norm1, b.linear1(x)))))),
+    "inner_relu": lambda b, x: F.relu(x + _branch(b, x, inner_relu=False)),
+}
+
+
+def _build(cls: object, name: str) -> nn.Module:
+    cls = require_class(cls, name, "check_skip_stacks")
+    stack = construct(
+        cls, name, f"{name}(depth, width=64, d_in=64, n_classes=10)", DEPTH, WIDTH, D_IN, CLASSES
+    )
+    blocks = getattr(stack, "blocks", None)
+    parts = ("stem", "norm", "head")
+    if not isinstance(blocks, nn.ModuleList) or not all(hasattr(stack, p) for p in parts):
+        raise CheckFailed(
+            f"{name} lacks one of stem, blocks (an nn.ModuleList), norm, head", STACK_HINTS["attrs"]
+        )
+    if len(blocks) != DEPTH:
+        raise CheckFailed(f"{name}({DEPTH}, ...) has {len(blocks)} blocks", STACK_HINTS["depth"])
+    layers = ("linear1", "norm1", "linear2", "norm2")
+    if not all(hasattr(b, a) for b in blocks for a in layers):
+        raise CheckFailed(f"a block of {name} lacks one of {', '.join(layers)}", STACK_HINTS["attrs"])
+    if not isinstance(stack.stem, nn.Sequential) or len(stack.stem) < 2:
+        raise CheckFailed(f"{name}.stem is not Sequential(Linear, BatchNorm1d, ReLU)", STACK_HINTS["attrs"])
+    norms = [m for m in stack.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if any(m.track_running_stats for m in norms):
+        raise CheckFailed(
+            f"{name} has a BatchNorm that tracks running statistics", STACK_HINTS["running_stats"]
+        )
+    return stack
+
+
+@check("skip_stacks")
+def check_skip_stacks(PlainStack: type, ResidualStack: type) -> None:  # noqa: N803 - the learner's classes
+    """Check the learner's ``PlainStack`` and ``ResidualStack``: same layers and parameters,
+    block ``relu(F(x))`` against ``relu(x + F(x))`` with ``F(x) = BN(W2 relu(BN(W1 x)))``."""
+    for cls, name in ((PlainStack, "PlainStack"), (ResidualStack, "ResidualStack")):
+        require_from_scratch(
+            require_class(cls, name, "check_skip_stacks"), (DegradationNet,), "the course's net"
+        )
+    torch.manual_seed(0)
+    plain, residual = _build(PlainStack, "PlainStack"), _build(ResidualStack, "ResidualStack")
+    shapes = [[(n, tuple(p.shape)) for n, p in m.named_parameters()] for m in (plain, residual)]
+    if shapes[0] != shapes[1]:
+        raise CheckFailed("PlainStack and ResidualStack have different parameters", STACK_HINTS["params"])
+    for module in (plain, residual):
+        with torch.no_grad():  # non-trivial norms, so a wrongly placed one shows
+            for m in module.modules():
+                if isinstance(m, nn.BatchNorm1d):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(32, D_IN)
+    for module, name, expected in ((plain, "PlainStack", "plain"), (residual, "ResidualStack", "residual")):
+        module.train()
+        y = module(x)
+        if not isinstance(y, torch.Tensor) or y.shape != (32, CLASSES):
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise CheckFailed(f"{name} returned {got} for a (32, {D_IN}) batch, expected (32, {CLASSES})")
+        with torch.no_grad():
+            candidates = {kind: _reference_logits(module, x, fn) for kind, fn in BLOCKS.items()}
+        bug = match_bug(y, {k: v for k, v in candidates.items() if k != expected})
+        hint = {"residual": "plain_has_skip", "plain": "no_skip"}.get(bug, bug) if bug else "forward"
+        compare(y, candidates[expected], f"{name}'s output", STACK_HINTS[hint])
+
+
+# ---- the learner's two arms, built by their own function --------------------------------------
+
+ARMS_HINTS = {
+    "tuple": "make_arms(depth, seed) should return (plain, residual, plain_config, residual_config)",
+    "seed": "make_arms(depth, 0) and make_arms(depth, 1) build the same weights: call "
+    "seed_everything(seed) with the seed you were given before building each stack",
+    "depth": "make_arms(depth, seed) should build stacks of `depth` blocks",
+}
+
+
+@check("skip_arms")
+def check_skip_arms(make_arms: object) -> None:
+    """Check the learner's ``make_arms(depth, seed)``: the two arms it builds differ only in
+    the skips (:func:`~coursekit.checks.check_fair_comparison`), have ``depth`` blocks, and
+    another seed gives other weights (so seeds really are repeats of the experiment)."""
+    require_function(make_arms, "make_arms", "check_skip_arms")
+    arms = make_arms(4, 0)
+    if not isinstance(arms, tuple) or len(arms) != 4:
+        raise CheckFailed(
+            f"make_arms(4, 0) returned {type(arms).__name__}, not a 4-tuple", ARMS_HINTS["tuple"]
+        )
+    check_fair_comparison.__wrapped__(*arms)  # the fairness sub-checks, reported under this check
+    blocks = getattr(arms[0], "blocks", None)
+    if blocks is not None and len(blocks) != 4:
+        raise CheckFailed(f"make_arms(4, 0) built {len(blocks)} blocks", ARMS_HINTS["depth"])
+    other = make_arms(4, 1)
+    same = all(torch.equal(a, b) for a, b in zip(arms[0].parameters(), other[0].parameters(), strict=True))
+    if same:
+        raise CheckFailed("seeds 0 and 1 give the plain arm the same initial weights", ARMS_HINTS["seed"])
