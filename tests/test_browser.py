@@ -1,29 +1,43 @@
-"""A learner's first minutes in a real browser.
+"""Every lesson proven in a real browser: JupyterLab on localhost, Debian's Chromium driven by
+Playwright (its ``executable_path``; no browser download).
 
-JupyterLab serves a copy of the start-here notebook, headless Chromium (Debian's package,
-driven by Playwright) runs every cell, and moving the widget's slider must change what the
-widget shows. Skipped where Chromium is missing, unless COURSEKIT_BROWSER_TEST=required
-(as in CI), where a missing browser is a failure.
+- every stored lesson, opened as a fresh clone would (untrusted, not run), shows each widget's
+  picture: no ``VBox(...)``, no "Error displaying widget";
+- every lesson in ``notebooks/`` (found at collection time, so new lessons are covered) runs
+  to the end with no error output; every control of every widget is moved, and the output
+  it drives (image bytes or printed numbers) must change; after saving, shutting the kernel
+  down and reloading the page, each widget's picture is shown, not an error;
+- one exercise is completed through the page: a correct LayerNorm typed into the solution cell
+  of the learner's work copy (``my-work/02_layer_norm.ipynb``), the check run, the pass found.
+
+Screenshots go to ``$COURSEKIT_SCREENSHOTS`` (default: a fresh temporary folder; the path is
+printed). JupyterLab is always stopped, even when a test fails. Skipped where Chromium is
+missing, unless ``COURSEKIT_BROWSER_TEST=required`` (as in CI), where that is a failure.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from coursekit.course.workspace import copy_exercises
+
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = "00_start_here.ipynb"
+LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+EXERCISE = "02_layer_norm.ipynb"
 CHROMIUM = os.environ.get("COURSEKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -32,6 +46,22 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+WIDGET = "application/vnd.jupyter.widget-view+json"
+RUN_TIMEOUT_MS = 420_000  # a lesson is under 60 s on 2 idle cores; a shared machine is slower
+CHANGE_TIMEOUT_MS = 60_000
+# the controls a learner moves; each must sit inside an Explorer, whose output it drives
+CONTROLS = (
+    ".widget-slider, .widget-dropdown, .widget-toggle-buttons, "
+    ".widget-toggle-button:not(.widget-toggle-buttons *), .widget-checkbox, .widget-radio"
+)
+# JupyterLab settings for a test: every cell in the page, no news pop-ups
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -48,33 +78,76 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+@dataclass
+class Lab:
+    base: str
+    token: str
+    folder: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/lab/tree/{path}?reset&token={self.token}"  # reset: no tabs from before
+
+    def api(self, path: str, method: str = "GET") -> object:
+        request = urllib.request.Request(f"{self.base}/api/{path}?token={self.token}", method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shut_down_kernels(self) -> None:
+        """What closing the kernel does: no kernel left for any notebook."""
+        for session in self.api("sessions"):
+            self.api(f"sessions/{session['id']}", method="DELETE")
+        for kernel in self.api("kernels"):
+            self.api(f"kernels/{kernel['id']}", method="DELETE")
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """JupyterLab on localhost serving a scratch folder holding a copy of the notebook."""
+def screenshots() -> Path:
+    folder = Path(
+        os.environ.get("COURSEKIT_SCREENSHOTS") or tempfile.mkdtemp(prefix="coursekit-screenshots-")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {folder}")
+    return folder
+
+
+def _clear_outputs(source: Path, target: Path) -> None:
+    notebook = json.loads(source.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    target.write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab on localhost serving a scratch course: the lessons as stored (``stored/``) and
+    cleared (``notebooks/``), the exercise templates and the learner's work copies (``my-work/``).
+    Its own Jupyter folders, so trust, settings and workspaces never touch the user's."""
     _require(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
     folder = tmp_path_factory.mktemp("lab")
-    # A copy without outputs: autosave must not touch the course, and all we see must be new.
-    notebook = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nbformat.write(notebook, folder / NOTEBOOK)
+    course, home = folder / "course", folder / "home"
+    shutil.copytree(ROOT / "exercises", course / "exercises")
+    shutil.copytree(ROOT / "notebooks", course / "stored")
+    (course / "notebooks").mkdir()
+    for name in LESSONS:
+        _clear_outputs(ROOT / "notebooks" / name, course / "notebooks" / name)
+    copy_exercises(course)  # what `make lab` does
+    for name, values in SETTINGS.items():
+        path = home / "settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     port, token, log = _free_port(), secrets.token_hex(16), folder / "jupyterlab.log"
-    env = {**os.environ, "COURSEKIT_PROGRESS": str(folder / "progress.json")}
+    env = {
+        **os.environ,
+        "COURSEKIT_PROGRESS": str(course / "my-work" / "progress.json"),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
     command = [
         sys.executable,
         "-m",
@@ -82,60 +155,303 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--no-browser",
         "--allow-root",
         f"--port={port}",
-        f"--ServerApp.root_dir={folder}",
+        f"--ServerApp.root_dir={course}",
         f"--IdentityProvider.token={token}",
-        f"--LabApp.workspaces_dir={folder}",
+        "--LabApp.expose_app_in_browser=True",
     ]
     with log.open("w") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=course)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(f"{base}/api/status?token={token}", server, log)
-        yield f"{base}/lab/tree/{NOTEBOOK}?token={token}"
-    finally:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"JupyterLab did not answer:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.3)
+        yield Lab(base, token, course)
+    finally:  # always stopped, kernels with it, even when a test failed
         server.terminate()
         try:
-            server.wait(timeout=15)
+            server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
 
 
-def test_start_here_runs_and_the_slider_changes_the_widget(lab: str, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+@pytest.fixture(scope="module")
+def browser(lab: Lab) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            page.goto(lab)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            sync_api.expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
-            select_kernel = page.get_by_role("button", name="Select", exact=True)
-            if select_kernel.is_visible():  # JupyterLab may still ask which kernel to start
-                select_kernel.click()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-
-            summary = page.locator(".widget-output pre").filter(has_text="depth")
-            sync_api.expect(summary.first).to_contain_text("depth 8 |", timeout=120_000)
-            before = summary.first.inner_text()
-            assert page.locator(".widget-output img").count() >= 1, "no plot drawn"
-
-            readout = page.locator(".widget-slider .widget-readout").first
-            readout.click()
-            page.keyboard.press("Control+A")
-            page.keyboard.type("30")
-            page.keyboard.press("Enter")
-            sync_api.expect(summary.first).to_contain_text("depth 30 |", timeout=60_000)
-            after = summary.first.inner_text()
-
-            assert after != before
-            ratios = [re.findall(r"first/last = ([\d.e+-]+)", text) for text in (before, after)]
-            assert ratios[0] != ratios[1], "the numbers did not change with the depth"
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            assert "Traceback" not in " ".join(errors.all_inner_texts())
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"screenshot: {tmp_path / 'failure.png'}")
-            raise
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def page(browser: object, lab: Lab, screenshots: Path, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh page; on failure a screenshot named after the test; kernels shut down after."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    failures = request.session.testsfailed
+    try:
+        yield page
+        if request.session.testsfailed > failures:  # this test's call failed (counted before teardown)
+            name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.name)
+            page.screenshot(path=str(screenshots / f"FAILED-{name}.png"))
+    finally:
+        context.close()
+        lab.shut_down_kernels()
+
+
+# --- talking to JupyterLab through the page -------------------------------------------------
+
+NOTEBOOK_JS = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+
+IDLE_JS = f"""() => {{
+    const nb = {NOTEBOOK_JS};
+    return !!(nb && nb.content && nb.sessionContext && nb.sessionContext.session
+        && nb.sessionContext.session.kernel && nb.sessionContext.session.kernel.status === 'idle'
+        && nb.content.widgets.length > 0);
+}}"""
+
+# done when the kernel is idle and every non-empty code cell has run, or an error stopped the run
+DONE_JS = f"""() => {{
+    const nb = {NOTEBOOK_JS};
+    const kernel = nb.sessionContext.session && nb.sessionContext.session.kernel;
+    if (!kernel || kernel.status !== 'idle') return false;
+    const cells = nb.content.widgets.filter(
+        c => c.model.type === 'code' && c.model.sharedModel.getSource().trim() !== '');
+    let error = false;
+    for (const c of cells) {{
+        const outputs = c.model.outputs;
+        for (let i = 0; i < outputs.length; i++) if (outputs.get(i).type === 'error') error = true;
+    }}
+    return error || cells.every(c => c.model.executionCount !== null);
+}}"""
+
+ERRORS_JS = f"""() => {{
+    const nb = {NOTEBOOK_JS};
+    const found = [];
+    nb.content.widgets.forEach((c, index) => {{
+        if (c.model.type !== 'code') return;
+        const outputs = c.model.outputs;
+        for (let i = 0; i < outputs.length; i++) {{
+            const o = outputs.get(i).toJSON();
+            if (o.output_type === 'error') found.push(`cell ${{index}}: ${{o.ename}}: ${{o.evalue}}`);
+        }}
+    }});
+    return found;
+}}"""
+
+# what an explorer shows: its printed text and a hash of each image's bytes
+SIGNATURE_JS = """e => {
+    const out = e.querySelector('.widget-output');
+    const text = [...out.querySelectorAll('pre')].map(p => p.textContent).join('|');
+    const hash = s => {
+        let h = 0;
+        for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+        return h;
+    };
+    const images = [...out.querySelectorAll('img')].map(i => i.src.length + ':' + hash(i.src)).join('|');
+    return text + '#' + images;
+}"""
+
+
+def open_notebook(page: object, lab: Lab, path: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    page.goto(lab.url(path))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    try:
+        page.wait_for_function(IDLE_JS, timeout=20_000)
+    except PlaywrightTimeout:  # JupyterLab may ask which kernel to start
+        select_kernel = page.get_by_role("button", name="Select", exact=True)
+        if select_kernel.is_visible():
+            select_kernel.click()
+        page.wait_for_function(IDLE_JS, timeout=120_000)
+    expect(page.locator(".jp-Notebook")).to_be_visible()
+
+
+def run_all(page: object) -> list[str]:
+    """Run every cell through JupyterLab's own command; the error outputs, if any."""
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(DONE_JS, timeout=RUN_TIMEOUT_MS, polling=500)
+    return page.evaluate(ERRORS_JS)
+
+
+def save(page: object) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(f"() => !({NOTEBOOK_JS}).context.model.dirty", timeout=30_000)
+
+
+def move(control: object) -> str:
+    """Move one control as a learner would; a description of what was done."""
+    classes = control.get_attribute("class") or ""
+    if "widget-slider" in classes:
+        handle = control.locator(".noUi-handle").first
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        handle.focus()
+        key = "ArrowLeft" if at_max else "ArrowRight"
+        control.page.keyboard.press(key)
+        return f"slider {key}"
+    if "widget-dropdown" in classes:
+        select = control.locator("select")
+        options = select.locator("option").all_inner_texts()
+        current = select.evaluate("s => s.selectedIndex")
+        select.select_option(index=(current + 1) % len(options))
+        return f"dropdown -> {options[(current + 1) % len(options)]}"
+    if "widget-toggle-buttons" in classes:
+        button = control.locator("button:not(.mod-active)").first
+        label = button.inner_text()
+        button.click()
+        return f"toggle buttons -> {label}"
+    if "widget-radio" in classes:
+        choice = control.locator("input:not(:checked)").first
+        choice.click()
+        return "radio buttons"
+    if "widget-checkbox" in classes:
+        control.locator("input").click()
+        return "checkbox"
+    control.click()  # a single toggle button
+    return "toggle button"
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_a_stored_lesson_shows_its_pictures_without_a_kernel(page: object, lab: Lab, name: str) -> None:
+    """Opened as a fresh clone would be (untrusted, never run): each widget is its picture."""
+    stored = json.loads((ROOT / "notebooks" / name).read_text(encoding="utf-8"))
+    widget_cells = [
+        i
+        for i, cell in enumerate(stored["cells"])
+        if any(WIDGET in o.get("data", {}) for o in cell.get("outputs", []))
+    ]
+    page.goto(lab.url(f"stored/{name}"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_timeout(1_000)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    assert cells.count() == len(stored["cells"])
+    for index in widget_cells:
+        outputs = cells.nth(index).locator(".jp-OutputArea")
+        outputs.scroll_into_view_if_needed()
+        assert outputs.locator("img").first.is_visible(), f"{name}: cell {index} shows no picture"
+        text = outputs.inner_text()
+        assert "VBox(" not in text and "Error displaying widget" not in text, f"{name}: cell {index}: {text}"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_a_lesson_runs_and_every_widget_drives_its_output(
+    page: object, lab: Lab, screenshots: Path, name: str
+) -> None:
+    stem = Path(name).stem
+    open_notebook(page, lab, f"notebooks/{name}")
+    started = time.monotonic()
+    errors = run_all(page)
+    print(f"{name}: ran in the page in {time.monotonic() - started:.0f} s")
+    page.screenshot(path=str(screenshots / f"{stem}-ran.png"))
+    assert not errors, f"{name} stopped with an error: {errors}"
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+
+    explorers = page.locator(".coursekit-explorer")
+    all_controls = page.locator(f".jp-Notebook :is({CONTROLS})").count()
+    in_explorers = page.locator(f".coursekit-explorer :is({CONTROLS})").count()
+    assert in_explorers == all_controls, (
+        f"{name}: a control outside a coursekit Explorer drives nothing we can see"
+    )
+    if explorers.count() == 0 and not name.startswith("00"):
+        pytest.fail(f"{name}: a lesson needs at least one Explorer widget")
+    for e in range(explorers.count()):
+        explorer = explorers.nth(e)
+        explorer.scroll_into_view_if_needed()
+        controls = explorer.locator(CONTROLS)
+        for c in range(controls.count()):
+            before = explorer.evaluate(SIGNATURE_JS)
+            what = move(controls.nth(c))
+            page.wait_for_function(
+                f"([e, before]) => ({SIGNATURE_JS})(e) !== before",
+                arg=[explorer.element_handle(), before],
+                timeout=CHANGE_TIMEOUT_MS,
+            )
+            after = explorer.evaluate(SIGNATURE_JS)
+            assert after != before, f"{name}: widget {e}, control {c} ({what}) changed nothing"
+        page.wait_for_timeout(300)  # let the last figure paint
+        explorer.screenshot(path=str(screenshots / f"{stem}-widget{e + 1}.png"))
+    assert not page.evaluate(ERRORS_JS), f"{name}: moving a widget raised an error"
+
+    # Saved (so trusted), kernel gone, page reloaded: each widget shows its picture, no error.
+    save(page)
+    saved = json.loads((lab.folder / "notebooks" / name).read_text(encoding="utf-8"))
+    widget_cells = [
+        i
+        for i, cell in enumerate(saved["cells"])
+        if any(WIDGET in o.get("data", {}) for o in cell.get("outputs", []))
+    ]
+    lab.shut_down_kernels()
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_function(  # the widget manager has given up on the models the kernel took with it
+        "() => !document.querySelector('.jp-Notebook').innerText.includes('Loading widget')",
+        timeout=60_000,
+    )
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    for index in widget_cells:
+        outputs = cells.nth(index).locator(".jp-OutputArea")
+        outputs.scroll_into_view_if_needed()
+        shown = outputs.evaluate(
+            "o => [...o.querySelectorAll('img')].filter(i => i.offsetParent !== null).length"
+        )
+        assert shown >= 1, f"{name}: cell {index} shows no picture after a reload without its kernel"
+        text = outputs.inner_text()
+        assert "Error displaying widget" not in text and "VBox(" not in text, f"{name}: cell {index}: {text}"
+    if widget_cells:
+        cells.nth(widget_cells[0]).scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / f"{stem}-reloaded.png"))
+
+
+def test_an_exercise_completed_through_the_page(page: object, lab: Lab, screenshots: Path) -> None:
+    """Type a correct LayerNorm into the learner's copy, run it, and find the pass."""
+    from playwright.sync_api import expect
+
+    solution = json.loads((ROOT / "solutions" / EXERCISE).read_text(encoding="utf-8"))
+    answer = next(c for c in solution["cells"] if c.get("id") == "ln-solution")["source"]
+    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+    answer = "".join(line for line in answer if line.strip() not in markers)
+    mine = lab.folder / "my-work" / EXERCISE
+    template = (lab.folder / "exercises" / EXERCISE).read_bytes()
+    open_notebook(page, lab, f"my-work/{EXERCISE}")
+    exercise = json.loads(mine.read_text(encoding="utf-8"))
+    index = next(i for i, c in enumerate(exercise["cells"]) if c.get("id") == "ln-solution")
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(answer)  # as pasted: the editor adds no indentation of its own
+    errors = run_all(page)
+    assert not errors, errors
+    check = page.locator(".jp-Notebook .jp-Cell").nth(index + 1).locator(".jp-OutputArea")
+    expect(check).to_contain_text("layer_norm: passed", timeout=60_000)
+    assert "✅" in check.inner_text()
+    check.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "exercise-02-passed.png"))
+    save(page)
+    assert "raise NotImplementedError" not in "".join(
+        json.loads(mine.read_text(encoding="utf-8"))["cells"][index]["source"]
+    )
+    assert (lab.folder / "exercises" / EXERCISE).read_bytes() == template  # the template untouched
+    progress = json.loads((lab.folder / "my-work" / "progress.json").read_text(encoding="utf-8"))
+    assert progress["checks"]["layer_norm"]["status"] == "passed"
+    assert progress["checks"]["rms_norm"]["status"] == "not attempted"
