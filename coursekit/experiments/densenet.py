@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .. import load_digits, train_many
+from ..data import load_digits
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
+from ..training import train_many
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, batch_norm_stacked, digits_training, linear_stacked
 

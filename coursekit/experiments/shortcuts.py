@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import load_digits, train_many
+from ..data import load_digits
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
+from ..training import train_many
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, digits_training
 
