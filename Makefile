@@ -5,12 +5,14 @@
 # torch's version is pinned in pyproject.toml alone. On a machine with no local CPU build
 # of torch, add the CPU wheel index to avoid a multi-GB CUDA download:
 #   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# Extra JupyterLab options (benchmarks/newcomer.py uses them): make lab LAB_ARGS="--no-browser --port=8899"
+# Extra JupyterLab or pytest options (benchmarks/newcomer.py uses them):
+#   make lab LAB_ARGS="--no-browser --port=8899"    make test PYTEST_ARGS="tests/test_layout.py"
 
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_INDEX ?=
 LAB_ARGS ?=
+PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 PIP_EXTRA := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 RUNTIME := $(VENV)/.installed-runtime
@@ -42,7 +44,7 @@ lab: $(RUNTIME)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: $(TESTS)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Maintainers: re-run every lesson and solution in place (stores the outputs nbval checks).
 execute: $(RUNTIME)
