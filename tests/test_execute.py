@@ -31,3 +31,17 @@ def test_execute_reports_a_failing_notebook_and_leaves_it_alone(tmp_path, capsys
 def test_execute_refuses_a_path_that_is_not_a_notebook(tmp_path, capsys):
     assert main(["execute", str(tmp_path / "missing.ipynb")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_execute_stores_no_widget_model_ids(tmp_path):
+    """A widget's model id is new on every run: stored, it would be noise in every diff."""
+    path = tmp_path / "lesson.ipynb"
+    code = "import ipywidgets\nipywidgets.IntSlider(3)"
+    nbformat.write(new_notebook(cells=[new_code_cell(code)]), path)
+    assert main(["execute", str(path)]) == 0
+    (cell,) = nbformat.read(path, as_version=4).cells
+    views = [o["data"]["application/vnd.jupyter.widget-view+json"] for o in cell.outputs if "data" in o]
+    assert views and all(view["model_id"] == "" for view in views)
+    first = path.read_text()
+    assert main(["execute", str(path)]) == 0
+    assert path.read_text() == first  # a second run stores the same thing

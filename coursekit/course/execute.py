@@ -1,8 +1,10 @@
 """``coursekit execute``: re-run lessons and solutions in place, storing only what nbval reads.
 
 The outputs stored in ``notebooks/`` and ``solutions/`` are what nbval compares against, so
-they must be refreshed after every edit. Timings and widget state would change on every run
-and bury the real changes in diffs, so they are not recorded.
+they must be refreshed after every edit. Timings, widget state and the ids of widget models
+would change on every run and bury the real changes in diffs, so they are not recorded: a
+stored widget output keeps ``model_id: ""``, which JupyterLab's widget renderer hides, while
+the picture stored beside it (coursekit/widgets/explorer.py) is what a reader sees.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .jupyter_kernel import current_env_kernel_manager
 from .layout import find_notebooks
 
 DEFAULT_FOLDERS = ("notebooks", "solutions")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def execute_in_place(path: Path, timeout: int = 600) -> None:
@@ -37,7 +40,17 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
     )
     client.execute()
     nb.metadata.pop("widgets", None)  # widget state: different on every run, re-made when the cell runs
+    forget_widget_models(nb)
     nbformat.write(nb, path)
+
+
+def forget_widget_models(nb: object) -> None:
+    """Blank the model id of every stored widget output (a new random id on every run)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_MIME)
+            if isinstance(view, dict) and "model_id" in view:
+                view["model_id"] = ""
 
 
 def run(args: argparse.Namespace) -> int:
