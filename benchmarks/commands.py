@@ -1,6 +1,6 @@
 """How long the learner's instant commands take: ``coursekit --help`` and ``coursekit progress``.
 
-Budget (DESIGN.md): under 1 s each on 2 CPU cores. Each command is run as a learner runs it,
+Budget: under 1 s each on 2 CPU cores. Each command is run as a learner runs it,
 a fresh process from the shell, several times; the best and the median are printed (the
 best is the machine's speed, the median what a busy machine gives).
 

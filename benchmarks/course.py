@@ -1,7 +1,7 @@
 """The whole course against its budgets: every lesson and solution notebook run top to bottom
 in a fresh kernel, with its time and the kernel's peak memory.
 
-Budgets (DESIGN.md, on 2 CPU cores): a lesson under 60 s, the whole course (lessons and
+Budgets (on 2 CPU cores): a lesson under 60 s, the whole course (lessons and
 solutions) under 5 minutes, a notebook kernel under 1 GB. A kernel's peak memory is its
 resident set's high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux), read just before
 the kernel is shut down. Nothing is saved: the notebooks stay as they are, and checks record
