@@ -1,5 +1,9 @@
 """Lesson 7's widgets and questions: what the sliders call, on small runs made here."""
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from coursekit.checks import check_answer
@@ -81,3 +85,18 @@ def test_lesson_questions_accept_their_answer_and_refuse_another(question_id):
     if QUESTIONS[question_id].choices and LESSON_ANSWERS[question_id] == "a":
         wrong = "b"
     assert not check_answer(question_id, wrong).passed
+
+
+def test_stored_lesson_has_a_number_for_every_misconception():
+    """The closing table of the stored lesson: seven myths, each measured with a number."""
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "07_skip_is_not_residual.ipynb"
+    cells = {cell["id"]: cell for cell in json.loads(notebook.read_text())["cells"]}
+    text = "".join("".join(o.get("text", "")) for o in cells["skip-29"]["outputs"])
+    for number in range(1, 8):
+        assert f"{number}. MYTH:" in text, number
+    measured = re.findall(r"MEASURED: (.*)", text)
+    assert len(measured) == 7 and all(re.search(r"\d", line) for line in measured)
+    answers = [c for c in cells.values() if "check_answer(" in "".join(c["source"])]
+    assert len(answers) == len(LESSON_ANSWERS)
+    for cell in answers:  # every question answered, and answered right, in the stored lesson
+        assert "".join(cell["outputs"][0]["text"]).startswith("✅"), cell["id"]
