@@ -1486,3 +1486,131 @@ CORRECT += [(fair_settings_arms, "fair_comparison")]
 
 # the hint a check gives for a constructor that does not fit the contract's signature
 SIGNATURE_HINT = "give the constructor exactly the contract's arguments and defaults"
+
+
+# --- more slips, each with its own hint ----------------------------------------------------
+
+
+class LNWeightFirst(_LN):
+    def forward(self, x):
+        return _ln(x * self.weight, self.eps) + self.bias
+
+
+class LNBiasSubtracted(_LN):
+    def forward(self, x):
+        return _ln(x, self.eps) * self.weight - self.bias
+
+
+class LNParamsSwapped(_LN):
+    def forward(self, x):
+        return _ln(x, self.eps) * self.bias + self.weight
+
+
+class LNEpsSquared(_LN):
+    def normalise(self, x):
+        return _ln(x, self.eps**2)
+
+
+class LNOverSequenceAndFeatures(_LN):
+    def normalise(self, x):
+        mean = x.mean((-2, -1), keepdim=True)
+        return (x - mean) / torch.sqrt(x.var((-2, -1), unbiased=False, keepdim=True) + self.eps)
+
+
+class RMSOverSequenceAndFeatures(_RMS):
+    def normalise(self, x):
+        return x / torch.sqrt(x.pow(2).mean((-2, -1), keepdim=True) + self.epsilon(x))
+
+
+class RMSStd(_RMS):
+    def normalise(self, x):
+        return x / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + self.epsilon(x))
+
+
+class MLPSiLU(_MLP):
+    def forward(self, x):
+        return self.fc2(F.silu(self.fc1(x)))
+
+
+class MLPSigmoidGELU(_MLP):
+    def forward(self, x):
+        h = self.fc1(x)
+        return self.fc2(h * torch.sigmoid(1.702 * h))
+
+
+class BlockFinalNorm(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            return _post(self, x)
+        return self.norm2(_pre(self, x))
+
+
+class BlockPostNormOnBranch(_Block):
+    def forward(self, x):
+        if self.norm == "pre":
+            return _pre(self, x)
+        x = x + self.norm1(self.sa(x))
+        return x + self.norm2(self.mlp(x))
+
+
+class BlockCausal(_Block):
+    def forward(self, x):
+        mask = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)
+        h = self.norm1(x) if self.norm == "pre" else x
+        a = self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+        if self.norm == "pre":
+            x = x + a
+            return x + self.mlp(self.norm2(x))
+        x = self.norm1(x + a)
+        return self.norm2(x + self.mlp(x))
+
+
+def probe_weights_only(model, x, y):
+    loss = _loss(model, x, y)
+    out = []
+    for block in model.blocks:
+        params = [p for n, p in block.named_parameters() if n.endswith("weight") and p.dim() > 1]
+        grads = torch.autograd.grad(loss, params, retain_graph=True)
+        out.append(torch.sqrt(sum(g.pow(2).sum() for g in grads)).item())
+    return out
+
+
+WRONG += [
+    (LNWeightFirst, "layer_norm", "affine_order"),
+    (LNBiasSubtracted, "layer_norm", "bias_sign"),
+    (LNParamsSwapped, "layer_norm", "param_swap"),
+    (LNEpsSquared, "layer_norm", "eps_used_wrong"),
+    (LNOverSequenceAndFeatures, "layer_norm", "wrong_dim"),
+    (RMSOverSequenceAndFeatures, "rms_norm", "wrong_dim"),
+    (RMSStd, "rms_norm", "rms_is_std"),
+    (MLPSiLU, "mlp", "other_activation"),
+    (MLPSigmoidGELU, "mlp", "tanh_gelu"),
+    (BlockFinalNorm, "transformer_block", "final_norm"),
+    (BlockPostNormOnBranch, "transformer_block", "norm_on_branch"),
+    (BlockCausal, "transformer_block", "causal"),
+    (probe_weights_only, "grad_norm_probe", "weights_only"),
+]
+
+
+class LNFixedWidth(_LN):
+    def normalise(self, x):
+        mean = x.sum(-1, keepdim=True) / 5  # the check's width, hard-coded
+        return (x - mean) / torch.sqrt((x - mean).pow(2).sum(-1, keepdim=True) / 5 + self.eps)
+
+
+class RMSDimTwo(_RMS):
+    def normalise(self, x):
+        return x / torch.sqrt(x.pow(2).mean(2, keepdim=True) + self.epsilon(x))  # dim=2, not -1
+
+
+class BlockOneHead(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+        self.attn = nn.MultiheadAttention(d_model, 1, batch_first=True)
+
+
+WRONG += [
+    (LNFixedWidth, "layer_norm", "other_sizes"),
+    (RMSDimTwo, "rms_norm", "other_sizes"),
+    (BlockOneHead, "transformer_block", "heads"),
+]

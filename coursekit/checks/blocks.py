@@ -42,6 +42,7 @@ HINTS = {
     "mlp (with fc1 and fc2), norm1, norm2",
     "batch_first": "build the attention with nn.MultiheadAttention(d_model, n_heads, batch_first=True): "
     "the block's input is (batch, seq, d_model)",
+    "heads": "pass n_heads on to the attention: nn.MultiheadAttention(d_model, n_heads, batch_first=True)",
     "extra_params": "the contract's parameters are those of attn, mlp.fc1, mlp.fc2, norm1 and norm2 only; "
     "remove the extra ones",
     "default_hidden": "d_hidden defaults to 4 * d_model: pass it on to the MLP",
@@ -59,6 +60,11 @@ HINTS = {
     "linear map",
     "activation": "this course's MLP uses the exact GELU (F.gelu or nn.GELU()) between fc1 and fc2",
     "attn_inputs": "give the attention the same tensor as query, key and value: h = norm1(x); attn(h, h, h)",
+    "final_norm": "a pre-norm block returns x + mlp(norm2(x)) as it is: no norm after the last residual "
+    "(a deep stack adds one final norm, once, after its last block)",
+    "norm_on_branch": "post-norm normalises the sum: norm1(x + attn(x)), not x + norm1(attn(x))",
+    "causal": "this block's forward takes no mask: the check calls forward(x) and expects attention over "
+    "every position",
     "parallel": "the sublayers run in sequence: the MLP takes x after the attention's residual, "
     "not the block's input",
     "detached": "the gradient does not match: is part of the computation detached "
@@ -91,6 +97,8 @@ def _wire(
     act: object = F.gelu,
     raw_kv: bool = False,
     parallel: bool = False,
+    branch_normed: bool = False,
+    causal: bool = False,
 ) -> torch.Tensor:
     """The block's output with each sublayer wired as told (``residual``: 0, 1 or 2 copies of x)."""
 
@@ -100,7 +108,8 @@ def _wire(
 
     def attn(h: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         kv = source if raw_kv else h
-        return layer.self_attn(h, kv, kv, need_weights=False)[0]
+        mask = torch.ones(h.shape[1], h.shape[1], dtype=torch.bool).triu(1) if causal else None
+        return layer.self_attn(h, kv, kv, need_weights=False, attn_mask=mask)[0]
 
     def mlp(h: torch.Tensor) -> torch.Tensor:
         return layer.linear2(act(layer.linear1(h)))
@@ -112,6 +121,8 @@ def _wire(
         if placement == "pre":
             h = norm(i, x)
             x = residual[i] * (h if skip_normed[i] else x) + f(h, x)
+        elif branch_normed:
+            x = residual[i] * x + norm(i, f(x, x))
         else:
             x = norm(i, residual[i] * x + f(x, x))
     return x
@@ -138,6 +149,12 @@ def _wirings(layer: nn.TransformerEncoderLayer, x: torch.Tensor, placement: str)
     w["activation"] = _wire(layer, x, placement, act=F.relu)
     w["activation_tanh"] = _wire(layer, x, placement, act=lambda h: F.gelu(h, approximate="tanh"))
     w["attn_inputs"] = _wire(layer, x, placement, raw_kv=True)
+    w["causal"] = _wire(layer, x, placement, causal=True)
+    if placement == "pre":
+        w["final_norm(norm2)"] = layer.norm2(_wire(layer, x, placement))
+        w["final_norm(norm1)"] = layer.norm1(_wire(layer, x, placement))
+    else:
+        w["norm_on_branch"] = _wire(layer, x, placement, branch_normed=True)
     # a placement swapped and one sublayer's residual missing: the usual combined slip
     for r in [(1, 0), (0, 1)]:
         w[f"swapped{r}"] = _wire(layer, x, other, residual=r)
@@ -185,6 +202,8 @@ def _contract(cls: type) -> None:
         raise CheckFailed("TransformerBlock(d_model, n_heads).attn is not an nn.MultiheadAttention", HINTS["names"])
     if not attn.batch_first:
         raise CheckFailed("attn was built without batch_first=True", HINTS["batch_first"])
+    if attn.num_heads != HEADS:
+        raise CheckFailed(f"TransformerBlock({D}, n_heads={HEADS}).attn has {attn.num_heads} head(s)", HINTS["heads"])
     fc1 = getattr(getattr(block, "mlp", None), "fc1", None)
     if getattr(fc1, "out_features", 4 * D) != 4 * D:
         raise CheckFailed(

@@ -291,12 +291,14 @@ def _grad_mode_kept() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def clause(description: str, hint: str) -> Iterator[None]:
+def clause(description: str, hint: str, learner_too: bool = False) -> Iterator[None]:
     """A step of the check that relies on one clause of the contract.
 
     An exception raised with no line of the learner's code in its traceback came from the
     check's own call on an object that does not fit the contract: it becomes a failure naming
-    the clause, never "your code raised". A learner's own exception passes through.
+    the clause, never "your code raised". A learner's own exception passes through, unless
+    ``learner_too``: then it is that clause's failure too, with the learner's line as detail
+    (for inputs built to expose one mistake, where the hint says more than the error).
     """
     try:
         yield
@@ -305,10 +307,13 @@ def clause(description: str, hint: str) -> Iterator[None]:
     except NotImplementedError:
         raise
     except Exception as exc:
-        if learner_line(exc):
+        line = learner_line(exc)
+        if line and not learner_too:
             raise
         text = str(exc).strip().splitlines()
-        raise CheckFailed(f"{description} ({type(exc).__name__}: {text[0] if text else ''})", hint) from None
+        raise CheckFailed(
+            f"{description} ({type(exc).__name__}: {text[0] if text else ''})", hint, line
+        ) from None
 
 
 def construct(cls: type, name: str, signature: str, *args: object, **kwargs: object) -> nn.Module:

@@ -43,7 +43,9 @@ HINTS = {
     "activation_missing": "there is no activation between fc1 and fc2; "
     "two linear layers in a row are one linear map",
     "relu": "this course's MLP uses GELU (F.gelu or nn.GELU()), not ReLU",
-    "tanh_gelu": "use the exact GELU (approximate='none'), not the tanh approximation",
+    "tanh_gelu": "use the exact GELU (approximate='none'), not an approximation (tanh or sigmoid)",
+    "other_activation": "this course's MLP uses GELU (F.gelu or nn.GELU()) between fc1 and fc2, not another "
+    "activation",
     "activation_after": "the activation goes between fc1 and fc2, not after fc2",
     "residual_inside": "the MLP is the branch only: return fc2(gelu(fc1(x))); the block adds the residual",
     "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
@@ -114,9 +116,16 @@ def check_mlp(MLP: type) -> None:  # noqa: N803 - the learner's class, by its na
             "activation_after_both": F.gelu(fc2(F.gelu(h))),
             "relu_after": F.relu(fc2(F.relu(h))),
             "residual_inside": x + fc2(F.gelu(h)),
+            "tanh_gelu~sigmoid": fc2(h * torch.sigmoid(1.702 * h)),
+            "other_activation~silu": fc2(F.silu(h)),
+            "other_activation~tanh": fc2(torch.tanh(h)),
+            "other_activation~sigmoid": fc2(torch.sigmoid(h)),
+            "other_activation~elu": fc2(F.elu(h)),
+            "other_activation~softplus": fc2(F.softplus(h)),
+            "other_activation~leaky": fc2(F.leaky_relu(h)),
         }
         expected = ref(x)
-    bug = match_bug(y, candidates)
+    bug = match_bug(y, candidates).split("~")[0]
     bug = {"activation_after_both": "activation_after", "relu_after": "activation_after"}.get(bug, bug)
     compare(y, expected, "output", HINTS.get(bug, ""))
     compare_gradients(

@@ -24,6 +24,7 @@ from .core import (
     CheckFailed,
     call_forward,
     check,
+    clause,
     close,
     compare,
     construct,
@@ -74,6 +75,15 @@ HINTS = {
     "bias_init": "initialise the bias to zeros (torch.zeros), so a fresh module only normalises",
     "param_shape": "the gain and bias have one entry per feature: shape (normalized_shape,)",
     "default_eps": "keep PyTorch's default eps in the constructor's signature",
+    "other_sizes": "use the sizes you are given: normalized_shape for the parameters, dim=-1 (the last "
+    "dimension) in forward; nothing fixed to one width or one number of dimensions",
+    "affine_order": "normalise first, then scale by self.weight (and add self.bias): "
+    "(x - mean) / sqrt(var + eps) * weight + bias",
+    "bias_sign": "add the bias (+ self.bias); do not subtract it",
+    "param_swap": "multiply by self.weight (the gain) and add self.bias (the shift), not the other way round",
+    "eps_used_wrong": "add eps itself inside the square root: sqrt(var + eps), not eps**2 or sqrt(eps)",
+    "rms_is_std": "RMSNorm divides by the root mean square of x itself, sqrt(mean(x**2) + eps), "
+    "not by its standard deviation",
     "detached": "the gradient does not match: is part of the computation detached "
     "(.detach(), .data, .item() or torch.no_grad())?",
 }
@@ -111,6 +121,14 @@ def _layer_norm_formulas() -> dict[str, Formula]:
         "eps_ignored": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps=0.0),
         "eps_hardcoded": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps=1e-5),
         "no_centering": lambda x, w, b, eps: affine(x / torch.sqrt(var(x) + eps), w, b),
+        "wrong_dim~01": over((0, 1)),
+        "wrong_dim~12": over((1, 2)),
+        "wrong_dim~02": over((0, 2)),
+        "affine_order": lambda x, w, b, eps: F.layer_norm(x * w, x.shape[-1:], eps=eps) + b,
+        "bias_sign": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], eps=eps) * w - b,
+        "param_swap": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], eps=eps) * b + w,
+        "eps_used_wrong~sq": lambda x, w, b, eps: F.layer_norm(x, x.shape[-1:], w, b, eps=eps * eps),
+        "eps_used_wrong~sqrt": lambda x, w, b, eps: affine(centred(x) / (var(x).sqrt() + eps**0.5), w, b),
     }
 
 
@@ -132,6 +150,12 @@ def _rms_norm_formulas() -> dict[str, Formula]:
         "no_gain": lambda x, w, b, eps: x / torch.sqrt(ms(x) + eps),
         "eps_ignored": lambda x, w, b, eps: x / ms(x).sqrt() * w,
         "eps_hardcoded": lambda x, w, b, eps: x / torch.sqrt(ms(x) + 1e-5) * w,
+        "wrong_dim~01": over((0, 1)),
+        "wrong_dim~12": over((1, 2)),
+        "wrong_dim~02": over((0, 2)),
+        "eps_used_wrong~sq": lambda x, w, b, eps: x / torch.sqrt(ms(x) + eps * eps) * w,
+        "affine_order": lambda x, w, b, eps: (x * w) / torch.sqrt(ms(x * w) + eps),
+        "rms_is_std": lambda x, w, b, eps: x / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w,
     }
 
 
@@ -177,7 +201,7 @@ def _diagnose(
     with torch.no_grad():
         for bug, formula in formulas.items():
             if close(y.detach(), formula(x, w, b, eps)):
-                return HINTS[bug.removesuffix("_1").removesuffix("_all")]
+                return HINTS[bug.split("~")[0].removesuffix("_1").removesuffix("_all")]
     return ""
 
 
@@ -258,6 +282,12 @@ def _norm_check(
         HINTS["rms_eps_dtype"] if default_eps is None else HINTS["eps_hardcoded"],
     )
     _check_gradients(module, make_torch_copy(module, make_torch(BIG_EPS), names), x, names)
+    for shape in [(4, 7), (2, 2, 3, 7)]:  # another width, two and four dimensions
+        other = torch.randn(*shape) * 1.5 + 0.5
+        with clause(f"{name}(7) on an input of shape {shape} failed", HINTS["other_sizes"], learner_too=True):
+            got = call_forward(construct(cls, name, signature, 7, eps=BIG_EPS), other)
+        expected = type(make_torch(BIG_EPS))(7, eps=BIG_EPS)(other).detach()
+        compare(got, expected, f"{name}(7)'s output on an input of shape {shape}", HINTS["other_sizes"])
     ops = frozenset({"layer_norm", "rms_norm", "group_norm", "instance_norm", "batch_norm"})
     _from_scratch(module, (), scratch, run=lambda: module(x), ops=ops)
 

@@ -40,6 +40,7 @@ HINTS = {
     "wrong_loss": "measure the gradient of the cross-entropy loss of model(x) against y "
     "(F.cross_entropy(model(x), y)), averaged over the batch",
     "output_not_loss": "differentiate the loss (F.cross_entropy(model(x), y)), not the model's output",
+    "weights_only": "take every parameter of the block, biases and norm gains included: list(block.parameters())",
     "recipe": "follow the recipe: loss → torch.autograd.grad over each block's parameters → sqrt(sum of squares)",
 }
 
@@ -95,6 +96,13 @@ def _diagnose(
         if _same(got, _per_block(model, ce, reduce)):
             return HINTS[bug]
     norm = lambda flat, grads: flat.norm()  # noqa: E731
+    only = []
+    for block in model.blocks:
+        named = [p for n, p in block.named_parameters() if n.endswith("weight") and p.dim() > 1]
+        grads = torch.autograd.grad(ce, named, retain_graph=True)
+        only.append(float(torch.cat([g.flatten() for g in grads]).norm()))
+    if _same(got, only):
+        return HINTS["weights_only"]
     if _same(got, _per_block(model, nn.functional.cross_entropy(model(x), y, reduction="sum"), norm)):
         return HINTS["wrong_loss"]
     if _same(got, _per_block(model, model(x).sum(), norm)):

@@ -352,6 +352,9 @@ def _coursekit_guard(key, folder, pristine, progress):
         return put
 
     seen_classes = set()
+    quiet = __import__("warnings").catch_warnings()
+    quiet.__enter__()
+    __import__("warnings").simplefilter("ignore")
     for name, mod in list(sys.modules.items()):
         if mod is None or not watched(name) or not isinstance(mod, types.ModuleType):
             continue
@@ -363,21 +366,42 @@ def _coursekit_guard(key, folder, pristine, progress):
             if isinstance(v, type) and v.__module__ == name and id(v) not in seen_classes:
                 seen_classes.add(id(v))
                 spaces.append((f"{name}.{v.__qualname__}", v.__dict__, class_setter(v), dict(v.__dict__), True))
+    quiet.__exit__(None, None, None)
     modules = {n: m for n, m in sys.modules.items() if m is not None and watched(n)}
     spaces.append(("sys.modules", sys.modules, module_setter(sys.modules), modules, True))
     checks = {n: getattr(coursekit.checks, n) for n in dir(coursekit.checks) if n.startswith("check_")}
     real_out, real_err, record, CheckResult = sys.stdout, sys.stderr, core._RECORD, core.CheckResult
     ignore = {"__warningregistry__", "_RECORD", "__builtins__"}
 
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
+
+    def wraps_original(old, new):
+        """torch's own wrapping of its functions (torch.manual_seed once dynamo loads, an
+        optimizer's step at its first use): code inside torch, ``__wrapped__`` leading to the original."""
+        fn = getattr(new, "__func__", new)
+        code = getattr(getattr(fn, "__code__", None), "co_filename", "")
+        if not code.startswith(torch_dir):
+            return False
+        for _ in range(8):
+            fn = getattr(fn, "__wrapped__", None)
+            if fn is None:
+                return False
+            if fn is old or getattr(fn, "__func__", None) is old:
+                return True
+        return False
+
     def differences():
         out = []
         for label, d, put, snap, is_ours in spaces:
             strict = label == "sys.modules" or label.startswith("coursekit")
-            for k, old in snap.items():
+            for k, old in list(snap.items()):
                 new = d.get(k, MISSING)
                 if new is old or k in ignore:
                     continue
                 if strict or callable(old) or isinstance(old, types.ModuleType):
+                    if wraps_original(old, new):
+                        snap[k] = new  # adopt torch's own wrapper as the original
+                        continue
                     out.append((label, put, k, old, new))
         return out
 
@@ -685,6 +709,7 @@ def format_table(reports: list[NotebookReport]) -> str:
         lines.append(f"{name.ljust(width)}  {score:>5}  {what}".rstrip())
         if first is not None and first.status not in ("not attempted",):
             lines += _wrap(first.message, " " * (width + 11))
+            lines += [" " * (width + 11) + line for line in first.detail.splitlines()[:2]]  # the learner's line
             if first.hint:
                 lines += _wrap(f"hint: {first.hint}", " " * (width + 11))
         if r.flags:
@@ -709,8 +734,8 @@ def class_summary(reports: list[NotebookReport], top: int = 5) -> dict[str, obje
     for r in graded:
         for s in r.scores:
             checks.setdefault(s.check, collections.Counter())[s.status] += 1
-            if not s.passed and s.hint and s.status in ("failed", "error"):
-                hints[(s.check, s.hint)] += 1
+            if not s.passed and s.status not in ("not attempted", DIED):
+                hints[(s.check, s.hint or _gist(s.message))] += 1
     return {
         "notebooks": len(reports),
         "graded": len(graded),
@@ -720,6 +745,11 @@ def class_summary(reports: list[NotebookReport], top: int = 5) -> dict[str, obje
         },
         "hints": [{"check": c, "hint": h, "count": n} for (c, h), n in hints.most_common(top)],
     }
+
+
+def _gist(message: str) -> str:
+    """A message without the numbers that differ from notebook to notebook (for counting)."""
+    return re.sub(r"line \d+|\d+(\.\d+)?( s)?", "…", message.split(":")[0] if "raised" in message else message)
 
 
 def format_summary(reports: list[NotebookReport]) -> str:
