@@ -187,7 +187,7 @@ class GradientProfileConfig:
     seeds: tuple[int, ...] = SEEDS  # one init's profile is noisy; 8 seeds' mean is not
     batch_size: int = 32
     statistic: str = "batch"
-    positions: int = 4  # statistic="position": tokens probed per seed
+    positions: int = 8  # statistic="position": tokens probed per seed
     setup: ModelSetup = ModelSetup()
 
     def __post_init__(self) -> None:
