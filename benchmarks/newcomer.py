@@ -161,6 +161,8 @@ def main() -> int:
         closing = [line for line in log.read_text().splitlines() if line.strip()][-1:]
         print(f"make test exit status {test.returncode}: {closing[0] if closing else ''}", flush=True)
         ok = test.returncode == 0
+        if not ok:
+            print("the end of make test's output:\n" + "\n".join(log.read_text().splitlines()[-40:]))
     finally:
         if args.keep:
             print(f"kept: {folder}")
