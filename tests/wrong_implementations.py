@@ -1614,3 +1614,52 @@ WRONG += [
     (RMSDimTwo, "rms_norm", "other_sizes"),
     (BlockOneHead, "transformer_block", "heads"),
 ]
+
+
+class RMSAbsMean(_RMS):
+    def normalise(self, x):
+        return x / (x.abs().mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class ResActivationAfterAdd(_Res):
+    def forward(self, x):
+        return F.relu(x + self.sublayer(x))
+
+
+class MLPDropoutAlways(_MLP):
+    def forward(self, x):
+        return self.fc2(F.dropout(F.gelu(self.fc1(x)), 0.1, training=True))
+
+
+class BlockHalfBranches(_Block):
+    def forward(self, x):
+        if self.norm == "post":
+            return _post(self, x)
+        x = x + 0.5 * self.sa(self.norm1(x))
+        return x + 0.5 * self.mlp(self.norm2(x))
+
+
+class LNKeepdimByHand(_LN):
+    """Correct: statistics without keepdim, unsqueezed back."""
+
+    def normalise(self, x):
+        mean, var = x.mean(-1), x.var(-1, unbiased=False)
+        return (x - mean.unsqueeze(-1)) / torch.sqrt(var.unsqueeze(-1) + self.eps)
+
+
+def probe_loss_per_block(model, x, y):
+    """Correct: the loss recomputed for each block (slower, same numbers)."""
+    out = []
+    for block in model.blocks:
+        grads = torch.autograd.grad(_loss(model, x, y), list(block.parameters()))
+        out.append(float(torch.sqrt(sum((g**2).sum() for g in grads))))
+    return out
+
+
+WRONG += [
+    (RMSAbsMean, "rms_norm", "rms_abs_mean"),
+    (ResActivationAfterAdd, "residual", "identity"),
+    (MLPDropoutAlways, "mlp", "random"),
+    (BlockHalfBranches, "transformer_block", "scaled"),
+]
+CORRECT += [(LNKeepdimByHand, "layer_norm"), (probe_loss_per_block, "grad_norm_probe")]

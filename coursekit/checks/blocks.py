@@ -60,6 +60,7 @@ HINTS = {
     "linear map",
     "activation": "this course's MLP uses the exact GELU (F.gelu or nn.GELU()) between fc1 and fc2",
     "attn_inputs": "give the attention the same tensor as query, key and value: h = norm1(x); attn(h, h, h)",
+    "scaled": "add each sublayer's output as it is, x + f(...), with no scale on the branch or the sum",
     "final_norm": "a pre-norm block returns x + mlp(norm2(x)) as it is: no norm after the last residual "
     "(a deep stack adds one final norm, once, after its last block)",
     "norm_on_branch": "post-norm normalises the sum: norm1(x + attn(x)), not x + norm1(attn(x))",
@@ -158,6 +159,9 @@ def _wirings(layer: nn.TransformerEncoderLayer, x: torch.Tensor, placement: str)
     # a placement swapped and one sublayer's residual missing: the usual combined slip
     for r in [(1, 0), (0, 1)]:
         w[f"swapped{r}"] = _wire(layer, x, other, residual=r)
+    for r in [(2, 2), (2**0.5, 2**0.5)]:  # each branch scaled by 1/2 or 1/sqrt(2): the same as x scaled up
+        scaled = _wire(layer, x * r[0], placement)
+        w[f"scaled{r}"] = scaled / r[0] if placement == "pre" else scaled
     return w
 
 

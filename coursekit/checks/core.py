@@ -194,6 +194,8 @@ SHARED_HINTS = {
     "tuple": "return a single tensor; nn.MultiheadAttention returns (output, weights): keep the output, [0]",
     "not_tensor": "forward must return a tensor",
     "dtype": "do not convert the dtype: build any constants with x's dtype",
+    "random": "the output should depend on the input only: is there dropout (with training=True), "
+    "torch.rand or state that changes from call to call?",
     "finite": "the output has NaN or Inf: is eps added before the square root, is anything divided by zero?",
 }
 
@@ -238,6 +240,10 @@ def call_forward(module: nn.Module, x: torch.Tensor, *args: object) -> torch.Ten
         raise CheckFailed(f"output dtype {y.dtype}, expected {x.dtype} (the input's)", SHARED_HINTS["dtype"])
     if not torch.isfinite(y).all():
         raise CheckFailed("output contains NaN or Inf", SHARED_HINTS["finite"])
+    with torch.no_grad():
+        again = module(x.clone(), *args)
+    if isinstance(again, torch.Tensor) and again.shape == y.shape and not close(again, y.detach()):
+        raise CheckFailed("forward gives a different output each time on the same input", SHARED_HINTS["random"])
     return y
 
 

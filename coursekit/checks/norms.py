@@ -75,6 +75,7 @@ HINTS = {
     "bias_init": "initialise the bias to zeros (torch.zeros), so a fresh module only normalises",
     "param_shape": "the gain and bias have one entry per feature: shape (normalized_shape,)",
     "default_eps": "keep PyTorch's default eps in the constructor's signature",
+    "rms_abs_mean": "the root mean square is sqrt(mean(x**2) + eps), not the mean of |x|",
     "other_sizes": "use the sizes you are given: normalized_shape for the parameters, dim=-1 (the last "
     "dimension) in forward; nothing fixed to one width or one number of dimensions",
     "affine_order": "normalise first, then scale by self.weight (and add self.bias): "
@@ -156,6 +157,8 @@ def _rms_norm_formulas() -> dict[str, Formula]:
         "eps_used_wrong~sq": lambda x, w, b, eps: x / torch.sqrt(ms(x) + eps * eps) * w,
         "affine_order": lambda x, w, b, eps: (x * w) / torch.sqrt(ms(x * w) + eps),
         "rms_is_std": lambda x, w, b, eps: x / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w,
+        "rms_abs_mean": lambda x, w, b, eps: x / (x.abs().mean(-1, keepdim=True) + eps) * w,
+        "rms_abs_mean~in": lambda x, w, b, eps: x / (x.abs().mean(-1, keepdim=True) + eps**0.5) * w,
     }
 
 

@@ -36,6 +36,8 @@ HINTS = {
     "scaled": "a plain residual adds the branch as it is: x + self.sublayer(x), with no scale or average",
     "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
     "from_scratch": "write the residual yourself (x + self.sublayer(x)); do not subclass or wrap coursekit.Residual",
+    "identity": "with a branch that outputs zeros a residual returns x exactly: apply nothing after the "
+    "addition (no activation, norm or scale)",
     "mode": "forward must not switch the model between train() and eval()",
 }
 
@@ -70,16 +72,19 @@ def check_residual(Residual: type) -> None:  # noqa: N803 - the learner's class,
             "scaled_branch": x + 0.5 * f,
         }
     bug = match_bug(y, candidates)
+    zero = nn.Linear(D, D)
+    nn.init.zeros_(zero.weight)
+    nn.init.zeros_(zero.bias)
+    identity = torch.equal(call_forward(cls(zero), x), x)
+    if not bug and not identity and not close(y, x + f):
+        bug = "identity"
     compare(y, x + f, "output", HINTS.get("scaled" if bug.startswith("scaled") else bug, ""))
     module.train()
     call_forward(module, x)
     if not module.training or not branch.training:
         raise CheckFailed("forward switched the module to eval mode", HINTS["mode"])
 
-    zero = nn.Linear(D, D)
-    nn.init.zeros_(zero.weight)
-    nn.init.zeros_(zero.bias)
-    if not torch.equal(call_forward(cls(zero), x), x):
+    if not identity:
         raise CheckFailed(
             "with a branch that outputs zeros the output is not exactly the input", HINTS["no_residual"]
         )
