@@ -26,7 +26,7 @@ from .models import BatchNormNet, digits_training
 
 @dataclass(frozen=True)
 class ShortcutConfig:
-    """32 blocks, 10 epochs, 3 seeds: deep enough for the shortcut to matter, a few seconds."""
+    """32 blocks, 10 epochs, 3 seeds: deep enough for the shortcut to matter (about 9 s of one core)."""
 
     depth: int = 32
     width: int = 64
