@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,10 +96,16 @@ class Lab:
 
     def shut_down_kernels(self) -> None:
         """What closing the kernel does: no kernel left for any notebook."""
-        for session in self.api("sessions"):
-            self.api(f"sessions/{session['id']}", method="DELETE")
-        for kernel in self.api("kernels"):
-            self.api(f"kernels/{kernel['id']}", method="DELETE")
+        for _ in range(20):
+            sessions, kernels = self.api("sessions"), self.api("kernels")
+            if not sessions and not kernels:
+                return
+            for path in [f"sessions/{s['id']}" for s in sessions] + [f"kernels/{k['id']}" for k in kernels]:
+                try:
+                    self.api(path, method="DELETE")
+                except urllib.error.HTTPError:  # gone meanwhile, or still starting: asked again
+                    pass
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +262,17 @@ ERRORS_JS = f"""() => {{
     return found;
 }}"""
 
-# what an explorer shows: its printed text and a hash of each image's bytes
+# what an explorer shows: its printed text and a hash of each image's bytes, in all its outputs
 SIGNATURE_JS = """e => {
-    const out = e.querySelector('.widget-output');
-    const text = [...out.querySelectorAll('pre')].map(p => p.textContent).join('|');
+    const out = e;
+    const text = [...out.querySelectorAll('.widget-output pre')].map(p => p.textContent).join('|');
     const hash = s => {
         let h = 0;
         for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
         return h;
     };
-    const images = [...out.querySelectorAll('img')].map(i => i.src.length + ':' + hash(i.src)).join('|');
+    const images = [...out.querySelectorAll('.widget-output img')]
+        .map(i => i.src.length + ':' + hash(i.src)).join('|');
     return text + '#' + images;
 }"""
 
@@ -389,7 +397,8 @@ def test_a_lesson_runs_and_every_widget_drives_its_output(
             )
             after = explorer.evaluate(SIGNATURE_JS)
             assert after != before, f"{name}: widget {e}, control {c} ({what}) changed nothing"
-        page.wait_for_timeout(300)  # let the last figure paint
+        page.wait_for_function(IDLE_JS, timeout=RUN_TIMEOUT_MS)  # the last move drawn
+        page.wait_for_timeout(300)  # and painted
         explorer.screenshot(path=str(screenshots / f"{stem}-widget{e + 1}.png"))
     assert not page.evaluate(ERRORS_JS), f"{name}: moving a widget raised an error"
 
