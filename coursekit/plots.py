@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from matplotlib.figure import Figure
 
 from .experiments import DegradationResult, LesionResult, ShatteredResult, ShortcutResult, WarmupResult
+from .experiments.decoder import DecoderResult
 from .experiments.densenet import DenseNetResult
 from .experiments.norm_placement import GradientProfileResult, StreamResult, Theorem1Result
 from .experiments.norm_training import DepthSweepResult
@@ -332,3 +333,21 @@ def plot_layer_widths(result: DenseNetResult) -> Figure:
         "residual / plain / projected": [c.width] * c.depth,
     }
     return plot_by_layer(series, "input width of the layer (features)", "What each layer reads")
+
+
+# --- lessons 3 and 4: the MLP block, the transformer block -----------------------------------
+
+
+def plot_decoder_ablation(result: DecoderResult, variants: Sequence[str] | None = None) -> Figure:
+    """Loss curves of the decoder variants (one thin line per seed), with chance and the target."""
+    names = list(result.loss_curves) if variants is None else list(variants)
+    c = result.config
+    fig = plot_seed_curves(
+        {name: result.loss_curves[name] for name in names},
+        f"Causal decoder, {c.depth} blocks, {c.norm}-norm, rule {c.rule!r}",
+        chance=result.chance,
+    )
+    ax = fig.axes[0]
+    ax.axhline(c.target_loss, color="black", linestyle="--", linewidth=0.8, label=f"target {c.target_loss:g}")
+    ax.legend(fontsize="small")
+    return fig

@@ -126,3 +126,10 @@ def test_the_targets_depend_on_the_past_only(rule):
 def test_bad_configs_are_refused_naming_the_value(change, error):
     with pytest.raises(error):
         dataclasses.replace(DecoderConfig(), **change)
+
+
+def test_without_norms_the_trained_stream_grows_more_at_every_seed(result):
+    for seed, (plain, normed) in enumerate(
+        zip(result.stream_growth["no norms"], result.stream_growth["residual+norm"], strict=True)
+    ):
+        assert plain > 2 * normed, f"seed {seed}: growth {plain:.2f} without norms, {normed:.2f} with"

@@ -12,6 +12,7 @@ from .layer_norm import (
     layer_norm_bug_explorer,
     layer_norm_bug_view,
 )
+from .mlp import rank_collapse_explorer, rank_collapse_view
 from .norm_placement import (
     gradient_profile_explorer,
     gradient_profile_for,
@@ -36,8 +37,14 @@ from .skip import (  # lesson 5
     skip_training_summary,
     skip_training_view,
 )
+from .transformer_block import decoder_ablation, decoder_explorer, decoder_view
 
 __all__ = [
+    "decoder_ablation",
+    "decoder_explorer",
+    "decoder_view",
+    "rank_collapse_explorer",
+    "rank_collapse_view",
     "LiveExplorer",
     "skip_training_explorer",
     "skip_training_stream",
