@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,20 @@ def test_an_explorer_displays_its_picture_beside_the_live_widget() -> None:
     assert base64.b64decode(picture["image/png"])[:4] == b"\x89PNG" and "n = 5" in picture["text/plain"]
     assert WIDGET in live and not live["text/plain"].startswith("VBox")
     assert rules["text/html"] == STYLE
+
+
+def test_an_html_export_shows_each_widget_as_its_picture() -> None:
+    """nbconvert (what many course sites publish) shows the picture, not the widget's repr."""
+    nbconvert = pytest.importorskip("nbconvert")
+    import nbformat
+
+    path = ROOT / "notebooks" / "00_start_here.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    widget_cells = [
+        cell for cell in notebook.cells if any(WIDGET in o.get("data", {}) for o in cell.get("outputs", []))
+    ]
+    assert widget_cells, "the start-here notebook stores a widget"
+    html, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
+    assert html.count('src="data:image/png;base64,') >= len(widget_cells)
+    shown = re.sub(r"<style.*?</style>", "", html, flags=re.DOTALL)  # what a reader sees, not the rules
+    assert "VBox(" not in shown and "Error displaying widget" not in shown
