@@ -371,7 +371,7 @@ def _coursekit_guard(key, folder, pristine, progress):
     spaces.append(("sys.modules", sys.modules, module_setter(sys.modules), modules, True))
     checks = {n: getattr(coursekit.checks, n) for n in dir(coursekit.checks) if n.startswith("check_")}
     real_out, real_err, record, CheckResult = sys.stdout, sys.stderr, core._RECORD, core.CheckResult
-    ignore = {"__warningregistry__", "_RECORD", "__builtins__"}
+    ignore = {"__warningregistry__", "__builtins__"}
 
     torch_dir = os.path.dirname(torch.__file__) + os.sep
 
