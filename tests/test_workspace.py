@@ -109,7 +109,7 @@ def test_grade_and_progress_default_to_the_work_folder(monkeypatch: pytest.Monke
 
     seen = {}
 
-    def fake_grade(paths, exercises, timeout):
+    def fake_grade(paths, exercises, timeout, **options):
         seen["paths"] = paths
         return []
 
