@@ -31,16 +31,18 @@ from torch.nn import functional as F
 
 from ..data import Task, batches
 from ..measures import block_prefixes, cross_entropy, grad_norms_by_block
+from .fused import keep_freed_memory
 from .loop import TrainConfig, TrainResult, lr_factor, progress_bar
 
 
 def structure(model: nn.Module) -> tuple:
-    """What variants trained together must share: the class, every submodule's name and class,
-    and every parameter's and buffer's name and shape. (Settings held in plain attributes are
-    caught later, by comparing each variant's own forward with the shared computation.)"""
+    """What variants trained together must share: the class, every submodule's name, class and
+    settings as its ``extra_repr`` shows them, and every parameter's and buffer's name and shape.
+    (Settings held in plain attributes no repr shows are caught later, by comparing each variant's
+    own forward with the shared computation.)"""
     return (
         type(model),
-        tuple((name, type(m)) for name, m in model.named_modules()),
+        tuple((name, type(m), m.extra_repr()) for name, m in model.named_modules()),
         tuple((n, p.shape) for n, p in model.named_parameters()),
         tuple((n, b.shape) for n, b in model.named_buffers()),
     )
@@ -146,9 +148,10 @@ def _stacked_loss(models: list[nn.Module]):
 
         def loss(params, buffers, x, y):
             logits = models[0].forward_stacked(params | buffers, x)  # (variant, batch, ..., n_classes)
-            targets = y.expand(n, *y.shape).flatten()
-            losses = F.cross_entropy(logits.flatten(0, -2), targets, reduction="none")
-            return losses.view(n, -1).mean(1), logits
+            # classes in dim 1, as cross_entropy takes (N, C, d1, ...): its kernel for that layout
+            # is ~10x faster than the one for a short last dimension of classes
+            losses = F.cross_entropy(logits.movedim(-1, 1), y.expand(n, *y.shape), reduction="none")
+            return losses.flatten(1).mean(1), logits
 
         return loss
     template = copy.deepcopy(models[0]).to("meta")
@@ -190,6 +193,7 @@ def train_many(
 
     for m in models:
         m.train()
+    keep_freed_memory()  # every step allocates the same tensors: no page faults for them
     flat, params, buffers = _stack_weights(models)
     names = list(params)
     forward = _stacked_loss(models)
@@ -224,9 +228,8 @@ def train_many(
         bad = (~torch.isfinite(loss + grad.sum(1))).tolist()
         log = step % base.log_every == 0 or step == base.steps - 1
         if log:
-            grads = {
-                n: g.view(p.shape) for (n, p), g in zip(params.items(), grad.split(sizes, 1), strict=True)
-            }
+            # (variant, numel) each: scalar parameters (a ReZero gate) too
+            grads = dict(zip(params, grad.split(sizes, 1), strict=True))
             norms = grad_norms_by_block(grads, prefixes, variants=True).tolist()
             correct = (logits.argmax(-1) == y).flatten(1).float().mean(1).tolist()
         for v, (r, lost) in enumerate(zip(results, loss.tolist(), strict=True)):
