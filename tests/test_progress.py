@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from coursekit.course import layout, progress
 from coursekit.course.cli import main
@@ -71,22 +72,51 @@ def test_a_corrupt_file_is_set_aside_with_a_warning(progress_file: Path) -> None
     assert progress_file.with_name("progress.json.corrupt").read_text() == "{ not json"
 
 
+@pytest.fixture
+def exercises(tmp_path: Path) -> Path:
+    """An exercises folder with one notebook of four checks, as `coursekit build` writes them."""
+    folder = tmp_path / "exercises"
+    folder.mkdir()
+    sources = [
+        "check_layer_norm(LayerNorm)",
+        "check_rms_norm(RMSNorm)",
+        'check_answer("ln_variance", answer_variance)',
+        'check_answer("ln_unbiased_factor", answer_unbiased_factor)',
+    ]
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Exercise"}]
+    cells += [
+        {"cell_type": "code", "metadata": {"tags": ["check"]}, "source": s, "outputs": []} for s in sources
+    ]
+    (folder / "02_layer_norm.ipynb").write_text(
+        json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5})
+    )
+    return folder
+
+
 def test_the_report_lists_every_exercise_check(
-    progress_file: Path, capsys: pytest.CaptureFixture[str]
+    progress_file: Path, exercises: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     progress.record_result("layer_norm", True)
-    assert main(["progress", "--exercises", str(ROOT / "exercises")]) == 0
+    assert main(["progress", "--exercises", str(exercises)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[:3] == ["02_layer_norm", "  ✅ layer_norm: passed", "  ⬜ rms_norm: not attempted"]
     assert out[-1].startswith("1 of 4 checks passed")
     assert main(["progress", "--exercises", str(ROOT / "missing")]) == 2
 
 
-def test_the_report_uses_the_one_vocabulary_and_wraps_hints_at_words(progress_file: Path) -> None:
+def test_the_course_exercises_are_all_listed(progress_file: Path) -> None:
+    names = progress.expected_checks(ROOT / "exercises")
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "exercises").glob("*.ipynb"))
+    assert all(names.values()), "every exercise has at least one check"
+
+
+def test_the_report_uses_the_one_vocabulary_and_wraps_hints_at_words(
+    progress_file: Path, exercises: Path
+) -> None:
     hint = "your variance divides by n - 1 (unbiased); LayerNorm divides by n, " * 3
     progress.record_result("layer_norm", False, hint=hint)
     progress.record_result("rms_norm", False, status="error")
-    lines = progress.report(ROOT / "exercises", width=40).splitlines()
+    lines = progress.report(exercises, width=40).splitlines()
     assert lines[1] == f"  {layout.RESULT_SYMBOLS['failed']} layer_norm: failed"
     hint_lines = [line for line in lines if line.startswith("      ")]
     assert len(hint_lines) > 3 and all(len(line) <= 40 for line in hint_lines)
@@ -103,8 +133,22 @@ def test_an_old_file_without_status_still_reads(progress_file: Path) -> None:
     assert progress.status_of(None) == "not attempted"
 
 
+class LayerNorm(torch.nn.Module):
+    """A learner's LayerNorm, from scratch."""
+
+    def __init__(self, normalized_shape: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = torch.nn.Parameter(torch.ones(normalized_shape))
+        self.bias = torch.nn.Parameter(torch.zeros(normalized_shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(-1, keepdim=True)
+        var = ((x - mean) ** 2).mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
 def test_a_check_run_with_record_false_leaves_no_trace(progress_file: Path, capsys) -> None:
-    from coursekit import LayerNorm
     from coursekit.checks import check_layer_norm
     from coursekit.checks.core import drain
 
