@@ -1663,3 +1663,40 @@ WRONG += [
     (BlockHalfBranches, "transformer_block", "scaled"),
 ]
 CORRECT += [(LNKeepdimByHand, "layer_norm"), (probe_loss_per_block, "grad_norm_probe")]
+
+
+class _PlainFlagStack(torch.nn.Module):
+    """A learner's stack whose switch is called `plain`, with another True/False setting."""
+
+    def __init__(self, plain, bias=True):
+        super().__init__()
+        self.plain, self.use_bias = plain, bias
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(16, 16, bias=True) for _ in range(4))
+
+    def forward(self, x):
+        for layer in self.layers:
+            h = torch.relu(layer(x) if self.use_bias else layer(x) - layer.bias)
+            x = h if self.plain else x + h
+        return x
+
+
+def _plain_flag_arms(biases=(True, True)):
+    from coursekit import seed_everything
+    from coursekit.training import TrainConfig
+
+    seed_everything(0)
+    a = _PlainFlagStack(True, biases[0])
+    seed_everything(0)
+    return a, _PlainFlagStack(False, biases[1]), TrainConfig(), TrainConfig()
+
+
+def fair_plain_flag_arms():
+    return _plain_flag_arms()
+
+
+def arms_differ_in_two_switches():
+    return _plain_flag_arms((True, False))
+
+
+WRONG += [(arms_differ_in_two_switches, "fair_comparison", "settings")]
+CORRECT += [(fair_plain_flag_arms, "fair_comparison")]

@@ -47,9 +47,13 @@ def _plain(value: object) -> dict[str, object] | None:
 
 
 def _setting_differences(a: nn.Module, b: nn.Module) -> list[str]:
-    """Plain attributes (and dataclass fields, buffers) that differ between same-named modules, skips aside."""
+    """Plain attributes (and dataclass fields, buffers) that differ between same-named modules, skips aside.
+
+    The skip switch is an attribute whose name says so (residual, skip, shortcut), or, when
+    none does, the one True/False attribute that differs (``self.plain``, ``self.use_res``).
+    """
     modules_b = dict(b.named_modules())
-    out = []
+    found: list[tuple[str, str, bool]] = []  # (attribute name, description, a True/False switch)
     for name, ma in a.named_modules():
         mb = modules_b.get(name)
         if mb is None or type(ma) is not type(mb):
@@ -63,17 +67,36 @@ def _setting_differences(a: nn.Module, b: nn.Module) -> list[str]:
             x, y = va.get(key), vb.get(key)
             fx, fy = _plain(x), _plain(y)
             if fx is not None and fy is not None:
-                out += [f"{where}{key}.{f}" for f in fx if not _is_skip(f) and fx[f] != fy.get(f)]
+                found += [
+                    (f, f"{where}{key}.{f}", isinstance(fx[f], bool))
+                    for f in fx
+                    if not _is_skip(f) and fx[f] != fy.get(f)
+                ]
             elif repr(x) != repr(y):
-                out.append(f"{where}{key} ({x!r} against {y!r})")
+                found.append((key, f"{where}{key} ({x!r} against {y!r})", isinstance(x, bool) and isinstance(y, bool)))
         buffers_b = dict(mb.named_buffers(recurse=False))
         for key, buf in ma.named_buffers(recurse=False):
             other = buffers_b.get(key)
             if _is_skip(key) or other is None:
                 continue
             if buf.shape != other.shape or not torch.equal(buf, other):
-                out.append(f"{where}{key} (a buffer)")
-    return out
+                found.append((key, f"{where}{key} (a buffer)", False))
+    switches = {key for key, _, is_bool in found if is_bool}
+    if len(switches) == 1 and not _has_skip_setting(a, b):
+        found = [f for f in found if f[0] not in switches]
+    return [description for _, description, _ in found]
+
+
+def _has_skip_setting(a: nn.Module, b: nn.Module) -> bool:
+    """Whether the arms differ in an attribute named for the skip (then that is the switch)."""
+    for (_, ma), (_, mb) in zip(a.named_modules(), b.named_modules()):
+        for key, value in vars(ma).items():
+            if _is_skip(key) and not key.startswith("_") and repr(value) != repr(vars(mb).get(key)):
+                return True
+            fields = _plain(value)
+            if fields is not None and any(_is_skip(f) and fields[f] != getattr(vars(mb).get(key), f, None) for f in fields):
+                return True
+    return False
 
 
 def _settings(model: nn.Module) -> list[tuple]:

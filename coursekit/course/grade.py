@@ -83,7 +83,7 @@ import nbformat
 
 from .jupyter_kernel import current_env_kernel_manager
 from .layout import ENV as PROGRESS_ENV
-from .layout import RESULT_SYMBOLS, check_cells, check_names_in, course_root, find_notebooks
+from .layout import RESULT_SYMBOLS, check_cells, check_names_in, course_root, find_notebooks, work_folder
 
 DEFAULT_TIMEOUT = 60
 TIMEOUT_ENAME = "CellTimeout"
@@ -393,7 +393,7 @@ def _coursekit_guard(key, folder, pristine, progress):
     def differences():
         out = []
         for label, d, put, snap, is_ours in spaces:
-            strict = label == "sys.modules" or label.startswith("coursekit")
+            strict = label == "sys.modules" or label.startswith(("coursekit.checks", "coursekit.course"))
             for k, old in list(snap.items()):
                 new = d.get(k, MISSING)
                 if new is old or k in ignore:
@@ -800,9 +800,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.timeout <= 0:
             raise GradeError(f"--timeout must be a positive number of seconds, got {args.timeout}")
-        reports = grade(
-            args.notebooks, Path(args.exercises) if args.exercises else None, args.timeout, progress=sys.stdout
-        )
+        # no notebook named: the learner's own work folder, my-work/ (coursekit/course/workspace.py)
+        notebooks = args.notebooks or [str(work_folder())]
+        exercises = Path(args.exercises) if args.exercises else None
+        reports = grade(notebooks, exercises, args.timeout, progress=sys.stdout)
     except GradeError as exc:
         print(f"coursekit grade: {exc}", file=sys.stderr)
         return 2
@@ -825,7 +826,9 @@ def run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
-    parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks or folders of notebooks")
+    parser.add_argument(
+        "notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks or folders (default: my-work/, yours)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every score, flag and the class summary as JSON")
     parser.add_argument("--csv", metavar="FILE", help="also write a row per notebook and check as CSV")
     parser.add_argument(
