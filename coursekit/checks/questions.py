@@ -154,6 +154,54 @@ QUESTIONS = {
         nudge="write out what the block after the deleted one receives, with and without x +",
         choices=("a", "b", "c"),
     ),
+    # exercise 03_mlp
+    "mlp_parameters": Question(
+        digest="2b1a5a643f61fe33f623fbd25c03e65e1ef644e53e1efcab2aa5873727f99834",
+        explanation="fc1 has 512 × 2048 weights and 2048 biases, fc2 2048 × 512 weights and 512 "
+        "biases: 8·512² + 5·512 = 2,099,712, twice the attention's 4·512² + 4·512 = 1,050,624. "
+        "That is the MLP's two thirds of a block.",
+        nudge="count fc1 (512 → 2048) and fc2 (2048 → 512), weights and biases",
+        decimals=0,
+    ),
+    "mlp_one_token": Question(
+        digest="d79cb1f7c5cf2dd9dac949bd30dadee771bb8a549b9db74c9250dc8b8898dab3",
+        explanation="The MLP applies the same two matrices to each position on its own: output 3 "
+        "depends on input 3 only. Lesson 3 measured a change of exactly 0 at every other position.",
+        nudge="look at which positions fc1 reads when it computes output 3",
+        choices=("a", "b", "c"),
+    ),
+    "mlp_without_attention": Question(
+        digest="318f49e909398cc5ea403666d252a05a8076be4f3366c0bf47ef398c8c6037e8",
+        explanation="Without attention position t sees only x_t, and (x_{t-1} + x_t) mod 10 given "
+        "x_t is uniform over 10 digits: 7 of the 8 positions cost ln 10, so the best loss is "
+        "7/8 ln 10 = 2.01, where every seed stopped. Attention moves tokens; the MLP computes.",
+        nudge="what can position t know about x_{t-1} if nothing moves information between positions?",
+        choices=("a", "b", "c"),
+    ),
+    # exercise 04_transformer_block
+    "block_causal_positions": Question(
+        digest="da0a2ae44ecdcd16015a306e24564e4677ca101f756279f9c2b9beb54e1e3b38",
+        explanation="Positions 7, 8 and 9: a causal layer's position i reads positions j ≤ i "
+        "only, so a change at 7 can reach 7 and later, never 0–6, however many blocks are stacked.",
+        nudge="which positions j may position i read under the causal mask?",
+        decimals=0,
+    ),
+    "block_decoder_residual": Question(
+        digest="a33775cf5255d2e71080e7f0fd004cef15f0b2e7c3b41c5fd80fde43ffb86bdd",
+        explanation="Without both residuals no seed reached loss 0.1 in 300 steps, in post-norm and "
+        "pre-norm alike; without the norms, or with the attention residual alone, every seed did. "
+        "The residual around attention keeps each token's own content on an identity path.",
+        nudge="look at the 'reached loss 0.1 at … of 3 seeds' lines of lesson 4",
+        choices=("a", "b", "c"),
+    ),
+    "block_decoder_norms": Question(
+        digest="53ac598aeb4352605104ab95f552b83bc9207bf8f979446e3eba465343d3afda",
+        explanation="With 4 blocks and Adam the un-normalised stream grew only about ×5–7 and did no "
+        "harm. The norms keep the stream's scale fixed, which matters as depth grows: lesson 1 "
+        "measures ×10⁷ over 50 un-normalised blocks, lesson 6 post-norm at depth.",
+        nudge="compare the stream growth with and without the norms in lesson 4, and the depth",
+        choices=("a", "b", "c"),
+    ),
 }
 
 
