@@ -67,6 +67,17 @@ async def run_one(path: Path, timeout: int) -> dict[str, object]:
     return {"notebook": str(path.relative_to(ROOT)), "seconds": seconds, "peak_mb": peak, "error": error}
 
 
+async def run_all(paths: list[Path], timeout: int) -> list[dict[str, object]]:
+    rows = []
+    for path in paths:
+        row = await run_one(path, timeout)
+        rows.append(row)
+        peak = "n/a" if row["peak_mb"] is None else f"{row['peak_mb']:.0f} MB"
+        line = f"{row['notebook']:<42} {row['seconds']:>6.1f}s {peak:>12}  {verdict(row)}"
+        print(line + (f"  ({row['error']})" if row["error"] else ""), flush=True)
+    return rows
+
+
 def verdict(row: dict[str, object]) -> str:
     problems = []
     if row["error"]:
@@ -86,16 +97,10 @@ def main() -> int:
     args = parser.parse_args()
     paths = find_notebooks(args.paths or [str(ROOT / "notebooks"), str(ROOT / "solutions")])
     paths = [p.resolve() for p in paths]
-    rows = []
     with tempfile.TemporaryDirectory(prefix="coursekit-course-bench-") as scratch:
         os.environ["COURSEKIT_PROGRESS"] = str(Path(scratch) / "progress.json")  # not the learner's
         print(f"{'notebook':<42} {'time':>7} {'kernel peak':>12}  verdict", flush=True)
-        for path in paths:
-            row = asyncio.run(run_one(path, args.timeout))
-            rows.append(row)
-            peak = "n/a" if row["peak_mb"] is None else f"{row['peak_mb']:.0f} MB"
-            line = f"{row['notebook']:<42} {row['seconds']:>6.1f}s {peak:>12}  {verdict(row)}"
-            print(line + (f"  ({row['error']})" if row["error"] else ""), flush=True)
+        rows = asyncio.run(run_all(paths, args.timeout))  # one event loop for every kernel
     total = sum(r["seconds"] for r in rows)
     peaks = [r["peak_mb"] for r in rows if r["peak_mb"] is not None]
     course_ok = total < COURSE_BUDGET_S
