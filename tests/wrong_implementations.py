@@ -1700,3 +1700,37 @@ def arms_differ_in_two_switches():
 
 WRONG += [(arms_differ_in_two_switches, "fair_comparison", "settings")]
 CORRECT += [(fair_plain_flag_arms, "fair_comparison")]
+
+
+class MLPActivationFirst(_MLP):
+    def forward(self, x):
+        return self.fc2(self.fc1(F.gelu(x)))
+
+
+class BlockReturnsAttentionWeights(_Block):
+    def forward(self, x):
+        h = self.norm1(x)
+        return self.attn(h, h, h)[1]
+
+
+def warmup_constant(step, base_lr, warmup_steps):
+    return base_lr
+
+
+def warmup_ends_late(step, base_lr, warmup_steps):
+    return base_lr * min(1.0, (step + 1) / (warmup_steps + 1))
+
+
+def arms_one_partly_frozen():
+    plain, residual, a, b = _arms()
+    next(residual.parameters()).requires_grad_(False)
+    return plain, residual, a, b
+
+
+WRONG += [
+    (MLPActivationFirst, "mlp", "activation_before"),
+    (BlockReturnsAttentionWeights, "transformer_block", "attn_output"),
+    (warmup_constant, "warmup", "constant"),
+    (warmup_ends_late, "warmup", "ends_late"),
+    (arms_one_partly_frozen, "fair_comparison", "frozen"),
+]

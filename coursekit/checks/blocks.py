@@ -42,6 +42,8 @@ HINTS = {
     "mlp (with fc1 and fc2), norm1, norm2",
     "batch_first": "build the attention with nn.MultiheadAttention(d_model, n_heads, batch_first=True): "
     "the block's input is (batch, seq, d_model)",
+    "attn_output": "keep the block's output (batch, seq, d_model): nn.MultiheadAttention returns "
+    "(output, weights), use the output, [0], and keep the sequence dimension",
     "heads": "pass n_heads on to the attention: nn.MultiheadAttention(d_model, n_heads, batch_first=True)",
     "extra_params": "the contract's parameters are those of attn, mlp.fc1, mlp.fc2, norm1 and norm2 only; "
     "remove the extra ones",
@@ -246,7 +248,7 @@ def check_transformer_block(TransformerBlock: type) -> None:  # noqa: N803 - the
         with clause("the block's parameters could not be set to the reference's", HINTS["names"]):
             ref = _load(block, layer)
         block.eval()
-        y = call_forward(block, x)
+        y = call_forward(block, x, shape_hint=HINTS["attn_output"])
         with torch.no_grad():
             expected = layer(x)
             candidates = _wirings(layer, x, placement)

@@ -223,8 +223,9 @@ def require_function(fn: object, name: str, check_name: str) -> None:
         )
 
 
-def call_forward(module: nn.Module, x: torch.Tensor, *args: object) -> torch.Tensor:
-    """Sub-checks on one call: returns a tensor of x's shape and dtype, finite, x untouched."""
+def call_forward(module: nn.Module, x: torch.Tensor, *args: object, shape_hint: str = "") -> torch.Tensor:
+    """Sub-checks on one call: returns a tensor of x's shape and dtype, finite, x untouched,
+    the same output when called again. ``shape_hint`` replaces the usual hint for a wrong shape."""
     before = x.clone()
     y = module(x, *args)
     if not isinstance(y, torch.Tensor):
@@ -234,7 +235,8 @@ def call_forward(module: nn.Module, x: torch.Tensor, *args: object) -> torch.Ten
         raise CheckFailed("forward modified its input in place", SHARED_HINTS["in_place"])
     if y.shape != x.shape:
         raise CheckFailed(
-            f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)", SHARED_HINTS["shape"]
+            f"output shape {tuple(y.shape)}, expected {tuple(x.shape)} (the input's)",
+            shape_hint or SHARED_HINTS["shape"],
         )
     if y.dtype != x.dtype:
         raise CheckFailed(f"output dtype {y.dtype}, expected {x.dtype} (the input's)", SHARED_HINTS["dtype"])

@@ -28,6 +28,7 @@ HINTS = {
     "training": "the arms train differently: use one TrainConfig (learning rate, batch size, seed) for both",
     "settings": "the arms differ in a setting besides the skip: build both with the same settings and change "
     "only the skip switch (residual=True/False, shortcut='none'/'identity')",
+    "frozen": "one arm has frozen parameters (requires_grad=False): let both arms train every parameter",
     "mode": "one arm is in train mode and the other in eval mode: leave both as built (train mode)",
     "dtype": "the arms have different dtypes or devices: build both the same way",
 }
@@ -151,6 +152,8 @@ def check_fair_comparison(
         if a.dtype != b.dtype or a.device != b.device:
             raise CheckFailed(f"the arms' {name} are {a.dtype} on {a.device} and {b.dtype} on {b.device}",
                               HINTS["dtype"])
+        if a.requires_grad != b.requires_grad:
+            raise CheckFailed(f"the arms' {name} differ in requires_grad", HINTS["frozen"])
         if not torch.equal(a, b):
             raise CheckFailed(f"the arms' initial {name} differ", HINTS["seeds"])
     if _same_network(plain, residual):  # type: ignore[arg-type]

@@ -23,6 +23,10 @@ HINTS = {
     "base_lr": "scale by base_lr: the factor goes from 1 / warmup_steps up to 1, times base_lr",
     "ends_early": "the rate reaches base_lr one step early: at step s it is base_lr * (s + 1) / warmup_steps, "
     "so base_lr is first reached at step warmup_steps - 1",
+    "constant": "the rate must ramp up during the warm-up: base_lr * (step + 1) / warmup_steps for "
+    "step < warmup_steps",
+    "ends_late": "the rate reaches base_lr late: at step s it is base_lr * (s + 1) / warmup_steps, "
+    "so base_lr is first reached at step warmup_steps - 1",
     "decays": "after the warm-up the rate stays at base_lr: this exercise has no decay",
     "not_linear": "the warm-up is linear: base_lr * (step + 1) / warmup_steps, not a curve",
     "recipe": "compare your formula with the warm-up rule above at steps 0, warmup_steps - 1 and warmup_steps",
@@ -53,6 +57,10 @@ def _diagnose(got: dict[tuple[int, int], float]) -> str:
         return HINTS["no_cap"]
     if same(lambda s, w: min(1.0, (s + 1) / w)):
         return HINTS["base_lr"]
+    if same(lambda s, w: BASE_LR):
+        return HINTS["constant"]
+    if same(lambda s, w: BASE_LR * min(1.0, (s + 1) / (w + 1))) or same(lambda s, w: BASE_LR * min(1.0, s / max(1, w - 1))):
+        return HINTS["ends_late"]
     if same(lambda s, w: BASE_LR * min(1.0, (s + 2) / w)) or same(
         lambda s, w: BASE_LR * min(1.0, (s + 1) / max(1, w - 1))
     ):
