@@ -1734,3 +1734,49 @@ WRONG += [
     (warmup_ends_late, "warmup", "ends_late"),
     (arms_one_partly_frozen, "fair_comparison", "frozen"),
 ]
+
+
+class BlockWithDropout(nn.Module):
+    """Correct: dropout in training (off in eval, as the check runs it), a checked `norm` argument."""
+
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__()
+        if norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
+        self.placement = norm
+        self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=0.1, batch_first=True)
+        self.mlp = MLPGeluModule(d_model, d_hidden)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        def sa(h):
+            return self.drop(self.attn(h, h, h, need_weights=False)[0])
+
+        if self.placement == "pre":
+            x = x + sa(self.norm1(x))
+            return x + self.drop(self.mlp(self.norm2(x)))
+        x = self.norm1(x + sa(x))
+        return self.norm2(x + self.drop(self.mlp(x)))
+
+
+class BlockTwoResiduals(nn.Module):
+    """Correct: the block built from two Residual wrappers of the catalogue's own correct Residual."""
+
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__()
+        self.norm = norm
+        self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+        self.mlp = MLPFunctionalLinear(d_model, d_hidden)
+        self.norm1, self.norm2 = LNNoTypeHints(d_model), LNVarUnbiasedFalse(d_model)
+
+    def forward(self, x):
+        attend = lambda h: self.attn(h, h, h, need_weights=False)[0]  # noqa: E731
+        if self.norm == "pre":
+            x = ResCorrect(lambda h: attend(self.norm1(h)))(x)
+            return ResCorrect(lambda h: self.mlp(self.norm2(h)))(x)
+        x = self.norm1(ResCorrect(attend)(x))
+        return self.norm2(ResCorrect(self.mlp)(x))
+
+
+CORRECT += [(BlockWithDropout, "transformer_block"), (BlockTwoResiduals, "transformer_block")]
