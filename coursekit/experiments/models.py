@@ -176,32 +176,23 @@ class BatchNormNet(nn.Module):
         faster than ``vmap`` over :meth:`forward` (see ``coursekit bench``). ``x`` ``(batch, d_in)``.
 
         When every block is additive (``skip * x + relu(BN(W x))``: none, identity, scaled), the
-        activations stay feature-major ``(variant, width, batch)`` and the whole stack of blocks
-        is one autograd node with a hand-written backward (:func:`coursekit.training.fused.bn_stack_fm`);
-        otherwise each block's own :meth:`BatchNormBlock.forward_stacked` runs."""
-        from ..training.fused import batch_norm_fm, bn_stack_fm
+        whole stack of blocks is one autograd node with a hand-written backward, on activations
+        laid out ``(batch, variant, width)`` (:func:`coursekit.training.fused.bn_net_stacked`):
+        the same numbers, bit for bit, in far fewer ops. Otherwise each block's own
+        :meth:`BatchNormBlock.forward_stacked` runs."""
+        from ..training.fused import bn_net_stacked
 
         blocks = list(self.blocks)
-        if not all(getattr(b, "shortcut", None) in ("none", "identity", "scaled") for b in blocks):
-            h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))  # (variant, batch, width)
-            h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
-            for i, block in enumerate(blocks):
-                h = block.forward_stacked(p, f"blocks.{i}.", h)
-            h = batch_norm_stacked(h, p["norm.weight"], p["norm.bias"])
-            return linear_stacked(h, p["head.weight"], p["head.bias"])  # (variant, batch, n_classes)
-        h = torch.matmul(p["stem.0.weight"], x.t())  # (variant, width, batch)
-        h = batch_norm_fm(h, p["stem.1.weight"], p["stem.1.bias"], self.stem[1].eps, relu=True)
-        h = bn_stack_fm(
-            h,
-            [[p[f"blocks.{i}.linear.weight"]] for i in range(len(blocks))],
-            [[p[f"blocks.{i}.bn.weight"]] for i in range(len(blocks))],
-            [[p[f"blocks.{i}.bn.bias"]] for i in range(len(blocks))],
-            [p[f"blocks.{i}.skip"] for i in range(len(blocks))],
-            eps=blocks[0].bn.eps if blocks else 1e-5,
-        )  # (variant, width, batch)
-        h = batch_norm_fm(h, p["norm.weight"], p["norm.bias"], self.norm.eps)
-        # W h + b (variant, n_classes, batch), returned as a (variant, batch, n_classes) view
-        return torch.baddbmm(p["head.bias"].unsqueeze(2), p["head.weight"], h).transpose(1, 2)
+        if all(getattr(b, "shortcut", None) in ("none", "identity", "scaled") for b in blocks):
+            return bn_net_stacked(
+                p, x, len(blocks), linear="blocks.{i}.linear.weight", norm="blocks.{i}.bn", eps=self.norm.eps
+            )  # (variant, batch, n_classes)
+        h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))  # (variant, batch, width)
+        h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
+        for i, block in enumerate(blocks):
+            h = block.forward_stacked(p, f"blocks.{i}.", h)
+        h = batch_norm_stacked(h, p["norm.weight"], p["norm.bias"])
+        return linear_stacked(h, p["head.weight"], p["head.bias"])  # (variant, batch, n_classes)
 
 
 class TokenTransformer(nn.Module):

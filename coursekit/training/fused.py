@@ -1,24 +1,28 @@
 """Fused stacked operations for :func:`~coursekit.training.batched.train_many`: a BatchNorm MLP's
-layers over many variants at once, with hand-written backward passes.
+layers over many variants at once, with a hand-written backward pass.
 
-At the course's sizes (8 variants × width 64 × batch 128) one matmul takes ~100 µs and every
-small op around it (a norm, an activation, a transpose, autograd's bookkeeping) 10–15 µs,
-so the time goes to the number of ops. These functions keep the activations **feature-major**,
-``(variant, width, batch)``, which makes every variant's every channel one contiguous row: a
-BatchNorm over all of them is one ``native_batch_norm`` call over ``variant * width``
-channels, forward and backward, with no transposes; a layer is ``W @ h``, one ``bmm``.
+At the course's sizes (8 variants × width 64 × batch 128) one batched matmul takes ~100 µs and
+every small op around it (a norm, an activation, a transpose copy, autograd's bookkeeping)
+10–30 µs, so the time goes to the number of ops. These functions keep the activations
+**batch-outer**, ``(batch, variant, width)``: every variant's every channel is one column of a
+``(batch, variant * width)`` matrix, so a BatchNorm over all of them is one
+``native_batch_norm`` call, forward and backward, with no transposes, and each layer's matmul
+reads and writes that layout in place (``bmm`` with a leading dimension of ``variant * width``).
 
-- :func:`batch_norm_fm`: training-mode BatchNorm (+ ReLU) of feature-major activations, one
-  autograd node whose backward is one ``native_batch_norm_backward`` (and one mask).
-- :func:`bn_stack_fm`: a whole stack of blocks ``out = skip * x + f(x)`` (or
+This layout also keeps every number **bit for bit** what the per-variant modules compute
+(``nn.Linear``, ``nn.BatchNorm1d`` with batch statistics, ReLU, the shortcut): each channel's
+statistics are reduced over the batch in the same order, and each matmul has the same
+orientation, as for one model alone. (A feature-major layout, ``(variant, width, batch)``, is
+as fast here but rounds differently, and a deep plain net amplifies that rounding: 1e-6 at the
+logits of 8 layers, 1e-3 at 34.) tests/test_fused.py checks values and gradients.
+
+- :func:`bn_stack`: a whole stack of blocks ``out = skip * x + f(x)`` (or
   ``relu(skip * x + f(x))``), each ``f`` a chain of Linear → BatchNorm (→ ReLU) layers, as one
   autograd node: the forward keeps what the backward needs, the backward runs the blocks in
-  reverse, three ``bmm`` and a handful of full-size ops per layer. ``active`` lets variants of
+  reverse, three ``bmm`` and a few full-size ops per layer. ``active`` lets variants of
   different depths share one run (a variant skips the blocks past its own depth).
-
-Every function computes what the per-variant modules compute (``nn.Linear``, ``nn.BatchNorm1d``
-with batch statistics, ReLU), up to float rounding (tests/test_fused.py compares them,
-values and gradients).
+- :func:`bn_net_stacked`: stem → :func:`bn_stack` → norm → head, the ``forward_stacked`` of
+  the digits nets.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import sys
 from collections.abc import Sequence
 
 import torch
+from torch.nn import functional as F
 
-__all__ = ["batch_norm_fm", "bn_stack_fm", "from_feature_major", "keep_freed_memory", "to_feature_major"]
+__all__ = ["bn_net_stacked", "bn_stack", "keep_freed_memory"]
 
 _KEPT = False
 
@@ -59,36 +64,22 @@ def keep_freed_memory() -> bool:
     return _KEPT
 
 
-def to_feature_major(x: torch.Tensor) -> torch.Tensor:
-    """``(variant, batch, width)`` -> contiguous ``(variant, width, batch)``."""
-    return x.transpose(1, 2).contiguous()
-
-
-def from_feature_major(h: torch.Tensor) -> torch.Tensor:
-    """``(variant, width, batch)`` -> ``(variant, batch, width)`` (a view)."""
-    return h.transpose(1, 2)
-
-
 def _bn_forward(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
-    """Training-mode BatchNorm of ``z`` ``(variant, width, batch)`` per variant and channel:
-    ``(y, mean, invstd)``, ``mean``/``invstd`` flat ``(variant * width,)`` as
-    ``native_batch_norm`` gives them. Written out (mean, centre, variance of the centred values,
-    as ``native_batch_norm`` computes them): twice as fast as ``native_batch_norm`` on this layout,
-    whose kernel is slow for one long row per channel."""
-    mean = z.mean(-1, keepdim=True)  # (variant, width, 1)
-    y = z - mean
-    var = torch.linalg.vecdot(y, y, dim=-1).unsqueeze(-1).div_(z.shape[-1])  # biased, as BatchNorm
-    invstd = var.add_(eps).rsqrt_()
-    y.mul_(invstd * weight.unsqueeze(-1)).add_(bias.unsqueeze(-1))
-    return y, mean.view(-1), invstd.view(-1)
+    """Training-mode BatchNorm of ``z`` ``(batch, n, width)`` per variant and channel, as one
+    ``native_batch_norm`` over ``n * width`` channels: ``(y, mean, invstd)``."""
+    b, n, d = z.shape
+    y, mean, invstd = torch.native_batch_norm(
+        z.view(b, n * d), weight.reshape(-1), bias.reshape(-1), None, None, True, 0.0, eps
+    )
+    return y.view(b, n, d), mean, invstd
 
 
-def _bn_backward(g, z, weight, mean, invstd, eps, need_affine: bool = True):
+def _bn_backward(g, z, weight, mean, invstd, eps):
     """``(dz, dweight, dbias)`` of :func:`_bn_forward` for the output gradient ``g``."""
-    v, d, b = z.shape
+    b, n, d = z.shape
     dz, dw, db = torch.ops.aten.native_batch_norm_backward(
-        g.reshape(1, v * d, b),
-        z.view(1, v * d, b),
+        g.reshape(b, n * d),
+        z.view(b, n * d),
         weight.reshape(-1),
         None,
         None,
@@ -96,43 +87,18 @@ def _bn_backward(g, z, weight, mean, invstd, eps, need_affine: bool = True):
         invstd,
         True,
         eps,
-        [True, need_affine, need_affine],
+        [True, True, True],
     )
-    dw = None if dw is None else dw.view(weight.shape)
-    db = None if db is None else db.view(weight.shape)
-    return dz.view(v, d, b), dw, db
+    return dz.view(b, n, d), dw.view(n, d), db.view(n, d)
 
 
-class _BatchNormFM(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, weight, bias, eps: float, relu: bool):
-        z = z.contiguous()
-        y, mean, invstd = _bn_forward(z, weight, bias, eps)
-        if relu:
-            y.relu_()
-        ctx.save_for_backward(z, weight, mean, invstd, y if relu else None)
-        ctx.eps, ctx.relu = eps, relu
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        z, weight, mean, invstd, y = ctx.saved_tensors
-        if ctx.relu:
-            g = torch.ops.aten.threshold_backward(g, y, 0)
-        dz, dw, db = _bn_backward(g, z, weight, mean, invstd, ctx.eps, ctx.needs_input_grad[1])
-        return dz, dw, db, None, None
+def _per_variant(t: torch.Tensor) -> torch.Tensor:
+    """``(batch, n, width)`` -> the ``(n, batch, width)`` view ``bmm`` batches over."""
+    return t.transpose(0, 1)
 
 
-def batch_norm_fm(
-    z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5, relu: bool = False
-) -> torch.Tensor:
-    """BatchNorm with batch statistics (then ReLU if ``relu``) of ``z`` ``(variant, width, batch)``
-    per variant and channel; ``weight``, ``bias`` ``(variant, width)``. One autograd node."""
-    return _BatchNormFM.apply(z, weight, bias, eps, relu)
-
-
-class _BNStackFM(torch.autograd.Function):
-    """See :func:`bn_stack_fm`. Inputs after the settings: ``h``, then per block per layer
+class _BNStack(torch.autograd.Function):
+    """See :func:`bn_stack`. Inputs after the settings: ``h``, then per block per layer
     ``weight, bn_weight, bn_bias``, then per block ``skip``."""
 
     @staticmethod
@@ -140,58 +106,62 @@ class _BNStackFM(torch.autograd.Function):
         depth = len(active)
         per_block = 3 * layers
         params, skips = tensors[: depth * per_block], tensors[depth * per_block :]
-        saved = []  # per block: (x, [(z, mean, invstd, r)] per layer, out-or-None)
+        batch, variants, width = h.shape
+        saved = []  # per block: [x, [(z, mean, invstd, y) per layer], out or None, skip]
         x = h
         for i in range(depth):
             n = active[i]  # variants [0, n) run this block; the others pass their input through
             w = params[i * per_block : (i + 1) * per_block]
-            xs = x[:n]
-            u, trace = xs, []
+            u, trace = x[:, :n], []
             for j in range(layers):
                 weight, gamma, beta = w[3 * j : 3 * j + 3]
-                z = torch.bmm(weight[:n], u)  # (n, width, batch)
+                z = torch.empty(batch, n, width, dtype=h.dtype)
+                torch.bmm(_per_variant(u), weight[:n].transpose(1, 2), out=_per_variant(z))  # u W^T
                 y, mean, invstd = _bn_forward(z, gamma[:n], beta[:n], eps)
-                relu = j < layers - 1 or not post_relu
-                if relu:
+                if j < layers - 1 or not post_relu:
                     y.relu_()
                 trace.append((z, mean, invstd, y))
                 u = y
-            skip = skips[i][:n].view(n, 1, 1)
-            out = torch.addcmul(u, skip, xs)  # skip * x + f(x)
+            # (1, n, width): broadcast over the batch only, which keeps the op vectorised
+            skip = skips[i][:n].view(1, n, 1).expand(1, n, width).contiguous()
+            if n == variants:
+                out = torch.addcmul(u, skip, x)  # skip * x + f(x)
+                active_out = out
+            else:
+                out = x.clone()
+                active_out = out[:, :n]
+                torch.addcmul(u, skip, x[:, :n], out=active_out)
             if post_relu:
-                out.relu_()
-            if n < x.shape[0]:
-                out = torch.cat([out, x[n:]])
-            saved.append([x, trace, out if post_relu else None])
+                active_out.relu_()
+            saved.append([x, trace, out if post_relu else None, skip])
             x = out
         if depth and saved[-1][2] is x:
             saved[-1][2] = None  # the output itself: kept by save_for_backward (no reference cycle)
             ctx.save_for_backward(x)
         ctx.saved = saved
-        ctx.params, ctx.skips = params, skips
+        ctx.params = params
         ctx.layers, ctx.post_relu, ctx.eps, ctx.active = layers, post_relu, eps, active
         return x
 
     @staticmethod
     def backward(ctx, g):
         layers, post_relu, eps, active = ctx.layers, ctx.post_relu, ctx.eps, ctx.active
-        params, skips, saved = ctx.params, ctx.skips, ctx.saved
+        params, saved = ctx.params, ctx.saved
         per_block = 3 * layers
         grads: list = [None] * len(params)
-        g = g.contiguous()
         output = ctx.saved_tensors[0] if ctx.saved_tensors else None
+        g = g.contiguous()
+        batch, variants, width = g.shape
         for i in reversed(range(len(active))):
             n = active[i]
-            x, trace, out = saved[i]
+            x, trace, out, skip = saved[i]
             out = output if out is None else out  # the last block's, kept as the output
             w = params[i * per_block : (i + 1) * per_block]
-            if n < g.shape[0]:
-                g_rest, g = g[n:], g[:n]
-            else:
-                g_rest = None
+            g_all = g
+            g = g_all[:, :n] if n < variants else g_all
             if post_relu:
-                g = torch.ops.aten.threshold_backward(g, out[:n], 0)
-            g_x = g * skips[i][:n].view(n, 1, 1)
+                g = torch.ops.aten.threshold_backward(g, out[:, :n], 0)
+            g_x = g * skip  # the shortcut's share of the input's gradient
             g_u = g
             for j in reversed(range(layers)):
                 weight, gamma, _ = w[3 * j : 3 * j + 3]
@@ -199,16 +169,19 @@ class _BNStackFM(torch.autograd.Function):
                 if j < layers - 1 or not post_relu:
                     g_u = torch.ops.aten.threshold_backward(g_u, y, 0)
                 dz, dgamma, dbeta = _bn_backward(g_u, z, gamma[:n], mean, invstd, eps)
-                u = x[:n] if j == 0 else trace[j - 1][3]
-                dweight = torch.bmm(dz, u.transpose(1, 2))  # (n, width, width)
+                u = x[:, :n] if j == 0 else trace[j - 1][3]
+                dweight = torch.bmm(_per_variant(dz).transpose(1, 2), _per_variant(u))  # dz^T u
                 k = i * per_block + 3 * j
                 grads[k : k + 3] = [_pad(dweight, weight), _pad(dgamma, gamma), _pad(dbeta, gamma)]
-                if j == 0:
-                    g_u = torch.baddbmm(g_x, weight[:n].transpose(1, 2), dz)  # skip * g + W^T dz
-                else:
-                    g_u = torch.bmm(weight[:n].transpose(1, 2), dz)
-            g = g_u if g_rest is None else torch.cat([g_u, g_rest])
-        return (None, None, None, None, g, *grads, *([None] * len(skips)))
+                g_u = torch.empty(batch, n, width, dtype=g.dtype)
+                torch.bmm(_per_variant(dz), weight[:n], out=_per_variant(g_u))  # dz W
+            g_u += g_x  # as autograd sums the two paths into x
+            if n < variants:
+                g = g_all.clone()
+                g[:, :n] = g_u
+            else:
+                g = g_u
+        return (None, None, None, None, g, *grads, *([None] * (len(ctx.needs_input_grad) - 5 - len(params))))
 
 
 def _pad(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -220,7 +193,7 @@ def _pad(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def bn_stack_fm(
+def bn_stack(
     h: torch.Tensor,
     weights: Sequence[Sequence[torch.Tensor]],
     bn_weights: Sequence[Sequence[torch.Tensor]],
@@ -232,10 +205,10 @@ def bn_stack_fm(
 ) -> torch.Tensor:
     """A stack of residual BatchNorm blocks over stacked variants, as one autograd node.
 
-    ``h`` ``(variant, width, batch)`` (feature-major); for block ``i`` and layer ``j``,
+    ``h`` ``(batch, variant, width)`` (batch-outer); for block ``i`` and layer ``j``,
     ``weights[i][j]`` ``(variant, width, width)`` (``nn.Linear`` layout, no bias),
     ``bn_weights[i][j]``, ``bn_biases[i][j]`` ``(variant, width)``; ``skips[i]`` ``(variant,)``.
-    Block ``i`` computes, per variant, ``u = relu(BN(W_j u))`` for each layer from ``u = x``, then
+    Block ``i`` computes, per variant, ``u = relu(BN(u W_j^T))`` for each layer from ``u = x``, then
     ``skip * x + u``; with ``post_relu`` the last layer has no ReLU of its own and the block
     returns ``relu(skip * x + u)`` (He et al. 2015's basic block). Without, it is
     :class:`~coursekit.experiments.models.BatchNormBlock`'s ``skip * x + relu(BN(W x))``.
@@ -251,7 +224,7 @@ def bn_stack_fm(
     layers = len(weights[0]) if depth else 1
     if any(len(ws) != layers for group in (weights, bn_weights, bn_biases) for ws in group):
         raise ValueError("every block needs the same number of layers")
-    variants = h.shape[0]
+    variants = h.shape[1]
     active = tuple([variants] * depth if active is None else (int(n) for n in active))
     if len(active) != depth or any(not 0 < n <= variants for n in active):
         raise ValueError(
@@ -261,4 +234,56 @@ def bn_stack_fm(
     for i in range(depth):
         for j in range(layers):
             tensors += [weights[i][j], bn_weights[i][j], bn_biases[i][j]]
-    return _BNStackFM.apply(layers, post_relu, eps, active, h.contiguous(), *tensors, *skips)
+    return _BNStack.apply(layers, post_relu, eps, active, h.contiguous(), *tensors, *skips)
+
+
+def _batch_norm(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """BatchNorm of ``h`` ``(batch, variant, width)`` per variant and channel (autograd's own)."""
+    b, v, d = h.shape
+    out = F.batch_norm(h.reshape(b, v * d), None, None, weight.reshape(-1), bias.reshape(-1), True, 0.0, eps)
+    return out.view(b, v, d)
+
+
+def bn_net_stacked(
+    p: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    depth: int,
+    layers: int = 1,
+    post_relu: bool = False,
+    linear: str = "blocks.{i}.linears.{j}.weight",
+    norm: str = "blocks.{i}.norms.{j}",
+    skip: str = "blocks.{i}.skip",
+    eps: float = 1e-5,
+    active: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """The ``forward_stacked`` of a BatchNorm MLP laid out as the digits nets are: ``stem``
+    (``stem.0`` Linear without bias → ``stem.1`` BatchNorm → ReLU), ``depth`` residual blocks of
+    ``layers`` Linear → BatchNorm layers (see :func:`bn_stack`), a final BatchNorm ``norm`` and
+    a Linear ``head``. ``p`` maps parameter and buffer names to stacked tensors; ``linear``,
+    ``norm`` and ``skip`` give the blocks' names with ``{i}`` the block and ``{j}`` the layer.
+    ``x`` ``(batch, d_in)``; returns the logits ``(variant, batch, n_classes)``.
+
+    :class:`~coursekit.experiments.models.BatchNormNet` (one layer per block, ReLU before the
+    shortcut) calls it with ``linear="blocks.{i}.linear.weight", norm="blocks.{i}.bn"``; the
+    degradation net's two-layer basic block (ReLU after the shortcut) with the defaults and
+    ``layers=2, post_relu=True``.
+    """
+    stem = p["stem.0.weight"]  # (variant, width, d_in)
+    variants, width, _ = stem.shape
+    # one matmul for every variant: (batch, d_in) @ (d_in, variant * width)
+    h = torch.matmul(x, stem.reshape(variants * width, -1).t()).view(-1, variants, width)
+    h = F.relu(_batch_norm(h, p["stem.1.weight"], p["stem.1.bias"], eps), inplace=True)
+    blocks = range(depth)
+    h = bn_stack(
+        h,
+        [[p[linear.format(i=i, j=j)] for j in range(layers)] for i in blocks],
+        [[p[norm.format(i=i, j=j) + ".weight"] for j in range(layers)] for i in blocks],
+        [[p[norm.format(i=i, j=j) + ".bias"] for j in range(layers)] for i in blocks],
+        [p[skip.format(i=i)] for i in blocks],
+        post_relu=post_relu,
+        eps=eps,
+        active=active,
+    )  # (batch, variant, width)
+    h = _batch_norm(h, p["norm.weight"], p["norm.bias"], eps)
+    # h W^T + b per variant: (variant, batch, n_classes)
+    return torch.baddbmm(p["head.bias"].unsqueeze(1), _per_variant(h), p["head.weight"].transpose(1, 2))
