@@ -14,7 +14,9 @@ right on its own. How each notebook is graded:
    cell (not stored in the kernel's input history): it imports the checks and snapshots,
    by object identity, every attribute of every ``coursekit`` and ``torch`` module and class,
    ``builtins`` and the standard-library modules the checks use, and ``sys.modules``' entries
-   for them. It keeps the snapshot, a secret key and the folder results go to in a closure.
+   for them. It keeps the snapshot, a secret key and the folder results go to in a closure;
+   the key comes from a file the grader wrote and the setup deletes, never from a cell's
+   source (IPython keeps every cell's source in ``linecache``).
 4. **Each check runs in the pristine world.** In place of the check cell, the grader runs a
    one-line cell calling the guard, which: compares the world with the snapshot and notes
    every name a learner cell replaced or deleted; puts the original objects back for the
@@ -40,6 +42,13 @@ printing fake ✅ lines, by silencing or replacing stdout, by writing the progre
 replacing the result channel (``drain``), by editing, deleting, moving or re-tagging check
 cells; and, in "from scratch" exercises, by subclassing, wrapping or calling the
 ``torch.nn`` module being built (the checks themselves refuse it).
+
+What is compared: every attribute of ``coursekit.checks``, ``coursekit.course`` and
+``sys.modules``' entries; elsewhere (torch, the rest of coursekit, the standard library) the
+functions, classes and modules, not plain data (flags and caches that torch and the
+experiments change as they run). torch's own wrapping of its functions (``torch.manual_seed``
+once dynamo loads, an optimizer's ``step`` at first use: code inside torch whose
+``__wrapped__`` leads to the original) is adopted, not flagged.
 
 What it does not defend against: the kernel runs the learner's code, so code written to
 dig the grader's own objects out of the kernel's memory (``gc.get_objects()``, frame or
@@ -86,6 +95,7 @@ from .layout import ENV as PROGRESS_ENV
 from .layout import RESULT_SYMBOLS, check_cells, check_names_in, course_root, find_notebooks, work_folder
 
 DEFAULT_TIMEOUT = 60
+SETUP_TIMEOUT = 180  # the grader's own setup cell (imports torch), whatever --timeout says
 TIMEOUT_ENAME = "CellTimeout"
 PASSED, TIMEOUT, DIED, UNGRADED = "passed", "timeout", "kernel died", "could not be graded"
 WIDTH = 100
@@ -317,6 +327,15 @@ def source_flags(nb: nbformat.NotebookNode, checks: list[int]) -> list[str]:
 # --- the code the grader runs inside the kernel --------------------------------------------
 
 _GUARD = r'''
+def _coursekit_key(path):
+    """The signing key, from a file the grader wrote and this removes: never in a cell's source."""
+    import os
+    with open(path, encoding="ascii") as f:
+        key = bytes.fromhex(f.read())
+    os.remove(path)
+    return key
+
+
 def _coursekit_guard(key, folder, pristine, progress):
     import builtins, hashlib, hmac, io, json, os, sys, types
     import torch, torch.testing, torch.nn.functional, torch.autograd, torch.overrides
@@ -455,13 +474,13 @@ def _coursekit_guard(key, folder, pristine, progress):
 '''
 
 
-def _setup_source(name: str, key: str, folder: str, progress: str) -> str:
+def _setup_source(name: str, key_file: str, folder: str, progress: str) -> str:
     return (
         f"{_GUARD}\n"
         f"__import__('sys').modules[{name!r}] = type(__import__('sys'))({name!r})\n"
         f"__import__('sys').modules[{name!r}].guard = _coursekit_guard("
-        f"bytes.fromhex({key!r}), {folder!r}, None, {progress!r})\n"
-        "del _coursekit_guard\n"
+        f"_coursekit_key({key_file!r}), {folder!r}, None, {progress!r})\n"
+        "del _coursekit_guard, _coursekit_key\n"
     )
 
 
@@ -504,8 +523,16 @@ class _Run:
         return self.error
 
     def setup(self) -> dict[str, object] | None:
-        source = _setup_source(self.module, self.key.hex(), str(self.results), str(self.progress))
-        return self.cell(nbformat.v4.new_code_cell(source), 0, history=False)
+        """The guard, before any learner code; importing torch on a busy machine gets a generous limit."""
+        key_file = self.results.parent / secrets.token_hex(8)
+        key_file.write_text(self.key.hex(), encoding="ascii")
+        source = _setup_source(self.module, str(key_file), str(self.results), str(self.progress))
+        limit = self.client.timeout
+        self.client.timeout = max(limit or 0, SETUP_TIMEOUT)
+        try:
+            return self.cell(nbformat.v4.new_code_cell(source), 0, history=False)
+        finally:
+            self.client.timeout = limit
 
     def check(self, source: str, index: int) -> tuple[dict | None, dict[str, object] | None]:
         """Run a pristine check cell through the guard: (the guard's signed report or None, error)."""
