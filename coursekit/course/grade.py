@@ -497,8 +497,12 @@ class _Run:
         self.results.mkdir()
         self.progress = scratch / "progress.json"
         self.calls = 0
+        # nbclient stores each executed cell at its index in the notebook it holds: give it a
+        # scratch notebook of one cell, so the grader's own cells never land in the one it grades
+        self.scratch_nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
+        self.scratch_nb.cells = [nbformat.v4.new_code_cell("")]
         self.client = NotebookClient(
-            nb,
+            self.scratch_nb,
             km=current_env_kernel_manager(),
             timeout=timeout,
             allow_errors=True,
@@ -519,7 +523,7 @@ class _Run:
     def cell(self, cell: nbformat.NotebookNode, index: int, history: bool = True) -> dict[str, object] | None:
         """Run one cell; return the error reply's content, if it failed."""
         self.error = None
-        self.client.execute_cell(cell, index, store_history=history)
+        self.client.execute_cell(cell, 0, store_history=history)
         return self.error
 
     def setup(self) -> dict[str, object] | None:
