@@ -208,3 +208,29 @@ def test_rezero_gates_train_in_a_batch_as_they_do_alone(digits):
 def _seeded(make, seed: int, **options) -> torch.nn.Module:
     torch.manual_seed(seed)
     return make(**options)
+
+
+def test_a_depth_sweep_trains_in_one_run_as_each_depth_alone(digits):
+    """train_depth_sweep: depths 2, 4 and 3 (plain and residual) in one batched run give what
+    train_many gives each depth on its own, and each its own number of block gradient norms."""
+    from coursekit.training.batched import train_depth_sweep
+
+    config = TrainConfig(steps=6, batch_size=64, lr=0.05, momentum=0.9, log_every=2)
+
+    def build():
+        return [
+            _seeded(BatchNormNet, seed, depth=d, width=16, shortcut=s)
+            for d, s, seed in [(2, "none", 0), (4, "identity", 1), (3, "none", 2), (4, "none", 3)]
+        ]
+
+    swept, alone = build(), build()
+    together = train_depth_sweep(swept, digits, config, progress=False)
+    for model, run, own in zip(alone, together, swept, strict=True):
+        (single,) = train_many([model], digits, config, progress=False)
+        assert run.loss == single.loss
+        torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-6, atol=1e-8)
+        assert len(run.grad_norms[0]) == len(model.blocks)
+        for pa, pb in zip(own.parameters(), model.parameters(), strict=True):
+            torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="depth sweep"):
+        train_depth_sweep([BatchNormNet(2, 16), BatchNormNet(3, 32)], digits, config, progress=False)

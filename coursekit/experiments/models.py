@@ -170,7 +170,9 @@ class BatchNormNet(nn.Module):
             x = block(x)
         return self.head(self.norm(x))  # (batch, n_classes)
 
-    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def forward_stacked(
+        self, p: dict[str, torch.Tensor], x: torch.Tensor, active: tuple[int, ...] | None = None
+    ) -> torch.Tensor:
         """:meth:`forward` of ``variant`` copies at once, their weights and buffers stacked in ``p``
         (as ``torch.func.stack_module_state`` makes them): explicit batched matmuls, which run
         faster than ``vmap`` over :meth:`forward` (see ``coursekit bench``). ``x`` ``(batch, d_in)``.
@@ -179,14 +181,26 @@ class BatchNormNet(nn.Module):
         whole stack of blocks is one autograd node with a hand-written backward, on activations
         laid out ``(batch, variant, width)`` (:func:`coursekit.training.fused.bn_net_stacked`):
         the same numbers, bit for bit, in far fewer ops. Otherwise each block's own
-        :meth:`BatchNormBlock.forward_stacked` runs."""
+        :meth:`BatchNormBlock.forward_stacked` runs.
+
+        ``active[i]``: how many variants, the first ones, run block ``i`` (the others pass their
+        input through): variants of several depths in one run
+        (:func:`coursekit.training.batched.train_depth_sweep`)."""
         from ..training.fused import bn_net_stacked
 
         blocks = list(self.blocks)
         if all(getattr(b, "shortcut", None) in ("none", "identity", "scaled") for b in blocks):
             return bn_net_stacked(
-                p, x, len(blocks), linear="blocks.{i}.linear.weight", norm="blocks.{i}.bn", eps=self.norm.eps
+                p,
+                x,
+                len(blocks),
+                linear="blocks.{i}.linear.weight",
+                norm="blocks.{i}.bn",
+                eps=self.norm.eps,
+                active=active,
             )  # (variant, batch, n_classes)
+        if active is not None:
+            raise ValueError("variants of several depths train together only with additive shortcuts")
         h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))  # (variant, batch, width)
         h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
         for i, block in enumerate(blocks):

@@ -21,16 +21,17 @@ recorded in ``diverged_at``, and the other variants carry on.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from ..data import Task, batches
-from ..measures import block_prefixes, cross_entropy, grad_norms_by_block
+from ..measures import block_prefixes, cross_entropy, find_blocks, grad_norms_by_block
 from .fused import keep_freed_memory
 from .loop import TrainConfig, TrainResult, lr_factor, progress_bar
 
@@ -126,28 +127,43 @@ def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
     return base
 
 
-def _stack_weights(models: list[nn.Module]) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+def _stack_weights(
+    models: list[nn.Module], template: nn.Module | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
     """``(flat, params, buffers)``: every model's weights in one ``(variant, total)`` buffer, the
     stacked parameters as leaf views into it (so one optimizer step updates them all), and the
-    stacked buffers."""
-    stacked, buffers = stack_module_state(models)  # name -> (variant, ...)
-    flat = torch.cat([p.detach().reshape(len(models), -1) for p in stacked.values()], dim=1)
-    sizes = [p[0].numel() for p in stacked.values()]
+    stacked buffers. Names are ``template``'s (default ``models[0]``); a model without one of
+    them (a shallower net in a depth sweep) gets the template's values there, which it never uses.
+    """
+    template = models[0] if template is None else template
+    shapes = {n: p.shape for n, p in template.named_parameters()}
+    rows = []
+    for m in models:
+        own = dict(m.named_parameters())
+        rows.append(torch.cat([own.get(n, t).detach().reshape(-1) for n, t in template.named_parameters()]))
+    flat = torch.stack(rows)  # (variant, total)
+    sizes = [math.prod(shape) for shape in shapes.values()]
     params = {
-        name: chunk.view(p.shape).requires_grad_(True)
-        for (name, p), chunk in zip(stacked.items(), flat.split(sizes, dim=1), strict=True)
+        name: chunk.view(len(models), *shape).requires_grad_(True)
+        for (name, shape), chunk in zip(shapes.items(), flat.split(sizes, dim=1), strict=True)
+    }
+    buffers = {
+        name: torch.stack([dict(m.named_buffers()).get(name, t).detach() for m in models])
+        for name, t in template.named_buffers()
     }
     return flat, params, buffers
 
 
-def _stacked_loss(models: list[nn.Module]):
+def _stacked_loss(models: list[nn.Module], active: tuple[int, ...] | None = None):
     """``loss(params, buffers, x, y) -> (per-variant loss (variant,), logits (variant, batch, ...))``:
-    the model's own ``forward_stacked`` when it has one, else ``vmap`` over ``forward``."""
+    the model's own ``forward_stacked`` when it has one, else ``vmap`` over ``forward``.
+    ``active`` (a depth sweep, ``models[0]`` the deepest) is passed on to ``forward_stacked``."""
     n = len(models)
-    if hasattr(models[0], "forward_stacked"):
+    if active is not None or hasattr(models[0], "forward_stacked"):
+        extra = {} if active is None else {"active": active}
 
         def loss(params, buffers, x, y):
-            logits = models[0].forward_stacked(params | buffers, x)  # (variant, batch, ..., n_classes)
+            logits = models[0].forward_stacked(params | buffers, x, **extra)  # (variant, batch, ..., classes)
             # classes in dim 1, as cross_entropy takes (N, C, d1, ...): its kernel for that layout
             # is ~10x faster than the one for a short last dimension of classes
             losses = F.cross_entropy(logits.movedim(-1, 1), y.expand(n, *y.shape), reduction="none")
@@ -194,9 +210,24 @@ def train_many(
     for m in models:
         m.train()
     keep_freed_memory()  # every step allocates the same tensors: no page faults for them
-    flat, params, buffers = _stack_weights(models)
+    return _train(models, task, configs, base, progress, *_stack_weights(models), _stacked_loss(models))
+
+
+def _train(
+    models: list[nn.Module],
+    task: Task,
+    configs: list[TrainConfig],
+    base: TrainConfig,
+    progress: bool,
+    flat: torch.Tensor,
+    params: dict[str, torch.Tensor],
+    buffers: dict[str, torch.Tensor],
+    forward,
+    blocks: list[int] | None = None,
+) -> list[TrainResult]:
+    """The training loop of :func:`train_many` on stacked weights; ``blocks[v]`` (default: all)
+    is how many blocks variant ``v`` has, so its gradient norms stop there."""
     names = list(params)
-    forward = _stacked_loss(models)
     grad_buffer = torch.empty_like(flat)
 
     def step_fn(x, y):
@@ -212,6 +243,7 @@ def train_many(
 
     opt = _StackedOptimizer(flat, base)
     prefixes = block_prefixes(models[0])
+    blocks = [len(prefixes)] * len(models) if blocks is None else blocks
     sizes = [p[0].numel() for p in params.values()]
     lrs = torch.tensor([c.lr for c in configs])
     live = torch.ones(len(models))
@@ -242,7 +274,7 @@ def train_many(
             if log:
                 r.steps_logged.append(step)
                 r.accuracy.append(correct[v])
-                r.grad_norms.append(norms[v])
+                r.grad_norms.append(norms[v][: blocks[v]])
         if all(r.diverged_at is not None for r in results):
             break
         factors = torch.tensor([lr_factor(step, c) for c in configs])
@@ -253,3 +285,69 @@ def train_many(
             for name, p in m.named_parameters():
                 p.copy_(params[name][v])
     return results
+
+
+def train_depth_sweep(
+    models: Sequence[nn.Module],
+    task: Task,
+    config: TrainConfig | Sequence[TrainConfig],
+    progress: bool = True,
+) -> list[TrainResult]:
+    """:func:`train_many` for models that may also differ in depth: one class, one layout, but
+    each its own number of blocks (the ``blocks`` ModuleList). Every depth of a sweep trains in
+    one batched computation, and each model's numbers are the ones it would get alone.
+
+    The variants run deepest first; block ``i`` runs only for the variants deeper than ``i``
+    (``active[i]`` of them) and passes the others' input through, so no matmul is wasted on
+    padding. The class's ``forward_stacked(p, x, active=None)`` must take ``active``
+    (:class:`~coursekit.experiments.models.BatchNormNet` does, through
+    :func:`coursekit.training.fused.bn_net_stacked`). Results come back in the order of ``models``,
+    each model's ``grad_norms`` with one entry per block of its own.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("models must contain at least one model")
+    for m in models:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"models must be torch.nn.Module objects, got {type(m).__name__}")
+    configs = [config] * len(models) if isinstance(config, TrainConfig) else list(config)
+    if len(configs) != len(models):
+        raise ValueError(f"got {len(configs)} configs for {len(models)} models")
+    base = _check_configs(configs)
+    depths = [len(find_blocks(m)[1]) for m in models]
+    order = sorted(range(len(models)), key=lambda v: -depths[v])  # deepest first, else as given
+    ordered = [models[v] for v in order]
+    deepest = ordered[0]
+    if "active" not in inspect.signature(getattr(deepest, "forward_stacked", lambda p, x: None)).parameters:
+        raise TypeError(f"{type(deepest).__name__}.forward_stacked must take active= to train a depth sweep")
+    prefixes = block_prefixes(deepest)
+    full = dict(deepest.named_parameters()) | dict(deepest.named_buffers())
+    for m, depth in zip(ordered, (depths[v] for v in order), strict=True):
+        own = dict(m.named_parameters()) | dict(m.named_buffers())
+        beyond = tuple(prefixes[depth:])
+        wrong = [n for n, t in own.items() if n not in full or full[n].shape != t.shape]
+        missing = [n for n in full if n not in own and not n.startswith(beyond)]
+        if type(m) is not type(deepest) or wrong or missing:
+            raise ValueError(
+                "models in a depth sweep must be one class and layout, differing only in their number "
+                f"of blocks; {type(m).__name__} of depth {depth} differs in {(wrong + missing)[:3]}"
+            )
+    sorted_depths = [depths[v] for v in order]
+    active = tuple(sum(d > i for d in sorted_depths) for i in range(sorted_depths[0]))
+    for m in ordered:
+        m.train()
+    keep_freed_memory()
+    results = _train(
+        ordered,
+        task,
+        [configs[v] for v in order],
+        base,
+        progress,
+        *_stack_weights(ordered, template=deepest),
+        _stacked_loss(ordered, active),
+        blocks=sorted_depths,
+    )
+    back = [None] * len(models)
+    for v, r in zip(order, results, strict=True):
+        back[v] = r
+    return back
