@@ -253,8 +253,10 @@ def run(args: argparse.Namespace) -> int:
             rows.append(
                 (f"experiment default: {name}", f"{seconds:.2f} s", f"< {budget:g} s", seconds < budget)
             )
-            breakdowns[name] = (seconds, None if args.no_breakdown else profile_breakdown(experiment))
-            print(f"  {name}: {seconds:.2f} s", file=sys.stderr, flush=True)
+            breakdown = None if args.no_breakdown else profile_breakdown(experiment)
+            breakdowns[name] = (seconds, breakdown)
+            where = "" if breakdown is None else f", {min(breakdown.matmul_s, seconds) / seconds:.0%} matmul"
+            print(f"  {name}: {seconds:.2f} s{where}", file=sys.stderr, flush=True)
 
     memory = peak_memory_mb()
     rows.append(
