@@ -9,6 +9,7 @@ nothing a learner reads may be a bare ``VBox(...)`` repr.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from pathlib import Path
@@ -113,3 +114,20 @@ def test_an_html_export_shows_each_widget_as_its_picture() -> None:
     assert html.count('src="data:image/png;base64,') >= len(widget_cells)
     shown = re.sub(r"<style.*?</style>", "", html, flags=re.DOTALL)  # what a reader sees, not the rules
     assert "VBox(" not in shown and "Error displaying widget" not in shown
+
+
+def test_a_long_summary_is_wrapped_into_the_picture_not_cut() -> None:
+    """The summary above the plot wraps at words inside the picture's width."""
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    from coursekit.widgets.explorer import _char_px, captioned_png
+
+    figure = Figure(figsize=(6, 3.6))
+    figure.add_subplot().plot([1, 2, 3])
+    short = imread(io.BytesIO(captioned_png("depth 8", figure)), format="png")
+    summary = " | ".join(f"scaled × 0.5 after {n} blocks: 2.3e-10" for n in range(8))
+    long = imread(io.BytesIO(captioned_png(summary, figure)), format="png")
+    assert long.shape[1] == short.shape[1] == 600  # the figure's width: nothing drawn beyond it
+    chars = int((600 - 16) / _char_px(100.0))
+    assert long.shape[0] - short.shape[0] >= 15 * (len(summary) // chars)  # a line of text per wrap

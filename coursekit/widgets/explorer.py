@@ -35,6 +35,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 import numpy as np
 from IPython.display import display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread, imsave
 
@@ -65,7 +66,7 @@ def captioned_png(summary: str, figure: Figure, note: str = NOTE) -> bytes:
     body = imread(io.BytesIO(figure_png(figure)), format="png")
     height, width = body.shape[:2]
     dpi = 100.0
-    chars = max(20, int(width / 6.6))  # ~6.6 px per character of 9-pt monospace at 100 dpi
+    chars = max(20, int((width - 16) / _char_px(dpi)))
     lines = [part for line in summary.splitlines() for part in textwrap.wrap(line, chars) or [""]]
     line_px = 15
     strip = Figure(figsize=(width / dpi, (len(lines) * line_px + line_px + 14) / dpi), dpi=dpi)
@@ -97,6 +98,13 @@ def captioned_png(summary: str, figure: Figure, note: str = NOTE) -> bytes:
     buffer = io.BytesIO()
     imsave(buffer, np.concatenate([top, body]), format="png")
     return buffer.getvalue()
+
+
+def _char_px(dpi: float) -> float:
+    """The width in pixels of one character of the caption's font, measured by drawing 40."""
+    probe = Figure(figsize=(8, 1), dpi=dpi)
+    text = probe.text(0, 0, "0" * 40, family="monospace", fontsize=9)
+    return text.get_window_extent(FigureCanvasAgg(probe).get_renderer()).width / 40
 
 
 def _fit_width(image: np.ndarray, width: int) -> np.ndarray:
