@@ -1780,3 +1780,29 @@ class BlockTwoResiduals(nn.Module):
 
 
 CORRECT += [(BlockWithDropout, "transformer_block"), (BlockTwoResiduals, "transformer_block")]
+
+
+class RMSGainInsideTheRoot(_RMS):
+    def forward(self, x):
+        return x / torch.sqrt((x * self.weight).pow(2).mean(-1, keepdim=True) + self.epsilon(x))
+
+
+class MLPSecondBiasUnused(_MLP):
+    def forward(self, x):
+        return F.linear(F.gelu(self.fc1(x)), self.fc2.weight)
+
+
+def probe_activation_gradients(model, x, y):
+    outputs, h = [], model.embed(x)
+    for block in model.blocks:
+        h = block(h)
+        outputs.append(h)
+    grads = torch.autograd.grad(F.cross_entropy(model.head(h), y), outputs)
+    return [g.norm().item() for g in grads]
+
+
+WRONG += [
+    (RMSGainInsideTheRoot, "rms_norm", "affine_order"),
+    (MLPSecondBiasUnused, "mlp", "bias_unused"),
+    (probe_activation_gradients, "grad_norm_probe", "activations"),
+]

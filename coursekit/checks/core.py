@@ -261,7 +261,14 @@ def compare(y: torch.Tensor, expected: torch.Tensor, what: str, hint: str = "") 
 
 def match_bug(y: torch.Tensor, candidates: dict[str, torch.Tensor]) -> str:
     """The first known bug whose output ``y`` reproduces, or ``""``."""
-    return next((bug for bug, wrong in candidates.items() if close(y.detach(), wrong.detach())), "")
+    return next(
+        (
+            bug
+            for bug, wrong in candidates.items()
+            if isinstance(wrong, torch.Tensor) and close(y.detach(), wrong.detach())
+        ),
+        "",
+    )
 
 
 def first_difference(actual: torch.Tensor, expected: torch.Tensor, count: int = 3) -> str:

@@ -47,6 +47,8 @@ HINTS = {
     "other_activation": "this course's MLP uses GELU (F.gelu or nn.GELU()) between fc1 and fc2, not another "
     "activation",
     "activation_after": "the activation goes between fc1 and fc2, not after fc2",
+    "bias_unused": "the output ignores a bias: call the layers themselves, self.fc2(F.gelu(self.fc1(x))), "
+    "or pass each layer's .bias to F.linear",
     "activation_before": "the activation goes between fc1 and fc2: fc2(gelu(fc1(x))), not on the input",
     "residual_inside": "the MLP is the branch only: return fc2(gelu(fc1(x))); the block adds the residual",
     "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
@@ -116,9 +118,10 @@ def check_mlp(MLP: type) -> None:  # noqa: N803 - the learner's class, by its na
             "activation_after": F.gelu(fc2(h)),
             "activation_after_both": F.gelu(fc2(F.gelu(h))),
             "relu_after": F.relu(fc2(F.relu(h))),
-            "activation_before": "the activation goes between fc1 and fc2: fc2(gelu(fc1(x))), not on the input",
-    "residual_inside": x + fc2(F.gelu(h)),
+            "residual_inside": x + fc2(F.gelu(h)),
             "activation_before": fc2(fc1(F.gelu(x))),
+            "bias_unused~fc2": F.linear(F.gelu(h), fc2.weight),
+            "bias_unused~fc1": fc2(F.gelu(F.linear(x, fc1.weight))),
             "tanh_gelu~sigmoid": fc2(h * torch.sigmoid(1.702 * h)),
             "other_activation~silu": fc2(F.silu(h)),
             "other_activation~tanh": fc2(torch.tanh(h)),

@@ -78,8 +78,8 @@ HINTS = {
     "rms_abs_mean": "the root mean square is sqrt(mean(x**2) + eps), not the mean of |x|",
     "other_sizes": "use the sizes you are given: normalized_shape for the parameters, dim=-1 (the last "
     "dimension) in forward; nothing fixed to one width or one number of dimensions",
-    "affine_order": "normalise first, then scale by self.weight (and add self.bias): "
-    "(x - mean) / sqrt(var + eps) * weight + bias",
+    "affine_order": "normalise first, then scale by self.weight (and, in LayerNorm, add self.bias): "
+    "the gain multiplies the normalised output, never the input",
     "bias_sign": "add the bias (+ self.bias); do not subtract it",
     "param_swap": "multiply by self.weight (the gain) and add self.bias (the shift), not the other way round",
     "eps_used_wrong": "add eps itself inside the square root: sqrt(var + eps), not eps**2 or sqrt(eps)",
@@ -156,6 +156,7 @@ def _rms_norm_formulas() -> dict[str, Formula]:
         "wrong_dim~02": over((0, 2)),
         "eps_used_wrong~sq": lambda x, w, b, eps: x / torch.sqrt(ms(x) + eps * eps) * w,
         "affine_order": lambda x, w, b, eps: (x * w) / torch.sqrt(ms(x * w) + eps),
+        "affine_order~inside": lambda x, w, b, eps: x / torch.sqrt(ms(x * w) + eps),
         "rms_is_std": lambda x, w, b, eps: x / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w,
         "rms_abs_mean": lambda x, w, b, eps: x / (x.abs().mean(-1, keepdim=True) + eps) * w,
         "rms_abs_mean~in": lambda x, w, b, eps: x / (x.abs().mean(-1, keepdim=True) + eps**0.5) * w,

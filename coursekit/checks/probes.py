@@ -40,6 +40,8 @@ HINTS = {
     "wrong_loss": "measure the gradient of the cross-entropy loss of model(x) against y "
     "(F.cross_entropy(model(x), y)), averaged over the batch",
     "output_not_loss": "differentiate the loss (F.cross_entropy(model(x), y)), not the model's output",
+    "activations": "measure the gradient with respect to each block's parameters (block.parameters()), "
+    "not with respect to its output",
     "weights_only": "take every parameter of the block, biases and norm gains included: list(block.parameters())",
     "recipe": "follow the recipe: loss → torch.autograd.grad over each block's parameters → sqrt(sum of squares)",
 }
@@ -103,6 +105,13 @@ def _diagnose(
         only.append(float(torch.cat([g.flatten() for g in grads]).norm()))
     if _same(got, only):
         return HINTS["weights_only"]
+    outputs, h = [], model.embed(x)
+    for block in model.blocks:
+        h = block(h)
+        outputs.append(h)
+    activation = torch.autograd.grad(nn.functional.cross_entropy(model.head(h), y), outputs)
+    if _same(got, [float(g.norm()) for g in activation]):
+        return HINTS["activations"]
     if _same(got, _per_block(model, nn.functional.cross_entropy(model(x), y, reduction="sum"), norm)):
         return HINTS["wrong_loss"]
     if _same(got, _per_block(model, model(x).sum(), norm)):
