@@ -383,8 +383,14 @@ def test_check_cells_without_ids_or_tags_are_found_by_content() -> None:
 
 def test_source_flags_name_what_to_look_at_and_leave_honest_code_alone() -> None:
     exercise = _read("exercises")
-    _, checks = grade.assemble(exercise, exercise)
-    assert grade.source_flags(exercise, checks) == []
+    _insert_after(
+        exercise,
+        "imports",
+        "# the gradient drains away in a deep plain stack\ntorch.manual_seed(0)\n"
+        "torch.backends.cudnn.benchmark = False\nchecks = [check_layer_norm]",
+    )
+    assembled, checks = grade.assemble(exercise, _read("exercises"))
+    assert grade.source_flags(assembled, checks) == []
     _insert_after(exercise, "imports", "import gc\nobjs = gc.get_objects()")
     assembled, checks = grade.assemble(exercise, _read("exercises"))
     assert "internals" in " ".join(grade.source_flags(assembled, checks))

@@ -294,7 +294,7 @@ _SUSPICIOUS = [
     (re.compile(r"\b(coursekit|checks|core|norms)\.[\w.]+\s*=[^=]"), "assigns to coursekit's attributes"),
     (re.compile(r"\btorch\.(?!backends\b)[\w.]+\s*=[^=]"), "assigns to torch's attributes"),
     (re.compile(r"\bsetattr\s*\(\s*(coursekit|torch|checks|core|norms|builtins)"), "patches a module with setattr"),
-    (re.compile(r"\b(drain|_RECORD|record_result)\b"), "touches the checks' result channel"),
+    (re.compile(r"\bdrain\s*\(|\.drain\b|\b_RECORD\b|\brecord_result\b"), "touches the checks' result channel"),
     (re.compile(r"coursekit-progress|COURSEKIT_PROGRESS|progress\.json"), "touches the progress file"),
     (
         re.compile(
