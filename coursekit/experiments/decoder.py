@@ -24,9 +24,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import MLP, SelfAttention, Task, TrainConfig, causal_mask, train_many
+from ..data import Task
+from ..nn import MLP, SelfAttention, causal_mask
 from ..probes import parameter_counts, stream_norms
 from ..seeding import seed_everything, single_threaded
+from ..training import TrainConfig, train_many
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 
 # variant -> (residual around attention, residual around the MLP, LayerNorms on,
