@@ -284,3 +284,11 @@ def test_the_catalogue_has_wrong_and_right_implementations_for_every_check() -> 
     right = {check for _, check in CORRECT}
     assert set(HINTS) <= wrong and set(HINTS) <= right
     assert len(WRONG) >= 120
+
+
+def test_a_demonstration_may_show_the_reference_passing_but_never_records_it(progress_file: Path) -> None:
+    core.drain()
+    assert checks.check_layer_norm(coursekit.LayerNorm, record=False).passed
+    assert not checks.check_layer_norm(torch.nn.LayerNorm, record=False).passed
+    assert core.drain("n") == "n []" and not progress_file.exists()
+    assert not checks.check_layer_norm(coursekit.LayerNorm).passed  # recorded: from scratch applies
