@@ -1806,3 +1806,20 @@ WRONG += [
     (MLPSecondBiasUnused, "mlp", "bias_unused"),
     (probe_activation_gradients, "grad_norm_probe", "activations"),
 ]
+
+
+class BlockIgnoresHidden(BlockCorrect):
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, None, norm)  # d_hidden dropped: always 4 * d_model
+
+
+def arms_sharing_blocks():
+    plain, residual, a, b = _arms()
+    residual.blocks = plain.blocks  # the residual arm trains the plain arm's blocks
+    return plain, residual, a, b
+
+
+WRONG += [
+    (BlockIgnoresHidden, "transformer_block", "hidden"),
+    (arms_sharing_blocks, "fair_comparison", "shared"),
+]

@@ -44,6 +44,8 @@ HINTS = {
     "the block's input is (batch, seq, d_model)",
     "attn_output": "keep the block's output (batch, seq, d_model): nn.MultiheadAttention returns "
     "(output, weights), use the output, [0], and keep the sequence dimension",
+    "hidden": "pass d_hidden on to the MLP: MLP(d_model, d_hidden), so TransformerBlock(d_model, n_heads, "
+    "d_hidden) has fc1 = nn.Linear(d_model, d_hidden)",
     "heads": "pass n_heads on to the attention: nn.MultiheadAttention(d_model, n_heads, batch_first=True)",
     "extra_params": "the contract's parameters are those of attn, mlp.fc1, mlp.fc2, norm1 and norm2 only; "
     "remove the extra ones",
@@ -181,9 +183,8 @@ def _load(block: nn.Module, layer: nn.TransformerEncoderLayer) -> reference.Tran
         raise CheckFailed(f"the block has no parameter(s) {', '.join(missing[:3])}", HINTS["names"])
     for name, value in source.items():
         if mine[name].shape != value.shape:
-            raise CheckFailed(
-                f"{name} has shape {tuple(mine[name].shape)}, expected {tuple(value.shape)}", HINTS["names"]
-            )
+            hint = HINTS["hidden"] if name.startswith("mlp.") else HINTS["names"]
+            raise CheckFailed(f"{name} has shape {tuple(mine[name].shape)}, expected {tuple(value.shape)}", hint)
     extra = sorted(n for n, _ in block.named_parameters() if n not in source)
     if extra:
         raise CheckFailed(f"the block has parameter(s) {', '.join(extra[:3])} the contract has not", HINTS["extra_params"])

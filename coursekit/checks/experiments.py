@@ -28,6 +28,8 @@ HINTS = {
     "training": "the arms train differently: use one TrainConfig (learning rate, batch size, seed) for both",
     "settings": "the arms differ in a setting besides the skip: build both with the same settings and change "
     "only the skip switch (residual=True/False, shortcut='none'/'identity')",
+    "shared": "the arms share modules, so training one trains the other: build each arm on its own "
+    "(the same seed before each constructor call), or copy.deepcopy the weights",
     "frozen": "one arm has frozen parameters (requires_grad=False): let both arms train every parameter",
     "mode": "one arm is in train mode and the other in eval mode: leave both as built (train mode)",
     "dtype": "the arms have different dtypes or devices: build both the same way",
@@ -145,6 +147,9 @@ def check_fair_comparison(
             raise CheckFailed(f"both arms have residual={plain.config.residual}", HINTS["same_arm"])
         if dataclasses.replace(plain.config, residual=residual.config.residual) != residual.config:
             raise CheckFailed("the arms' StackConfigs differ in more than residual", HINTS["widths"])
+    own = {id(p) for p in plain.parameters()}  # type: ignore[union-attr]
+    if plain is not residual and any(id(p) in own for p in residual.parameters()):  # type: ignore[union-attr]
+        raise CheckFailed("the two arms share parameter tensors", HINTS["shared"])
     modes = [{m.training for m in arm.modules()} for arm in (plain, residual)]  # type: ignore[union-attr]
     if modes[0] != modes[1]:
         raise CheckFailed("the arms are in different train/eval modes", HINTS["mode"])
