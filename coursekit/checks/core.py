@@ -18,6 +18,7 @@ import contextvars
 import functools
 import inspect
 import json
+import numbers
 import random
 import textwrap
 import traceback
@@ -409,7 +410,7 @@ def as_float(value: object) -> float | None:
         return None
     if isinstance(value, torch.Tensor):
         return float(value.item()) if value.numel() == 1 and value.dim() <= 1 else None
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):  # int, float, Fraction, NumPy floats ...
         return float(value)
     if type(value).__module__ == "numpy" and getattr(value, "shape", None) in ((), (1,)):
         try:
