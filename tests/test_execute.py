@@ -45,3 +45,28 @@ def test_execute_stores_no_widget_model_ids(tmp_path):
     first = path.read_text()
     assert main(["execute", str(path)]) == 0
     assert path.read_text() == first  # a second run stores the same thing
+
+
+def test_stored_outputs_carry_nothing_of_the_machine_that_ran_them():
+    """No path, user or host of the maintainer's machine in what notebooks/ and solutions/ store."""
+    import json
+    import socket
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    machine = {str(root), str(Path.home()) + "/", "site-packages", "/tmp/", ".venv/"}
+    host = socket.gethostname()
+    if len(host) >= 6 and host != "localhost":  # a short name would match ordinary words
+        machine.add(host)
+    found = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "solutions").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            for output in cell.get("outputs", []):
+                texts = (
+                    [output.get("text", "")]
+                    + [v for k, v in output.get("data", {}).items() if k.startswith("text/")]
+                    + output.get("traceback", [])
+                )
+                text = "".join("".join(t) if isinstance(t, list) else str(t) for t in texts)
+                found += [f"{path.name} cell {cell.get('id')}: {m}" for m in machine if m in text]
+    assert not found, "stored outputs name this machine:\n" + "\n".join(found)
