@@ -23,10 +23,9 @@ def decoder_ablation(config: DecoderConfig | None = None) -> DecoderResult:
 
 def decoder_summary(result: DecoderResult, variant: str) -> str:
     """Steps to the target and final loss of ``variant``, over seeds."""
-    lo, hi = result.final_range(variant)
     return (
         f"{variant}: steps to loss {result.config.target_loss:g}: {result.steps_range(variant)} | "
-        f"final loss {lo:.2g}–{hi:.2g} over seeds {list(result.config.seeds)}"
+        f"final loss {result.final_text(variant)} over seeds {list(result.config.seeds)}"
     )
 
 
