@@ -57,7 +57,8 @@ FORGERIES = {
     "forged_redefine": "import torch.nn as _nn\nfrom coursekit.checks import check_layer_norm as _real\n"
     "def check_layer_norm(cls):\n    return _real(_nn.LayerNorm)\n"
     "def check_rms_norm(cls):\n    return _real(_nn.LayerNorm)",
-    "forged_private": "import coursekit.checks.norms\ncoursekit.checks.norms._norm_check = lambda *a, **k: None",
+    "forged_private": "import coursekit.checks.norms\ncoursekit.checks.norms._norm_check = lambda *a, **k: "
+    "None",
     "forged_drain": "import json\nimport coursekit.checks.core as core\n"
     "def drain(nonce=None):\n"
     "    names = ['layer_norm', 'rms_norm', 'ln_variance', 'ln_unbiased_factor']\n"
@@ -153,7 +154,9 @@ def variants() -> dict[str, nbformat.NotebookNode]:
         "    def forward(self, x):\n        return x * self.weight + self.bias"
     )
     forged_close = copy.deepcopy(unforged)
-    _insert_after(forged_close, "imports", "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None")
+    _insert_after(
+        forged_close, "imports", "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None"
+    )
     notebooks["unnormalised"] = unforged
     notebooks["forged_assert_close"] = forged_close
     return notebooks

@@ -42,7 +42,9 @@ def guard(tmp_path: Path):
         nonce = f"nonce-{n}"
         run(n, nonce, source)
         sign, payload = (tmp_path / f"{n}.json").read_text().split("\n", 1)
-        assert hmac.compare_digest(sign, hmac.new(KEY, (nonce + payload).encode(), hashlib.sha256).hexdigest())
+        assert hmac.compare_digest(
+            sign, hmac.new(KEY, (nonce + payload).encode(), hashlib.sha256).hexdigest()
+        )
         return json.loads(payload)
 
     call.namespace = namespace  # type: ignore[attr-defined]

@@ -1366,7 +1366,7 @@ def probe_takes_a_step(model, x, y):
     out = probe_correct(model, x, y)
     grads = torch.autograd.grad(_loss(model, x, y), list(model.parameters()))
     with torch.no_grad():
-        for p, g in zip(model.parameters(), grads):
+        for p, g in zip(model.parameters(), grads, strict=True):
             p.sub_(0.01 * g)
     return out
 

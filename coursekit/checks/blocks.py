@@ -184,10 +184,14 @@ def _load(block: nn.Module, layer: nn.TransformerEncoderLayer) -> reference.Tran
     for name, value in source.items():
         if mine[name].shape != value.shape:
             hint = HINTS["hidden"] if name.startswith("mlp.") else HINTS["names"]
-            raise CheckFailed(f"{name} has shape {tuple(mine[name].shape)}, expected {tuple(value.shape)}", hint)
+            raise CheckFailed(
+                f"{name} has shape {tuple(mine[name].shape)}, expected {tuple(value.shape)}", hint
+            )
     extra = sorted(n for n, _ in block.named_parameters() if n not in source)
     if extra:
-        raise CheckFailed(f"the block has parameter(s) {', '.join(extra[:3])} the contract has not", HINTS["extra_params"])
+        raise CheckFailed(
+            f"the block has parameter(s) {', '.join(extra[:3])} the contract has not", HINTS["extra_params"]
+        )
     with torch.no_grad():
         for name, p in block.state_dict(keep_vars=True).items():
             if name in source:
@@ -202,15 +206,21 @@ def _contract(cls: type) -> None:
         return
     norm = parameters.get("norm")
     if norm is not None and norm.default != "pre":
-        raise CheckFailed(f"the contract says {SIGNATURE}; norm defaults to {norm.default!r}", HINTS["default_norm"])
+        raise CheckFailed(
+            f"the contract says {SIGNATURE}; norm defaults to {norm.default!r}", HINTS["default_norm"]
+        )
     block = construct(cls, "TransformerBlock", SIGNATURE, D, HEADS)
     attn = getattr(block, "attn", None)
     if not isinstance(attn, nn.MultiheadAttention):
-        raise CheckFailed("TransformerBlock(d_model, n_heads).attn is not an nn.MultiheadAttention", HINTS["names"])
+        raise CheckFailed(
+            "TransformerBlock(d_model, n_heads).attn is not an nn.MultiheadAttention", HINTS["names"]
+        )
     if not attn.batch_first:
         raise CheckFailed("attn was built without batch_first=True", HINTS["batch_first"])
     if attn.num_heads != HEADS:
-        raise CheckFailed(f"TransformerBlock({D}, n_heads={HEADS}).attn has {attn.num_heads} head(s)", HINTS["heads"])
+        raise CheckFailed(
+            f"TransformerBlock({D}, n_heads={HEADS}).attn has {attn.num_heads} head(s)", HINTS["heads"]
+        )
     fc1 = getattr(getattr(block, "mlp", None), "fc1", None)
     if getattr(fc1, "out_features", 4 * D) != 4 * D:
         raise CheckFailed(

@@ -69,7 +69,9 @@ class CheckResult:
         lines = textwrap.wrap(
             f"{result_symbol(self.status)} {self.name}: {self.message}", WIDTH, subsequent_indent="   "
         )
-        lines += [f"   {line}" for line in (self.detail.splitlines() if self.detail else [])]  # code: never wrapped
+        lines += [
+            f"   {line}" for line in (self.detail.splitlines() if self.detail else [])
+        ]  # code: never wrapped
         if self.hint:
             lines += textwrap.wrap(f"hint: {self.hint}", WIDTH, initial_indent="   ", subsequent_indent="   ")
         return "\n".join(lines)
@@ -108,8 +110,7 @@ def _from_exception(name: str, exc: Exception) -> CheckResult:
         return CheckResult(
             name,
             FAILED,
-            "your code does not fit the check's contract "
-            f"({type(exc).__name__}: {text[0] if text else ''})",
+            f"your code does not fit the check's contract ({type(exc).__name__}: {text[0] if text else ''})",
             "compare your class's constructor, attribute names and return values with the contract "
             "stated above the exercise",
         )
@@ -254,7 +255,9 @@ def call_forward(module: nn.Module, x: torch.Tensor, *args: object, shape_hint: 
     with torch.no_grad():
         again = module(x.clone(), *args)
     if isinstance(again, torch.Tensor) and again.shape == y.shape and not close(again, y.detach()):
-        raise CheckFailed("forward gives a different output each time on the same input", SHARED_HINTS["random"])
+        raise CheckFailed(
+            "forward gives a different output each time on the same input", SHARED_HINTS["random"]
+        )
     return y
 
 
@@ -378,7 +381,10 @@ class _OpsSeen(TorchFunctionMode):
 
 
 def require_from_scratch(
-    obj: object, forbidden: tuple[type, ...], what: str, run: Callable[[], object] | None = None,
+    obj: object,
+    forbidden: tuple[type, ...],
+    what: str,
+    run: Callable[[], object] | None = None,
     ops: frozenset[str] = frozenset(),
 ) -> None:
     """Sub-check: ``obj`` (a class, instance or function) is not, does not subclass and does not
@@ -452,7 +458,7 @@ def compare_gradients(
 
 
 def mode_and_grads_kept(module: nn.Module, call: Callable[[], object], what: str) -> None:
-    """Sub-check: ``call()`` leaves ``module``'s train/eval mode and every parameter's ``.grad`` as they were."""
+    """Sub-check: ``call()`` leaves ``module``'s train/eval mode and every ``.grad`` as they were."""
     training = [m.training for m in module.modules()]
     grads = [None if p.grad is None else p.grad.clone() for p in module.parameters()]
     call()

@@ -76,7 +76,9 @@ def _setting_differences(a: nn.Module, b: nn.Module) -> list[str]:
                     if not _is_skip(f) and fx[f] != fy.get(f)
                 ]
             elif repr(x) != repr(y):
-                found.append((key, f"{where}{key} ({x!r} against {y!r})", isinstance(x, bool) and isinstance(y, bool)))
+                found.append(
+                    (key, f"{where}{key} ({x!r} against {y!r})", isinstance(x, bool) and isinstance(y, bool))
+                )
         buffers_b = dict(mb.named_buffers(recurse=False))
         for key, buf in ma.named_buffers(recurse=False):
             other = buffers_b.get(key)
@@ -92,12 +94,14 @@ def _setting_differences(a: nn.Module, b: nn.Module) -> list[str]:
 
 def _has_skip_setting(a: nn.Module, b: nn.Module) -> bool:
     """Whether the arms differ in an attribute named for the skip (then that is the switch)."""
-    for (_, ma), (_, mb) in zip(a.named_modules(), b.named_modules()):
+    for (_, ma), (_, mb) in zip(a.named_modules(), b.named_modules(), strict=False):
         for key, value in vars(ma).items():
             if _is_skip(key) and not key.startswith("_") and repr(value) != repr(vars(mb).get(key)):
                 return True
             fields = _plain(value)
-            if fields is not None and any(_is_skip(f) and fields[f] != getattr(vars(mb).get(key), f, None) for f in fields):
+            if fields is not None and any(
+                _is_skip(f) and fields[f] != getattr(vars(mb).get(key), f, None) for f in fields
+            ):
                 return True
     return False
 
@@ -155,8 +159,9 @@ def check_fair_comparison(
         raise CheckFailed("the arms are in different train/eval modes", HINTS["mode"])
     for (name, a), b in zip(plain.named_parameters(), residual.parameters(), strict=True):  # type: ignore[union-attr]
         if a.dtype != b.dtype or a.device != b.device:
-            raise CheckFailed(f"the arms' {name} are {a.dtype} on {a.device} and {b.dtype} on {b.device}",
-                              HINTS["dtype"])
+            raise CheckFailed(
+                f"the arms' {name} are {a.dtype} on {a.device} and {b.dtype} on {b.device}", HINTS["dtype"]
+            )
         if a.requires_grad != b.requires_grad:
             raise CheckFailed(f"the arms' {name} differ in requires_grad", HINTS["frozen"])
         if not torch.equal(a, b):

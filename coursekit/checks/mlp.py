@@ -36,7 +36,8 @@ SIGNATURE = "MLP(d_model, d_hidden=None)"
 HINTS = {
     **SHARED_HINTS,
     "layers": "create self.fc1 = nn.Linear(d_model, d_hidden) and self.fc2 = nn.Linear(d_hidden, d_model)",
-    "bias": "keep the biases: nn.Linear(d_model, d_hidden) has bias=True by default, and the contract uses it",
+    "bias": "keep the biases: nn.Linear(d_model, d_hidden) has bias=True by default, and the contract uses "
+    "it",
     "default_hidden": "d_hidden defaults to 4 * d_model, the width transformers use",
     "extra_params": "the contract's only parameters are fc1's and fc2's; remove the extra ones "
     "(GELU has none)",
@@ -52,7 +53,8 @@ HINTS = {
     "activation_before": "the activation goes between fc1 and fc2: fc2(gelu(fc1(x))), not on the input",
     "residual_inside": "the MLP is the branch only: return fc2(gelu(fc1(x))); the block adds the residual",
     "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
-    "from_scratch": "build the MLP from two nn.Linear layers and a GELU; do not subclass or wrap coursekit.MLP",
+    "from_scratch": "build the MLP from two nn.Linear layers and a GELU; do not subclass or wrap "
+    "coursekit.MLP",
 }
 
 
@@ -100,8 +102,10 @@ def check_mlp(MLP: type) -> None:  # noqa: N803 - the learner's class, by its na
     fc2 = _require_linear(module, "fc2", HIDDEN, D)
     extra = sorted(n for n, _ in module.named_parameters() if n.split(".")[0] not in ("fc1", "fc2"))
     if extra:
-        raise CheckFailed(f"MLP({D}, {HIDDEN}) has parameter(s) {', '.join(extra[:3])} besides fc1 and fc2",
-                          HINTS["extra_params"])
+        raise CheckFailed(
+            f"MLP({D}, {HIDDEN}) has parameter(s) {', '.join(extra[:3])} besides fc1 and fc2",
+            HINTS["extra_params"],
+        )
     _require_default(cls)
 
     x = torch.randn(BATCH, SEQ, D) * 2
@@ -134,6 +138,4 @@ def check_mlp(MLP: type) -> None:  # noqa: N803 - the learner's class, by its na
     bug = match_bug(y, candidates).split("~")[0]
     bug = {"activation_after_both": "activation_after", "relu_after": "activation_after"}.get(bug, bug)
     compare(y, expected, "output", HINTS.get(bug, ""))
-    compare_gradients(
-        module, ref, x, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], HINTS["detached"]
-    )
+    compare_gradients(module, ref, x, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], HINTS["detached"])

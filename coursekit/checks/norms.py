@@ -276,7 +276,10 @@ def _norm_check(
     )
 
     x64 = _inputs(torch.float64)
-    module64, reference64 = construct(cls, name, signature, D, eps=BIG_EPS).double(), make_reference(BIG_EPS).double()
+    module64, reference64 = (
+        construct(cls, name, signature, D, eps=BIG_EPS).double(),
+        make_reference(BIG_EPS).double(),
+    )
     compare(call_forward(module64, x64), reference64(x64).detach(), "float64 output", HINTS["dtype"])
     tiny64 = _inputs(torch.float64, scale=1e-4)  # float64's eps is 2e-16: a float32 eps shows here
     compare(
@@ -297,7 +300,13 @@ def _norm_check(
 
 
 def _from_scratch(obj: object, forbidden: tuple[type, ...], hint: str, **kwargs: object) -> None:
-    what = " or ".join(("torch.nn." if c.__module__.startswith("torch") else "coursekit.") + c.__qualname__ for c in forbidden) or "torch's own"
+    what = (
+        " or ".join(
+            ("torch.nn." if c.__module__.startswith("torch") else "coursekit.") + c.__qualname__
+            for c in forbidden
+        )
+        or "torch's own"
+    )
     try:
         require_from_scratch(obj, forbidden, what, **kwargs)  # type: ignore[arg-type]
     except CheckFailed as exc:

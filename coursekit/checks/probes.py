@@ -32,7 +32,8 @@ HINTS = {
     "instead of zero_grad() and backward()",
     "mode": "the probe changed the model's train/eval mode: note model.training first and put it back "
     "(model.train(was_training)) if you switch to eval()",
-    "weights_changed": "a probe only measures: it must not change the weights (no optimizer step, no in-place "
+    "weights_changed": "a probe only measures: it must not change the weights (no optimizer step, no "
+    "in-place "
     "updates)",
     "requires_grad": "the probe changed which parameters require gradients: leave requires_grad as it was",
     "mean_not_norm": "take the L2 norm (sqrt of the sum of squares), not the mean of the gradient entries",
@@ -42,8 +43,10 @@ HINTS = {
     "output_not_loss": "differentiate the loss (F.cross_entropy(model(x), y)), not the model's output",
     "activations": "measure the gradient with respect to each block's parameters (block.parameters()), "
     "not with respect to its output",
-    "weights_only": "take every parameter of the block, biases and norm gains included: list(block.parameters())",
-    "recipe": "follow the recipe: loss → torch.autograd.grad over each block's parameters → sqrt(sum of squares)",
+    "weights_only": "take every parameter of the block, biases and norm gains included: "
+    "list(block.parameters())",
+    "recipe": "follow the recipe: loss → torch.autograd.grad over each block's parameters → sqrt(sum of "
+    "squares)",
 }
 
 
@@ -148,7 +151,9 @@ def check_grad_norm_probe(grad_norms: object) -> None:
     _unchanged(model, weights, training=True)
     got = _numbers(out)
     if got is None:
-        raise CheckFailed(f"grad_norms returned {type(out).__name__}, not a list of floats", HINTS["not_list"])
+        raise CheckFailed(
+            f"grad_norms returned {type(out).__name__}, not a list of floats", HINTS["not_list"]
+        )
     if len(got) != DEPTH:
         raise CheckFailed(f"got {len(got)} numbers for a model with {DEPTH} blocks", HINTS["length"])
     if not _same(got, expected):
@@ -175,7 +180,9 @@ def check_grad_norm_probe(grad_norms: object) -> None:
 
 def _unchanged(model: nn.Module, weights: list[torch.Tensor], training: bool) -> None:
     if any(m.training != training for m in model.modules()):
-        raise CheckFailed(f"the probe left the model in {'eval' if training else 'train'} mode", HINTS["mode"])
+        raise CheckFailed(
+            f"the probe left the model in {'eval' if training else 'train'} mode", HINTS["mode"]
+        )
     if not all(p.requires_grad for p in model.parameters()):
         raise CheckFailed("the probe turned off requires_grad on some parameters", HINTS["requires_grad"])
     if not all(torch.equal(p.detach(), w) for p, w in zip(model.parameters(), weights, strict=True)):

@@ -35,7 +35,8 @@ HINTS = {
     "sublayer_attr": "store the wrapped module as self.sublayer, so it is registered and trained",
     "scaled": "a plain residual adds the branch as it is: x + self.sublayer(x), with no scale or average",
     "detached": "the gradient does not match: is part of the computation detached (.detach(), .data)?",
-    "from_scratch": "write the residual yourself (x + self.sublayer(x)); do not subclass or wrap coursekit.Residual",
+    "from_scratch": "write the residual yourself (x + self.sublayer(x)); do not subclass or wrap "
+    "coursekit.Residual",
     "identity": "with a branch that outputs zeros a residual returns x exactly: apply nothing after the "
     "addition (no activation, norm or scale)",
     "mode": "forward must not switch the model between train() and eval()",

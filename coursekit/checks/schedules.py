@@ -21,7 +21,8 @@ HINTS = {
     "no_cap": "after the warm-up the rate stays at base_lr: cap the factor at 1 (min(1.0, ...))",
     "no_warmup": "with warmup_steps=0 there is no warm-up: return base_lr at every step",
     "base_lr": "scale by base_lr: the factor goes from 1 / warmup_steps up to 1, times base_lr",
-    "ends_early": "the rate reaches base_lr one step early: at step s it is base_lr * (s + 1) / warmup_steps, "
+    "ends_early": "the rate reaches base_lr one step early: at step s it is base_lr * (s + 1) / "
+    "warmup_steps, "
     "so base_lr is first reached at step warmup_steps - 1",
     "constant": "the rate must ramp up during the warm-up: base_lr * (step + 1) / warmup_steps for "
     "step < warmup_steps",
@@ -29,7 +30,8 @@ HINTS = {
     "so base_lr is first reached at step warmup_steps - 1",
     "decays": "after the warm-up the rate stays at base_lr: this exercise has no decay",
     "not_linear": "the warm-up is linear: base_lr * (step + 1) / warmup_steps, not a curve",
-    "recipe": "compare your formula with the warm-up rule above at steps 0, warmup_steps - 1 and warmup_steps",
+    "recipe": "compare your formula with the warm-up rule above at steps 0, warmup_steps - 1 and "
+    "warmup_steps",
 }
 
 
@@ -59,7 +61,9 @@ def _diagnose(got: dict[tuple[int, int], float]) -> str:
         return HINTS["base_lr"]
     if same(lambda s, w: BASE_LR):
         return HINTS["constant"]
-    if same(lambda s, w: BASE_LR * min(1.0, (s + 1) / (w + 1))) or same(lambda s, w: BASE_LR * min(1.0, s / max(1, w - 1))):
+    if same(lambda s, w: BASE_LR * min(1.0, (s + 1) / (w + 1))) or same(
+        lambda s, w: BASE_LR * min(1.0, s / max(1, w - 1))
+    ):
         return HINTS["ends_late"]
     if same(lambda s, w: BASE_LR * min(1.0, (s + 2) / w)) or same(
         lambda s, w: BASE_LR * min(1.0, (s + 1) / max(1, w - 1))
@@ -72,7 +76,9 @@ def _diagnose(got: dict[tuple[int, int], float]) -> str:
         v < BASE_LR * (1 - 1e-6) for v in after.values()
     ):
         return HINTS["decays"]
-    ends = all(math.isclose(v, ref[k], rel_tol=1e-6) for k, v in got.items() if k[0] in (k[1] - 1,) or k[0] >= k[1])
+    ends = all(
+        math.isclose(v, ref[k], rel_tol=1e-6) for k, v in got.items() if k[0] in (k[1] - 1,) or k[0] >= k[1]
+    )
     if ends and any(not math.isclose(v, ref[k], rel_tol=1e-6) for k, v in warm.items()):
         return HINTS["not_linear"]
     return HINTS["recipe"]

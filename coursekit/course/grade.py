@@ -31,8 +31,9 @@ right on its own. How each notebook is graded:
    ``coursekit.checks.core.drain`` (never called), not from the progress file.
 5. **Flags.** A notebook whose cells replaced a check, patched ``coursekit``, ``torch`` or a
    module the checks use, or replaced ``sys.modules`` entries (all seen by the guard), or whose
-   source touches the progress file or the result channel, or reaches for the grader's internals (``gc.get_objects``, frames,
-   closures, ``ctypes``, the kernel's parent message) is flagged in the table, the JSON and
+   source touches the progress file or the result channel, or reaches for the grader's
+   internals (``gc.get_objects``, frames, closures, ``ctypes``, the kernel's parent message)
+   is flagged in the table, the JSON and
    the CSV, so the instructor can look. Its scores are still what the checks say on the
    pristine world: the forging attempt scores what the same notebook without it scores.
 
@@ -188,8 +189,10 @@ def _same_content(exercise_cell: dict, learner_cell: dict) -> bool:
     if names and check_names_in(_text(learner_cell)) == names:
         return True
     first = _normal(exercise_cell).split("\n", 1)[0]  # an answer cell: `class LayerNorm(nn.Module):`
-    return bool(first) and exercise_cell.get("cell_type") == "code" and (
-        first.startswith(("class ", "def ")) and _normal(learner_cell).split("\n", 1)[0] == first
+    return (
+        bool(first)
+        and exercise_cell.get("cell_type") == "code"
+        and (first.startswith(("class ", "def ")) and _normal(learner_cell).split("\n", 1)[0] == first)
     )
 
 
@@ -293,8 +296,14 @@ def find_exercise(path: Path, exercises: Path, nb: nbformat.NotebookNode | None 
 _SUSPICIOUS = [
     (re.compile(r"\b(coursekit|checks|core|norms)\.[\w.]+\s*=[^=]"), "assigns to coursekit's attributes"),
     (re.compile(r"\btorch\.(?!backends\b)[\w.]+\s*=[^=]"), "assigns to torch's attributes"),
-    (re.compile(r"\bsetattr\s*\(\s*(coursekit|torch|checks|core|norms|builtins)"), "patches a module with setattr"),
-    (re.compile(r"\bdrain\s*\(|\.drain\b|\b_RECORD\b|\brecord_result\b"), "touches the checks' result channel"),
+    (
+        re.compile(r"\bsetattr\s*\(\s*(coursekit|torch|checks|core|norms|builtins)"),
+        "patches a module with setattr",
+    ),
+    (
+        re.compile(r"\bdrain\s*\(|\.drain\b|\b_RECORD\b|\brecord_result\b"),
+        "touches the checks' result channel",
+    ),
     (re.compile(r"coursekit-progress|COURSEKIT_PROGRESS|progress\.json"), "touches the progress file"),
     (
         re.compile(
@@ -311,7 +320,10 @@ def source_flags(nb: nbformat.NotebookNode, checks: list[int]) -> list[str]:
     names = sorted({m for k in checks for m in re.findall(r"\bcheck_\w+", _text(nb.cells[k]))})
     patterns = list(_SUSPICIOUS)
     if names:
-        redefine = rf"^\s*(def\s+({'|'.join(names)})\b|({'|'.join(names)})\s*=[^=]|import\s.*\bas\s+({'|'.join(names)})\b)"
+        alternatives = "|".join(names)
+        redefine = (
+            rf"^\s*(def\s+({alternatives})\b|({alternatives})\s*=[^=]|import\s.*\bas\s+({alternatives})\b)"
+        )
         patterns.insert(0, (re.compile(redefine, re.M), "redefines a check"))
     flags: list[str] = []
     for k, cell in enumerate(nb.cells):
@@ -384,7 +396,8 @@ def _coursekit_guard(key, folder, pristine, progress):
         for v in list(d.values()):
             if isinstance(v, type) and v.__module__ == name and id(v) not in seen_classes:
                 seen_classes.add(id(v))
-                spaces.append((f"{name}.{v.__qualname__}", v.__dict__, class_setter(v), dict(v.__dict__), True))
+                label = f"{name}.{v.__qualname__}"
+                spaces.append((label, v.__dict__, class_setter(v), dict(v.__dict__), True))
     quiet.__exit__(None, None, None)
     modules = {n: m for n, m in sys.modules.items() if m is not None and watched(n)}
     spaces.append(("sys.modules", sys.modules, module_setter(sys.modules), modules, True))
@@ -573,19 +586,36 @@ def _score_cell(
             r = by_name[name]
             status = str(r["status"])
             if stopped and status == "error":
-                scores.append(Score(name, TIMEOUT, f"{stopped}; then: {r['message']}", str(r["hint"]), str(r["detail"])))
+                scores.append(
+                    Score(name, TIMEOUT, f"{stopped}; then: {r['message']}", str(r["hint"]), str(r["detail"]))
+                )
             else:
                 scores.append(Score(name, status, str(r["message"]), str(r["hint"]), str(r["detail"])))
         elif error is not None and error.get("ename") == TIMEOUT_ENAME:
-            scores.append(Score(name, TIMEOUT, f"timeout: the check {error.get('evalue')} and was stopped",
-                                "is there an endless loop in your code?"))
+            scores.append(
+                Score(
+                    name,
+                    TIMEOUT,
+                    f"timeout: the check {error.get('evalue')} and was stopped",
+                    "is there an endless loop in your code?",
+                )
+            )
         elif cell_error:
-            raised = f"the check cell raised {cell_error.get('ename')}: {str(cell_error.get('evalue', ''))[:200]}"
+            raised = (
+                f"the check cell raised {cell_error.get('ename')}: {str(cell_error.get('evalue', ''))[:200]}"
+            )
             if stopped:
-                scores.append(Score(name, TIMEOUT, f"{stopped}; then {raised}",
-                                    "is there an endless loop in that cell?"))
+                scores.append(
+                    Score(
+                        name, TIMEOUT, f"{stopped}; then {raised}", "is there an endless loop in that cell?"
+                    )
+                )
             else:
-                scores.append(Score(name, "error", raised, "run the notebook from the top: is every answer cell defined?"))
+                scores.append(
+                    Score(
+                        name, "error", raised, "run the notebook from the top: is every answer cell defined?"
+                    )
+                )
         else:
             scores.append(Score(name, "error", "the check recorded no result"))
     return scores
@@ -619,7 +649,9 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
             except DeadKernelError:
                 error = {"ename": "DeadKernelError", "evalue": "the kernel died"}
             if error is not None:
-                raise NotebookError(f"the grader's setup failed in the kernel: {error.get('ename')}: {error.get('evalue')}")
+                raise NotebookError(
+                    f"the grader's setup failed in the kernel: {error.get('ename')}: {error.get('evalue')}"
+                )
             for index, cell in enumerate(nb.cells):
                 is_check = index in check_indices
                 names = check_names_in(cell.source) if is_check else []
@@ -632,7 +664,10 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
                     if not is_check:
                         error = run.cell(cell, index)
                         if error is not None and error.get("ename") == TIMEOUT_ENAME:
-                            stopped = f"timeout: cell {index} (`{_first_line(cell)}`) {error.get('evalue')} and was stopped"
+                            stopped = (
+                                f"timeout: cell {index} (`{_first_line(cell)}`) {error.get('evalue')} "
+                                "and was stopped"
+                            )
                         continue
                     guard, error = run.check(cell.source, index)
                     if guard is None and error is not None and error.get("ename") != TIMEOUT_ENAME:
@@ -740,7 +775,9 @@ def format_table(reports: list[NotebookReport]) -> str:
         lines.append(f"{name.ljust(width)}  {score:>5}  {what}".rstrip())
         if first is not None and first.status not in ("not attempted",):
             lines += _wrap(first.message, " " * (width + 11))
-            lines += [" " * (width + 11) + line for line in first.detail.splitlines()[:2]]  # the learner's line
+            lines += [
+                " " * (width + 11) + line for line in first.detail.splitlines()[:2]
+            ]  # the learner's line
             if first.hint:
                 lines += _wrap(f"hint: {first.hint}", " " * (width + 11))
         if r.flags:
@@ -772,7 +809,8 @@ def class_summary(reports: list[NotebookReport], top: int = 5) -> dict[str, obje
         "graded": len(graded),
         "flagged": sum(bool(r.flags) for r in graded),
         "checks": {
-            name: {"passed": c[PASSED], "of": sum(c.values()), "statuses": dict(c)} for name, c in checks.items()
+            name: {"passed": c[PASSED], "of": sum(c.values()), "statuses": dict(c)}
+            for name, c in checks.items()
         },
         "hints": [{"check": c, "hint": h, "count": n} for (c, h), n in hints.most_common(top)],
     }
@@ -780,7 +818,9 @@ def class_summary(reports: list[NotebookReport], top: int = 5) -> dict[str, obje
 
 def _gist(message: str) -> str:
     """A message without the numbers that differ from notebook to notebook (for counting)."""
-    return re.sub(r"line \d+|\d+(\.\d+)?( s)?", "…", message.split(":")[0] if "raised" in message else message)
+    return re.sub(
+        r"line \d+|\d+(\.\d+)?( s)?", "…", message.split(":")[0] if "raised" in message else message
+    )
 
 
 def format_summary(reports: list[NotebookReport]) -> str:
@@ -790,12 +830,17 @@ def format_summary(reports: list[NotebookReport]) -> str:
     width = max([5, *(len(n) for n in checks)])  # type: ignore[union-attr]
     for name, c in sorted(checks.items(), key=lambda kv: kv[1]["passed"] / max(1, kv[1]["of"])):  # type: ignore[union-attr]
         others = ", ".join(f"{n} {s}" for s, n in sorted(c["statuses"].items()) if s != PASSED)
-        lines.append(f"  {name.ljust(width)}  {c['passed']}/{c['of']} passed" + (f"  ({others})" if others else ""))
+        lines.append(
+            f"  {name.ljust(width)}  {c['passed']}/{c['of']} passed" + (f"  ({others})" if others else "")
+        )
     if summary["hints"]:
         lines.append("hints hit most often:")
         for h in summary["hints"]:  # type: ignore[union-attr]
             lines += textwrap.wrap(
-                f"{h['count']}× {h['check']}: {h['hint']}", WIDTH, initial_indent="  ", subsequent_indent="      "
+                f"{h['count']}× {h['check']}: {h['hint']}",
+                WIDTH,
+                initial_indent="  ",
+                subsequent_indent="      ",
             )
     return "\n".join(lines)
 
@@ -845,7 +890,9 @@ def run(args: argparse.Namespace) -> int:
         print(format_summary(reports))
     if args.json:
         document = {"notebooks": [r.to_json() for r in reports], "summary": class_summary(reports)}
-        Path(args.json).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
             write_csv(reports, f)
@@ -860,7 +907,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks or folders (default: my-work/, yours)"
     )
-    parser.add_argument("--json", metavar="FILE", help="also write every score, flag and the class summary as JSON")
+    parser.add_argument(
+        "--json", metavar="FILE", help="also write every score, flag and the class summary as JSON"
+    )
     parser.add_argument("--csv", metavar="FILE", help="also write a row per notebook and check as CSV")
     parser.add_argument(
         "--timeout",
