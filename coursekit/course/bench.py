@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import resource
 import statistics
 import sys
@@ -194,6 +195,13 @@ def run(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str, str, bool]] = []  # (what, measured, budget, met)
     threads = torch.get_num_threads()
     print(f"coursekit bench: torch {torch.__version__}, {threads} thread(s), {args.clock} clock", flush=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(
+            f"note: load average {load:.1f} on {os.cpu_count()} cores: other work shares this machine, so "
+            "wall times inflate and vary; --threads 1 --clock cpu measures this process alone",
+            flush=True,
+        )
 
     before = matmul_gflops()
     timings = time_training(config)
