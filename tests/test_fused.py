@@ -170,3 +170,36 @@ def test_bn_net_stacked_is_a_two_layer_basic_block_net_too():
 
 def test_keep_freed_memory_answers_a_bool():
     assert isinstance(keep_freed_memory(), bool)
+
+
+def test_the_fused_path_is_the_per_block_path_bit_for_bit():
+    """BatchNormNet.forward_stacked (fused) against the per-block path it replaced
+    (batch_norm_stacked and BatchNormBlock.forward_stacked): the same logits and gradients,
+    head included, so no experiment's numbers move."""
+    from coursekit.experiments.models import batch_norm_stacked, linear_stacked
+
+    models = []
+    for seed, shortcut in enumerate(("none", "identity", "scaled", "none")):
+        torch.manual_seed(seed)
+        models.append(BatchNormNet(10, 32, shortcut=shortcut))
+    digits = load_digits()
+    x, y = digits.x_train[:128], digits.y_train[:128]
+
+    def per_block(p):
+        h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))
+        h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
+        for i, block in enumerate(models[0].blocks):
+            h = block.forward_stacked(p, f"blocks.{i}.", h)
+        h = batch_norm_stacked(h, p["norm.weight"], p["norm.bias"])
+        return linear_stacked(h, p["head.weight"], p["head.bias"])
+
+    outs = []
+    for forward in (lambda p: models[0].forward_stacked(p, x), per_block):
+        params, buffers = stack_module_state(models)
+        logits = forward(params | buffers)
+        F.cross_entropy(logits.movedim(-1, 1), y.expand(4, 128), reduction="none").mean(1).sum().backward()
+        outs.append((logits, {n: p.grad for n, p in params.items()}))
+    (fused, fused_grads), (blockwise, blockwise_grads) = outs
+    assert torch.equal(fused, blockwise)
+    for name, grad in fused_grads.items():
+        assert torch.equal(grad, blockwise_grads[name]), name
