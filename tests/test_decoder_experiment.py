@@ -133,3 +133,14 @@ def test_without_norms_the_trained_stream_grows_more_at_every_seed(result):
         zip(result.stream_growth["no norms"], result.stream_growth["residual+norm"], strict=True)
     ):
         assert plain > 2 * normed, f"seed {seed}: growth {plain:.2f} without norms, {normed:.2f} with"
+
+
+def test_at_depth_24_the_pre_norm_layernorms_speed_up_every_seed():
+    """Where the norms pay: 24 blocks, Adam 1e-2 (lesson 4's second measurement)."""
+    config = DecoderConfig(depth=24, lr=1e-2, norm="pre", variants=("residual+norm", "no norms"))
+    deep = run_decoder_ablation(config, progress=False)
+    assert deep.reached("residual+norm") == len(config.seeds)
+    for seed, (plain, normed) in enumerate(
+        zip(deep.steps_to_target["no norms"], deep.steps_to_target["residual+norm"], strict=True)
+    ):
+        assert plain is None or plain > 1.3 * normed, f"seed {seed}: {plain} steps against {normed}"
