@@ -397,3 +397,18 @@ def test_source_flags_name_what_to_look_at_and_leave_honest_code_alone() -> None
     _insert_after(exercise, "imports", "import gc\nobjs = gc.get_objects()")
     assembled, checks = grade.assemble(exercise, _read("exercises"))
     assert "internals" in " ".join(grade.source_flags(assembled, checks))
+
+
+def test_a_cell_that_swallows_the_interrupt_stops_the_notebook_quickly_with_timeout(tmp_path: Path) -> None:
+    stubborn = _read("solutions")
+    _insert_after(
+        stubborn,
+        "imports",
+        "import time\nwhile True:\n    try:\n        time.sleep(100)\n"
+        "    except KeyboardInterrupt:\n        pass",
+    )
+    nbformat.write(stubborn, tmp_path / "stubborn.ipynb")
+    report = grade.grade_notebook(tmp_path / "stubborn.ipynb", EXERCISES, timeout=3)
+    assert [s.status for s in report.scores] == ["timeout"] * 4
+    assert "stuck" in report.scores[0].message
+    assert report.seconds < 60  # not a time limit per remaining cell

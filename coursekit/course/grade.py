@@ -96,6 +96,7 @@ from .layout import ENV as PROGRESS_ENV
 from .layout import RESULT_SYMBOLS, check_cells, check_names_in, course_root, find_notebooks, work_folder
 
 DEFAULT_TIMEOUT = 60
+RESPONSIVE_TIMEOUT = 10  # seconds the kernel gets to answer again after a timeout
 SETUP_TIMEOUT = 180  # the grader's own setup cell (imports torch), whatever --timeout says
 TIMEOUT_ENAME = "CellTimeout"
 PASSED, TIMEOUT, DIED, UNGRADED = "passed", "timeout", "kernel died", "could not be graded"
@@ -551,6 +552,16 @@ class _Run:
         finally:
             self.client.timeout = limit
 
+    def responsive(self) -> bool:
+        """After a timeout: does the kernel answer again? (Code that swallows the interrupt keeps it busy.)"""
+        limit = self.client.timeout
+        self.client.timeout = min(limit or RESPONSIVE_TIMEOUT, RESPONSIVE_TIMEOUT)
+        try:
+            error = self.cell(nbformat.v4.new_code_cell("pass"), 0, history=False)
+        finally:
+            self.client.timeout = limit
+        return error is None
+
     def check(self, source: str, index: int) -> tuple[dict | None, dict[str, object] | None]:
         """Run a pristine check cell through the guard: (the guard's signed report or None, error)."""
         self.calls += 1
@@ -656,7 +667,9 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
                 is_check = index in check_indices
                 names = check_names_in(cell.source) if is_check else []
                 if dead:
-                    report.scores += [Score(n, DIED, dead) for n in names]
+                    report.scores += [
+                        Score(n, TIMEOUT if dead.startswith("timeout") else DIED, dead) for n in names
+                    ]
                     continue
                 if cell.get("cell_type") != "code":
                     continue
@@ -668,6 +681,10 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
                                 f"timeout: cell {index} (`{_first_line(cell)}`) {error.get('evalue')} "
                                 "and was stopped"
                             )
+                            if not run.responsive():
+                                dead = (
+                                    f"timeout: the kernel is stuck in cell {index} (it ignores the interrupt)"
+                                )
                         continue
                     guard, error = run.check(cell.source, index)
                     if guard is None and error is not None and error.get("ename") != TIMEOUT_ENAME:
@@ -678,9 +695,13 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
                     for f in (guard or {}).get("flags", []):
                         report.flag(f)
                     report.scores += _score_cell(names, guard, error, stopped)
+                    if error is not None and error.get("ename") == TIMEOUT_ENAME and not run.responsive():
+                        dead = f"timeout: the kernel is stuck in cell {index} (it ignores the interrupt)"
                 except DeadKernelError:
                     dead = f"the kernel died or stopped answering at cell {index}"
-                    report.scores += [Score(n, DIED, dead) for n in names]
+                    report.scores += [
+                        Score(n, TIMEOUT if dead.startswith("timeout") else DIED, dead) for n in names
+                    ]
     report.seconds = time.monotonic() - start
     return report
 
