@@ -61,7 +61,9 @@ flagged notebooks.
 
 A cell that runs past ``--timeout`` seconds is stopped: a check scores "timeout"; a check
 that then fails for want of what the stopped cell would have defined also scores "timeout",
-with the stopped cell named first. If the kernel dies, every check from there on scores
+with the stopped cell named first. A kernel that does not answer within 10 s of the
+interrupt (code that swallows ``KeyboardInterrupt``) is stuck: every later check scores
+"timeout" at once, naming the cell. If the kernel dies, every check from there on scores
 "kernel died". Stderr, warnings and outputs play no part in the score.
 """
 
