@@ -1,4 +1,4 @@
-"""Each experiment of SCIENCE.md reproduces the *direction* of its published result.
+"""Each experiment of docs/science.md reproduces the *direction* of its published result.
 
 Fixed seeds; the training experiments run small configurations where the default would
 be slow, but large enough for the effect to be clear.

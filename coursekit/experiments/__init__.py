@@ -1,4 +1,4 @@
-"""The experiments of SCIENCE.md: configuration and seed in, plain numbers out.
+"""The experiments of docs/science.md: configuration and seed in, plain numbers out.
 
 One module per family; none prints or plots (``coursekit.plots`` draws their numbers).
 """

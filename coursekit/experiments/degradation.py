@@ -11,7 +11,7 @@ from the same seed, and train together in one batched run. The trainer also reco
 gradient norm of every block along the way: BatchNorm keeps the plain nets' gradients far from
 vanishing, yet they train worse, so what the shortcut fixes is optimisation.
 
-Settings (measured on 2 CPU cores, see SCIENCE.md's "Degradation" row): plain SGD at lr 0.5,
+Settings (measured on 2 CPU cores, see docs/science.md's "Degradation" row): plain SGD at lr 0.5,
 about the step of SGD with lr 0.05 and momentum 0.9, 20 epochs, 4 / 8 / 12 / 16 blocks
 (10 / 18 / 26 / 34 weighted layers). Plain SGD keeps a run the same when it is cut into
 pieces, which the live widget of lesson 5 does (:func:`train_twins_live`).

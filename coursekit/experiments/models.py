@@ -23,7 +23,7 @@ SHORTCUTS = ("none", "identity", "scaled", "gated", "projected")
 
 @dataclass(frozen=True)
 class DigitsRunConfig:
-    """How :class:`BatchNormNet` s of one depth are trained on the digits (SGD, as in SCIENCE.md)."""
+    """How :class:`BatchNormNet` s of one depth are trained on the digits (SGD, as in docs/science.md)."""
 
     depth: int = 12
     width: int = 64
@@ -134,7 +134,7 @@ class BatchNormNet(nn.Module):
     ``stem``: Linear → BN → ReLU from ``d_in`` to ``width``; then ``norm`` (BN) and ``head``
     (Linear to ``n_classes``). The final norm, as in pre-activation ResNets (He et al. 2016),
     keeps the head's input at unit scale however much an identity-skip stream has grown.
-    The width-64 digits net of SCIENCE.md (He et al. 2015's plain/residual pair in miniature).
+    The width-64 digits net of docs/science.md (He et al. 2015's plain/residual pair in miniature).
     """
 
     def __init__(

@@ -46,7 +46,7 @@ def _test_loss(model: torch.nn.Module, task: Task) -> float:
 class WarmupConfig:
     """Post-norm at depth and a high rate, with and without a linear warm-up.
 
-    SCIENCE.md's larger miniature (12 layers, d=64, 16 digits, Adam 5e-3, 300 steps) shows the
+    docs/science.md's larger miniature (12 layers, d=64, 16 digits, Adam 5e-3, 300 steps) shows the
     same split; this one is small enough to train every variant and seed in a few seconds.
     """
 

@@ -74,11 +74,11 @@ def input_gradient_by_depth(
 class TrainingGradConfig:
     """Gradient norm per block of the digits BatchNorm nets during their first SGD steps."""
 
-    depth: int = 52  # SCIENCE.md's deepest miniature: first/last ≈ 1e4 at init
+    depth: int = 52  # docs/science.md's deepest miniature: first/last ≈ 1e4 at init
     width: int = 64
     steps: tuple[int, ...] = (0, 1, 10)  # measure before the update of each of these steps
     seeds: tuple[int, ...] = (0, 1, 2)
-    lr: float = 0.05  # plain SGD, as in SCIENCE.md
+    lr: float = 0.05  # plain SGD, as in docs/science.md
     batch_size: int = 128
     probe_size: int = 512  # gradients are measured on the same 512 training digits every time
 

@@ -26,7 +26,7 @@ VARIANTS = ("identity", "1/sqrt(L)", "rezero")
 
 def he_init(stack: Stack) -> Stack:
     """He initialisation of every MLP branch: ``fc1`` for ReLU, ``fc2`` variance-preserving,
-    so each branch's output has about its input's variance (the "He init" of SCIENCE.md)."""
+    so each branch's output has about its input's variance (the "He init" of docs/science.md)."""
     for module in stack.modules():
         if hasattr(module, "fc1") and hasattr(module, "fc2"):
             nn.init.kaiming_normal_(module.fc1.weight, nonlinearity="relu")
