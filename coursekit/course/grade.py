@@ -61,7 +61,7 @@ flagged notebooks.
 
 A cell that runs past ``--timeout`` seconds is stopped: a check scores "timeout"; a check
 that then fails for want of what the stopped cell would have defined also scores "timeout",
-with the stopped cell named first. A kernel that does not answer within 10 s of the
+with the stopped cell named first. A kernel that does not answer within 30 s of the
 interrupt (code that swallows ``KeyboardInterrupt``) is stuck: every later check scores
 "timeout" at once, naming the cell. If the kernel dies, every check from there on scores
 "kernel died". Stderr, warnings and outputs play no part in the score.
@@ -98,7 +98,7 @@ from .layout import ENV as PROGRESS_ENV
 from .layout import RESULT_SYMBOLS, check_cells, check_names_in, course_root, find_notebooks, work_folder
 
 DEFAULT_TIMEOUT = 60
-RESPONSIVE_TIMEOUT = 10  # seconds the kernel gets to answer again after a timeout
+RESPONSIVE_TIMEOUT = 30  # seconds the kernel gets to answer again after a timeout
 SETUP_TIMEOUT = 180  # the grader's own setup cell (imports torch), whatever --timeout says
 TIMEOUT_ENAME = "CellTimeout"
 PASSED, TIMEOUT, DIED, UNGRADED = "passed", "timeout", "kernel died", "could not be graded"
@@ -661,6 +661,11 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
                 error = run.setup()
             except DeadKernelError:
                 error = {"ename": "DeadKernelError", "evalue": "the kernel died"}
+            if error is not None and error.get("ename") == TIMEOUT_ENAME:
+                raise NotebookError(
+                    f"the grader's setup (importing torch and the checks) took longer than {SETUP_TIMEOUT} s: "
+                    "is the machine overloaded? grade this notebook again"
+                )
             if error is not None:
                 raise NotebookError(
                     f"the grader's setup failed in the kernel: {error.get('ename')}: {error.get('evalue')}"
