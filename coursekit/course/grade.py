@@ -663,7 +663,7 @@ def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) 
                 error = {"ename": "DeadKernelError", "evalue": "the kernel died"}
             if error is not None and error.get("ename") == TIMEOUT_ENAME:
                 raise NotebookError(
-                    f"the grader's setup (importing torch and the checks) took longer than {SETUP_TIMEOUT} s: "
+                    f"the grader's setup (importing torch, the checks) took longer than {SETUP_TIMEOUT} s: "
                     "is the machine overloaded? grade this notebook again"
                 )
             if error is not None:
