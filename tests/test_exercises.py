@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from coursekit.course.build import CHECK_TAG
 from coursekit.course.jupyter_kernel import current_env_kernel_manager
+from coursekit.course.layout import CHECK_TAG, NOT_ATTEMPTED, result_symbol
 
 EXERCISES = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.ipynb"))
 
@@ -26,4 +26,4 @@ def test_an_untouched_exercise_runs_and_reports_not_attempted(path: Path) -> Non
     assert checks
     for cell in checks:
         text = "".join(o.get("text", "") for o in cell.outputs)
-        assert text.startswith("❌ ") and "not attempted" in text, text
+        assert text.startswith(result_symbol(NOT_ATTEMPTED) + " ") and NOT_ATTEMPTED in text, text

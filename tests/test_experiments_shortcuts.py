@@ -18,7 +18,6 @@ from coursekit.experiments import (
     run_densenet,
     run_shortcuts,
     run_stream_growth,
-    run_stream_scaling,
 )
 from coursekit.experiments.densenet import dense_connections
 from coursekit.experiments.models import BatchNormBlock, BatchNormNet
@@ -131,7 +130,7 @@ def test_densenet_baselines_are_optional():
 
 
 def test_stream_grows_without_scaling_and_stays_near_one_with_rezero():
-    result = run_stream_scaling(StreamGrowthConfig(depth=30, seeds=SEEDS))
+    result = run_stream_growth(StreamGrowthConfig(depth=30, seeds=SEEDS))
     identity, scaled, rezero = (result.final(v) for v in ("identity", "1/sqrt(L)", "rezero"))
     assert all(r > 1e3 for r in identity), identity
     assert all(r < 2.5 for r in scaled), scaled
@@ -142,9 +141,10 @@ def test_stream_grows_without_scaling_and_stays_near_one_with_rezero():
         assert by_seed == sorted(by_seed)  # grows at every block
 
 
-def test_stream_result_keeps_run_stream_growth_numbers():
-    result = run_stream_scaling(StreamGrowthConfig(depth=12, seeds=(3, 4)))
-    assert result.curves(1) == run_stream_growth(depth=12, seed=4)
+def test_stream_seeds_are_independent_runs():
+    both = run_stream_growth(StreamGrowthConfig(depth=12, seeds=(3, 4)))
+    alone = run_stream_growth(StreamGrowthConfig(depth=12, seeds=(4,)))
+    assert both.curves(1) == alone.curves(0)
 
 
 @pytest.mark.parametrize(

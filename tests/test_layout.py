@@ -112,7 +112,8 @@ def test_the_cycle_test_can_fail() -> None:
     assert imports_of(PACKAGE / "course" / "build.py") >= {"coursekit.course.layout"}
 
 
-NOTEBOOKS = sorted(p for folder in ("notebooks", "solutions", "exercises") for p in (ROOT / folder).glob("*.ipynb"))
+FOLDERS = ("notebooks", "solutions", "exercises")
+NOTEBOOKS = sorted(p for folder in FOLDERS for p in (ROOT / folder).glob("*.ipynb"))
 
 
 def notebook_imports(path: Path) -> set[str]:

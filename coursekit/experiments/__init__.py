@@ -40,7 +40,7 @@ from .norm_training import (
     run_warmup,
 )
 from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
-from .rank import run_rank_collapse
+from .rank import RankCollapseConfig, RankCollapseResult, run_rank_collapse
 from .residual_paths import (
     TrainingGradConfig,
     TrainingGradResult,
@@ -50,7 +50,7 @@ from .residual_paths import (
 )
 from .shattered import ShatteredConfig, ShatteredResult, run_shattered
 from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
-from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth, run_stream_scaling
+from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth
 
 __all__ = [
     "CausalDecoder",
@@ -99,6 +99,8 @@ __all__ = [
     "run_theorem1",
     "sort_transformer",
     "run_rank_collapse",
+    "RankCollapseConfig",
+    "RankCollapseResult",
     "run_shattered",
     "ShatteredConfig",
     "ShatteredResult",
@@ -110,6 +112,5 @@ __all__ = [
     "StreamGrowthConfig",
     "StreamGrowthResult",
     "run_densenet",
-    "run_stream_scaling",
     "run_warmup",
 ]

@@ -7,13 +7,15 @@ MLPs slow it. Four stacks at init, from the reference attention and MLP, without
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from ..nn import MLP, SelfAttention
 from ..probes import rank_collapse
 from ..seeding import seed_everything, single_threaded
-from ..validate import require_positive_int
+from ..validate import require_int_tuple, require_positive_int
 
 VARIANTS = {
     "attention": (False, False),
@@ -54,19 +56,48 @@ class AttentionStack(nn.Module):
         return self.hidden_states(x)[-1]
 
 
+@dataclass(frozen=True)
+class RankCollapseConfig:
+    """Four stacks at init, probed on random tokens: how deep, how many tokens, which seeds."""
+
+    depth: int = 24
+    seq: int = 32  # tokens per example
+    d_model: int = 64
+    n_heads: int = 4
+    batch: int = 8
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "seq", "d_model", "n_heads", "batch"):
+            require_positive_int(name, getattr(self, name))
+        require_int_tuple("seeds", self.seeds)
+
+
+@dataclass(frozen=True)
+class RankCollapseResult:
+    """``ratios[variant][i]``: ‖X − 1x̄ᵀ‖/‖X‖ at the input and after each layer (``depth + 1``
+    numbers) at ``config.seeds[i]``, for each variant of :data:`VARIANTS`."""
+
+    config: RankCollapseConfig
+    ratios: dict[str, list[list[float]]]
+
+    def curves(self, seed_index: int = 0) -> dict[str, list[float]]:
+        """``{variant: ratio by layer}`` at one seed."""
+        return {variant: by_seed[seed_index] for variant, by_seed in self.ratios.items()}
+
+
 @single_threaded
-def run_rank_collapse(
-    depth: int = 24, seq: int = 32, d_model: int = 64, n_heads: int = 4, batch: int = 8, seed: int = 0
-) -> dict[str, list[float]]:
-    """‖X − 1x̄ᵀ‖/‖X‖ after each layer (``depth + 1`` numbers, the input first) per variant:
-    ``attention``, ``attention+MLP``, ``attention+skip``, ``attention+MLP+skip``."""
-    for name, value in (("depth", depth), ("seq", seq), ("batch", batch)):
-        require_positive_int(name, value)
-    x = torch.randn(
-        batch, seq, d_model, generator=torch.Generator().manual_seed(seed)
-    )  # (batch, seq, d_model)
-    out = {}
-    for name, (mlp, skip) in VARIANTS.items():
-        seed_everything(seed)
-        out[name] = rank_collapse(AttentionStack(depth, d_model, n_heads, mlp, skip), x)
-    return out
+def run_rank_collapse(config: RankCollapseConfig = RankCollapseConfig()) -> RankCollapseResult:
+    """‖X − 1x̄ᵀ‖/‖X‖ by layer for ``attention``, ``attention+MLP``, ``attention+skip`` and
+    ``attention+MLP+skip``, at every seed."""
+    if not isinstance(config, RankCollapseConfig):
+        raise TypeError(f"config must be a RankCollapseConfig, got {type(config).__name__}")
+    c = config
+    ratios: dict[str, list[list[float]]] = {name: [] for name in VARIANTS}
+    for seed in c.seeds:
+        x = torch.randn(c.batch, c.seq, c.d_model, generator=torch.Generator().manual_seed(seed))
+        for name, (mlp, skip) in VARIANTS.items():
+            seed_everything(seed)
+            stack = AttentionStack(c.depth, c.d_model, c.n_heads, mlp, skip)
+            ratios[name].append(rank_collapse(stack, x))  # x: (batch, seq, d_model)
+    return RankCollapseResult(config, ratios)

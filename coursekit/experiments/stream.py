@@ -4,8 +4,7 @@ Identity shortcuts *add* the branch's variance every block (so "residuals fix ex
 gradients" is a myth). Fixes: multiply each branch by 1/√L (Fixup, Zhang et al. 2019;
 DeepNet, Wang et al. 2022) or gate it with a learned scalar that starts at 0 (ReZero,
 Bachlechner et al. 2020). Measured at init on a stack of MLP blocks without norms:
-:func:`run_stream_scaling` (config in, result out, several seeds) and
-:func:`run_stream_growth` (one seed, a dict).
+:func:`run_stream_growth`, config in, result out, over several seeds.
 """
 
 from __future__ import annotations
@@ -36,13 +35,9 @@ def he_init(stack: Stack) -> Stack:
     return stack
 
 
-@single_threaded
-def run_stream_growth(
-    depth: int = 50, d_model: int = 64, batch: int = 256, seed: int = 0
-) -> dict[str, list[float]]:
+def _stream_by_variant(depth: int, d_model: int, batch: int, seed: int) -> dict[str, list[float]]:
     """RMS of the stream after each block (``depth + 1`` numbers, the input first), per variant:
     ``identity`` (x + f(x)), ``1/sqrt(L)`` (x + f(x)/√L), ``rezero`` (x + α f(x), α = 0 at init)."""
-    require_positive_int("depth", depth)
     options = {"identity": {}, "1/sqrt(L)": {"branch_scale": 1 / math.sqrt(depth)}, "rezero": {"gate": True}}
     out = {}
     for name, extra in options.items():
@@ -81,7 +76,7 @@ class StreamGrowthResult:
     predicted: dict[str, float]
 
     def curves(self, seed_index: int = 0) -> dict[str, list[float]]:
-        """``{variant: rms by block}`` at one seed: what :func:`run_stream_growth` returns."""
+        """``{variant: rms by block}`` at one seed."""
         return {variant: by_seed[seed_index] for variant, by_seed in self.rms.items()}
 
     def final(self, variant: str) -> list[float]:
@@ -89,13 +84,14 @@ class StreamGrowthResult:
         return [values[-1] / values[0] for values in self.rms[variant]]
 
 
-def run_stream_scaling(config: StreamGrowthConfig = StreamGrowthConfig()) -> StreamGrowthResult:
+@single_threaded
+def run_stream_growth(config: StreamGrowthConfig = StreamGrowthConfig()) -> StreamGrowthResult:
     """The stream's RMS by block for the identity, 1/√L and ReZero variants at every seed."""
     if not isinstance(config, StreamGrowthConfig):
         raise TypeError(f"config must be a StreamGrowthConfig, got {type(config).__name__}")
     rms: dict[str, list[list[float]]] = {variant: [] for variant in VARIANTS}
     for seed in config.seeds:
-        for variant, values in run_stream_growth(config.depth, config.d_model, config.batch, seed).items():
+        for variant, values in _stream_by_variant(config.depth, config.d_model, config.batch, seed).items():
             rms[variant].append(values)
     L = config.depth
     predicted = {"identity": math.sqrt(2) ** L, "1/sqrt(L)": math.sqrt((1 + 1 / L) ** L), "rezero": 1.0}

@@ -7,7 +7,7 @@ from functools import lru_cache
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..experiments import run_rank_collapse
+from ..experiments import RankCollapseConfig, run_rank_collapse
 from ..plots import plot_rank_collapse
 from .explorer import Explorer
 
@@ -18,7 +18,7 @@ MAX_DEPTH = 24
 def _ranks(seed: int) -> dict[str, list[float]]:
     """Every variant at ``MAX_DEPTH`` (about 0.5 s once): a shallower stack built from the same
     seed holds the same first layers, so its curve is a prefix of these."""
-    return run_rank_collapse(depth=MAX_DEPTH, seed=seed)
+    return run_rank_collapse(RankCollapseConfig(depth=MAX_DEPTH, seeds=(seed,))).curves(0)
 
 
 def variant_name(skip: bool, mlp: bool) -> str:

@@ -7,7 +7,7 @@ from functools import lru_cache
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..experiments import TrainingGradConfig, run_stream_growth, run_training_grad_norms
+from ..experiments import StreamGrowthConfig, TrainingGradConfig, run_stream_growth, run_training_grad_norms
 from ..plots import plot_by_layer, plot_stream_growth
 from .explorer import Explorer
 
@@ -53,7 +53,7 @@ def residual_gradients_explorer(depth: int = 52, step: int = 0, max_depth: int =
 
 @lru_cache(maxsize=64)
 def _stream(depth: int, seed: int) -> dict[str, list[float]]:
-    return run_stream_growth(depth, seed=seed)
+    return run_stream_growth(StreamGrowthConfig(depth=depth, seeds=(seed,))).curves(0)
 
 
 def stream_growth_view(depth: int = 50, seed: int = 0) -> tuple[str, Figure]:
