@@ -7,6 +7,8 @@ from coursekit import plots
 from coursekit.experiments import (
     DegradationConfig,
     DegradationResult,
+    GradientProfileConfig,
+    GradientProfileResult,
     LesionConfig,
     LesionResult,
     ShatteredConfig,
@@ -64,8 +66,11 @@ def test_experiment_plots_draw_their_numbers():
     degradation = DegradationResult(DegradationConfig(depths=(4, 8), seeds=(0,)))
     degradation.train_error = {"plain": [[1.0], [30.0]], "residual": [[1.0], [2.0]]}
     assert list(_labelled(plots.plot_degradation(degradation)).lines[0].get_ydata()) == [1.0, 30.0]
-    _labelled(plots.plot_gradient_profile({"pre": {4: [1, 0.5, 0.3, 0.2]}, "post": {4: [0.3] * 4}}))
-    _labelled(plots.plot_warmup(WarmupResult(WarmupConfig(), {"post": [2.3, 2.3]}, {}, {})))
+    profile = GradientProfileResult(
+        GradientProfileConfig(depth=4, seeds=(0,)), {"pre": [[1, 0.5, 0.3, 0.2]], "post": [[0.3] * 4]}
+    )
+    _labelled(plots.plot_gradient_profile(profile))
+    _labelled(plots.plot_warmup(WarmupResult(WarmupConfig(), {"post": [[2.3, 2.3]]}, {}, {})))
     _labelled(plots.plot_rank_collapse({"attention": [1.0, 0.1, 1e-6]}))
     _labelled(plots.plot_stream_growth({"identity": [1.0, 2.0, 4.0]}))
     shattered = ShatteredResult(ShatteredConfig(depths=(1, 10)), {"plain": [[1.0], [0.2]]})
