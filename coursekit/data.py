@@ -47,6 +47,16 @@ def _split(n: int, test_fraction: float, generator: torch.Generator) -> tuple[to
     return order[n_test:], order[:n_test]
 
 
+DIGITS_FEATURES, DIGITS_CLASSES = 64, 10  # 8 × 8 pixels; the digits 0-9
+PROBE_EXAMPLES = 512  # the fixed batch every probe at initialisation reads
+
+
+def probe_batch(task: Task, n: int = PROBE_EXAMPLES) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)``: the first ``n`` training examples, the same batch for every probe and seed."""
+    require_positive_int("n", n)
+    return task.x_train[:n], task.y_train[:n]
+
+
 def load_digits(seed: int = 0, test_fraction: float = 0.25) -> Task:
     """scikit-learn's 1,797 digits as 64 standardised features (train mean and std), 10 classes.
 
@@ -62,7 +72,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25) -> Task:
     # unusual test pixel into a huge feature, so nearly-constant pixels keep their raw scale
     mean, std = x[train].mean(0), x[train].std(0).clamp_min(1.0)
     x = (x - mean) / std
-    return Task("digits", x[train], y[train], x[test], y[test], n_classes=10)
+    return Task("digits", x[train], y[train], x[test], y[test], n_classes=DIGITS_CLASSES)
 
 
 def make_sort(

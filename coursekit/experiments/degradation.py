@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data import load_digits
+from ..data import DIGITS_CLASSES, load_digits, probe_batch
 from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
 from ..training import TrainConfig, train_many
@@ -91,7 +91,7 @@ class DegradationNet(nn.Module):
         layers_per_block: int = 2,
         skip: bool = True,
         d_in: int = 64,
-        n_classes: int = 10,
+        n_classes: int = DIGITS_CLASSES,
     ) -> None:
         super().__init__()
         require_positive_int("depth", depth)
@@ -219,7 +219,7 @@ def run_degradation(
     """Train plain and residual nets at every depth and seed; return the errors and curves."""
     if not isinstance(config, DegradationConfig):
         raise TypeError(f"config must be a DegradationConfig, got {type(config).__name__}")
-    task = load_digits(seed=0)
+    task = load_digits()
     train = config.training(task.n_train)
     result = DegradationResult(config)
     tables = (
@@ -293,7 +293,7 @@ def train_twins_live(
         raise ValueError(f"kinds must name some of {KINDS}, got {kinds!r}")
     if config.momentum:
         raise ValueError("train_twins_live needs plain SGD (momentum=0): momentum would restart every piece")
-    task = load_digits(seed=0)
+    task = load_digits()
     with torch_threads(1):
         twins = skip_twins(depth, seed, config.width, config.layers_per_block)
     models = [twins[k] for k in kinds]
@@ -322,8 +322,8 @@ def grad_norms_at_init(depth: int, width: int = 64, seed: int = 0) -> dict[str, 
     The one-layer-per-block :class:`~coursekit.experiments.BatchNormNet` of the start-here
     notebook and lesson 1.
     """
-    task = load_digits(seed=0)
-    x, y = task.x_train[:512], task.y_train[:512]
+    task = load_digits()
+    x, y = probe_batch(task)
     out = {}
     for kind in KINDS:
         seed_everything(seed)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data import load_digits
+from ..data import DIGITS_CLASSES, load_digits
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
 from ..training import train_many
@@ -49,7 +49,9 @@ class DenseNet(nn.Module):
     trainer's per-block gradient norms read).
     """
 
-    def __init__(self, depth: int, growth: int = 12, width: int = 64, d_in: int = 64, n_classes: int = 10):
+    def __init__(
+        self, depth: int, growth: int = 12, width: int = 64, d_in: int = 64, n_classes: int = DIGITS_CLASSES
+    ):
         super().__init__()
         for name, value in (("depth", depth), ("growth", growth), ("width", width)):
             require_positive_int(name, value)
@@ -147,7 +149,7 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = Tru
     """Train the DenseNet and the residual, projected and plain nets at every seed."""
     if not isinstance(config, DenseNetConfig):
         raise TypeError(f"config must be a DenseNetConfig, got {type(config).__name__}")
-    task = load_digits(seed=0)
+    task = load_digits()
     train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train)
 
     def build(variant: str, seed: int) -> nn.Module:

@@ -77,7 +77,7 @@ def run_lesion(config: LesionConfig = LesionConfig(), progress: bool = True) -> 
     """Train plain and residual twins (every seed, one batched run), then lesion every block."""
     if not isinstance(config, LesionConfig):
         raise TypeError(f"config must be a LesionConfig, got {type(config).__name__}")
-    task = load_digits(seed=0)
+    task = load_digits()
     sweep = config.sweep()
     train = sweep.training(task.n_train)
     twins = [skip_twins(config.depth, s, config.width, config.layers_per_block) for s in config.seeds]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from ..data import load_digits
+from ..data import PROBE_EXAMPLES, load_digits, probe_batch
 from ..nn import Stack, StackConfig
 from ..probes import grad_norms_by_layer
 from ..seeding import seed_everything, single_threaded
@@ -80,7 +80,7 @@ class TrainingGradConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     lr: float = 0.05  # plain SGD, as in docs/science.md
     batch_size: int = 128
-    probe_size: int = 512  # gradients are measured on the same 512 training digits every time
+    probe_size: int = PROBE_EXAMPLES  # gradients are measured on the same training digits every time
 
     def __post_init__(self) -> None:
         require_positive_int("depth", self.depth)
@@ -116,10 +116,10 @@ def run_training_grad_norms(config: TrainingGradConfig = TrainingGradConfig()) -
     on the digits for ``max(steps)`` steps, recording every block's gradient norm at ``steps``."""
     if not isinstance(config, TrainingGradConfig):
         raise TypeError(f"config must be a TrainingGradConfig, got {type(config).__name__}")
-    task = load_digits(seed=0)
+    task = load_digits()
     if config.batch_size > task.n_train or config.probe_size > task.n_train:
         raise ValueError(f"batch_size and probe_size must not exceed the {task.n_train} training digits")
-    x_probe, y_probe = task.x_train[: config.probe_size], task.y_train[: config.probe_size]
+    x_probe, y_probe = probe_batch(task, config.probe_size)
     result = TrainingGradResult(config, {kind: [] for kind in KINDS})
     last = config.steps[-1]
     for seed in config.seeds:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data import load_digits
+from ..data import load_digits, probe_batch
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
 from ..training import train_many
@@ -120,7 +120,7 @@ def gate_carry_by_block(
     require_positive_int("depth", depth)
     seed_everything(seed)
     model = BatchNormNet(depth, width, shortcut="gated", gate_bias=gate_bias)
-    return _carry_by_block(model, load_digits(seed=0).x_train[:512])
+    return _carry_by_block(model, probe_batch(load_digits())[0])
 
 
 @single_threaded
@@ -128,7 +128,7 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = Tr
     """Train the net with every shortcut from the same seeds; return losses, errors, sizes."""
     if not isinstance(config, ShortcutConfig):
         raise TypeError(f"config must be a ShortcutConfig, got {type(config).__name__}")
-    task = load_digits(seed=0)
+    task = load_digits()
     train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train)
 
     def build(shortcut: str, seed: int, gate_bias: float = -1.0) -> BatchNormNet:
@@ -147,7 +147,7 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = Tr
     for table in (result.final_loss, result.train_error, result.curves_by_seed):
         table.update({v: [] for v in names})
     first = config.seeds[0]
-    x_probe = task.x_train[:512]
+    x_probe, _ = probe_batch(task)
     for group in groups:
         result.carry.update(
             {
