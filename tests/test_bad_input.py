@@ -87,7 +87,7 @@ def test_asking_for_a_missing_gpu_is_refused():
 @pytest.mark.parametrize(
     "run, error, words",
     [
-        (lambda: run_lesion(LesionConfig(batch_size=5000), progress=False), ValueError, "batch_size"),
+        (lambda: run_lesion(LesionConfig(batch_size=5000), progress_bar=False), ValueError, "batch_size"),
         (lambda: ShatteredConfig(seeds=()), TypeError, "seeds"),
         (lambda: ShatteredConfig(depths=(3, 0)), ValueError, "depths"),
         (lambda: run_shattered({"depths": (3,)}), TypeError, "ShatteredConfig"),

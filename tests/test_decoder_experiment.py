@@ -13,7 +13,7 @@ from coursekit.experiments.decoder import VARIANTS
 @pytest.fixture(scope="module")
 def result():
     """The default run: five variants from three seeds' initial weights (several CPU seconds)."""
-    return run_decoder_ablation(DecoderConfig(), progress=False)
+    return run_decoder_ablation(DecoderConfig(), progress_bar=False)
 
 
 def test_the_full_block_reaches_the_target_from_every_seed(result):
@@ -138,7 +138,7 @@ def test_without_norms_the_trained_stream_grows_more_at_every_seed(result):
 def test_at_depth_24_the_pre_norm_layernorms_speed_up_every_seed():
     """Where the norms pay: 24 blocks, Adam 1e-2 (lesson 4's second measurement)."""
     config = DecoderConfig(depth=24, lr=1e-2, norm="pre", variants=("residual+norm", "no norms"))
-    deep = run_decoder_ablation(config, progress=False)
+    deep = run_decoder_ablation(config, progress_bar=False)
     assert deep.reached("residual+norm") == len(config.seeds)
     for seed, (plain, normed) in enumerate(
         zip(deep.steps_to_target["no norms"], deep.steps_to_target["residual+norm"], strict=True)

@@ -24,7 +24,7 @@ from coursekit.experiments import (
 
 
 def test_degradation_residual_trains_better_than_plain_at_depth_16():
-    result = run_degradation(DegradationConfig(depths=(16,), seeds=(0,), epochs=10), progress=False)
+    result = run_degradation(DegradationConfig(depths=(16,), seeds=(0,), epochs=10), progress_bar=False)
     plain, residual = result.final_loss["plain"][0][0], result.final_loss["residual"][0][0]
     assert residual < 0.5 * plain, (plain, residual)
     assert result.mean_error("residual")[0] < result.mean_error("plain")[0]
@@ -33,7 +33,7 @@ def test_degradation_residual_trains_better_than_plain_at_depth_16():
 
 
 def test_degradation_shallow_plain_net_is_fine():
-    result = run_degradation(DegradationConfig(depths=(2,), seeds=(0,), epochs=10), progress=False)
+    result = run_degradation(DegradationConfig(depths=(2,), seeds=(0,), epochs=10), progress_bar=False)
     assert result.mean_error("plain")[0] < 5 and result.mean_error("residual")[0] < 5
 
 
@@ -62,7 +62,7 @@ def test_rank_collapse_seeds_are_independent_runs():
 
 
 def test_lesion_hurts_plain_far_more_than_residual():
-    result = run_lesion(LesionConfig(depth=6, seeds=(0,), epochs=12), progress=False)
+    result = run_lesion(LesionConfig(depth=6, seeds=(0,), epochs=12), progress_bar=False)
     plain = sum(result.deleted["plain"]) / 6 - result.baseline["plain"]
     residual = sum(result.deleted["residual"][1:]) / 5 - result.baseline["residual"]
     assert plain > 40 and residual < 5, (plain, residual)
@@ -78,7 +78,7 @@ def test_shattered_gradients_plain_decorrelates_residual_does_not():
 
 def test_identity_shortcut_beats_the_other_skips():
     """One seed here; tests/test_experiments_shortcuts.py pins the direction over three."""
-    result = run_shortcuts(ShortcutConfig(depth=32, epochs=8, seeds=(0,)), progress=False)
+    result = run_shortcuts(ShortcutConfig(depth=32, epochs=8, seeds=(0,)), progress_bar=False)
     loss = {variant: by_seed[0] for variant, by_seed in result.final_loss.items()}
     others = ("none", "scaled", "gated -1", "gated -6", "projected")
     assert all(loss["identity"] < loss[s] for s in others), loss

@@ -20,7 +20,7 @@ PER_EPOCH = load_digits().n_train // 128  # steps per epoch at the default batch
 @pytest.fixture(scope="module")
 def sweep():
     """Three depths, three seeds, the default training (about 8 s on one core)."""
-    return run_degradation(DegradationConfig(depths=(4, 10, 16), seeds=SEEDS), progress=False)
+    return run_degradation(DegradationConfig(depths=(4, 10, 16), seeds=SEEDS), progress_bar=False)
 
 
 def test_plain_error_rises_with_depth_at_every_seed(sweep):
@@ -98,7 +98,7 @@ def test_live_training_adds_up_and_the_residual_twin_learns_faster():
 
 
 def test_lesion_breaks_the_plain_net_at_every_seed_and_barely_touches_the_residual():
-    result = run_lesion(LesionConfig(depth=6, epochs=12), progress=False)
+    result = run_lesion(LesionConfig(depth=6, epochs=12), progress_bar=False)
     plain_low, _ = result.damage_range("plain")
     _, residual_high = result.damage_range("residual", skip_first=True)
     assert plain_low > 40 and residual_high < 5, (result.baseline_by_seed, result.deleted_by_seed)
@@ -114,7 +114,7 @@ def test_lesion_breaks_the_plain_net_at_every_seed_and_barely_touches_the_residu
         (lambda: DegradationConfig(momentum="0.9"), TypeError, "momentum"),
         (lambda: LesionConfig(seeds=(0, 1.5)), TypeError, "seeds"),
         (lambda: run_degradation("deep"), TypeError, "DegradationConfig"),
-        (lambda: run_lesion(LesionConfig(batch_size=5000), progress=False), ValueError, "batch_size"),
+        (lambda: run_lesion(LesionConfig(batch_size=5000), progress_bar=False), ValueError, "batch_size"),
     ],
 )
 def test_bad_settings_are_refused_by_name(make, error, match):

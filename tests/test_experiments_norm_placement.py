@@ -100,7 +100,7 @@ def test_pre_norm_stream_grows_linearly_post_norm_stays_at_one():
 
 
 def test_adam_warmup_rescues_deep_post_norm_at_every_seed():
-    result = run_warmup(progress=False)
+    result = run_warmup(progress_bar=False)
     post, warm, pre = (result.final_loss[v] for v in ("post", "post+warmup", "pre"))
     assert len(post) == 4
     assert all(p > 0.85 * CHANCE for p in post), post  # stuck near chance
@@ -110,7 +110,7 @@ def test_adam_warmup_rescues_deep_post_norm_at_every_seed():
 
 def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
     """Warm-up is not only an Adam trick; with SGD it helps less than pre-norm does."""
-    result = run_warmup(SGD_WARMUP, progress=False)
+    result = run_warmup(SGD_WARMUP, progress_bar=False)
     post, warm, pre = (result.final_loss[v] for v in ("post", "post+warmup", "pre"))
     assert all(p > 0.9 * CHANCE for p in post), post  # at chance
     assert all(w < p - 0.15 for p, w in zip(post, warm, strict=True)), (post, warm)
@@ -119,13 +119,13 @@ def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
 
 def test_sgd_twice_the_rate_diverges_without_warmup_only():
     config = dataclasses.replace(SGD_WARMUP, lr=2.0, steps=40, warmup_steps=40, seeds=(0, 1))
-    result = run_warmup(config, progress=False)
+    result = run_warmup(config, progress_bar=False)
     assert all(step is not None and step < 30 for step in result.diverged_at["post"])
     assert result.diverged_at["post+warmup"] == [None, None]
 
 
 def test_depth_sweep_post_norm_falls_behind_as_depth_grows():
-    result = run_depth_sweep(progress=False)
+    result = run_depth_sweep(progress_bar=False)
     gap = [post - pre for post, pre in zip(result.mean_test("post"), result.mean_test("pre"), strict=True)]
     assert gap[-1] > gap[0] + 0.2, gap
     assert result.post_wins()[-1] == 0 and result.post_wins("train")[-1] == 0  # deep: pre-norm every seed

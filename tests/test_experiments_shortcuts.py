@@ -27,7 +27,7 @@ SEEDS = (0, 1, 2)
 
 @pytest.fixture(scope="module")
 def shortcuts():
-    return run_shortcuts(ShortcutConfig(depth=32, epochs=5, seeds=SEEDS), progress=False)
+    return run_shortcuts(ShortcutConfig(depth=32, epochs=5, seeds=SEEDS), progress_bar=False)
 
 
 def test_identity_beats_every_other_shortcut_at_every_seed(shortcuts):
@@ -112,7 +112,7 @@ def test_densenet_forward_stacked_agrees_with_forward():
 
 
 def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_projected():
-    result = run_densenet(DenseNetConfig(depth=24, epochs=4, seeds=SEEDS), progress=False)
+    result = run_densenet(DenseNetConfig(depth=24, epochs=4, seeds=SEEDS), progress_bar=False)
     loss = result.final_loss
     assert list(loss) == ["densenet", "residual", "projected", "plain"]
     for i in range(len(SEEDS)):
@@ -125,7 +125,7 @@ def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_proj
 
 
 def test_densenet_baselines_are_optional():
-    result = run_densenet(DenseNetConfig(depth=3, epochs=1, seeds=(0,), baselines=()), progress=False)
+    result = run_densenet(DenseNetConfig(depth=3, epochs=1, seeds=(0,), baselines=()), progress_bar=False)
     assert list(result.final_loss) == ["densenet"]
 
 

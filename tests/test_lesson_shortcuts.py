@@ -15,8 +15,8 @@ from coursekit.widgets import gate_carry_explorer, gate_carry_view, shortcut_exp
 @pytest.fixture(scope="module")
 def runs():
     seeds = (0, 1)
-    shortcuts = run_shortcuts(ShortcutConfig(depth=4, epochs=1, seeds=seeds), progress=False)
-    densenet = run_densenet(DenseNetConfig(depth=4, epochs=1, seeds=seeds, baselines=()), progress=False)
+    shortcuts = run_shortcuts(ShortcutConfig(depth=4, epochs=1, seeds=seeds), progress_bar=False)
+    densenet = run_densenet(DenseNetConfig(depth=4, epochs=1, seeds=seeds, baselines=()), progress_bar=False)
     return shortcuts, densenet
 
 

@@ -10,7 +10,7 @@ from coursekit.widgets import decoder_ablation, decoder_explorer, decoder_view
 @pytest.fixture(scope="module")
 def small():
     config = DecoderConfig(steps=40, seeds=(0, 1), target_loss=2.0)
-    return run_decoder_ablation(config, progress=False)
+    return run_decoder_ablation(config, progress_bar=False)
 
 
 def test_the_view_draws_the_variant_against_the_full_block_at_every_seed(small):

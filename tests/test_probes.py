@@ -128,8 +128,8 @@ def test_the_trainers_and_the_probe_measure_one_gradient_norm():
     x, y = task.x_train[index], task.y_train[index]
     probed = [grad_norms_by_layer(m, x, y) for m in models]
     twins = [copy.deepcopy(m) for m in models]
-    batched = [r.grad_norms[0] for r in train_many(models, task, config, progress=False)]
-    looped = [train_model(m, task, config, progress=False).grad_norms[0] for m in twins]
+    batched = [r.grad_norms[0] for r in train_many(models, task, config, progress_bar=False)]
+    looped = [train_model(m, task, config, progress_bar=False).grad_norms[0] for m in twins]
     for p, b, loop in zip(probed, batched, looped, strict=True):
         assert len(p) == 4
         assert b == pytest.approx(p, rel=1e-4)

@@ -22,7 +22,7 @@ def test_an_experiment_gives_the_same_numbers_whatever_the_callers_threads():
     results = []
     for threads in (2, 1, 2):
         with torch_threads(threads):
-            results.append(run_shortcuts(config, progress=False).final_loss)
+            results.append(run_shortcuts(config, progress_bar=False).final_loss)
             assert torch.get_num_threads() == threads  # the experiment restored it
     assert results[0] == results[1] == results[2]
 

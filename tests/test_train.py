@@ -37,9 +37,9 @@ def test_batched_run_matches_training_each_variant_alone(digits, optimizer, mome
         TrainConfig(lr=lr / 2, warmup_steps=2, schedule="cosine", **common),
     ] * 2
     batched, alone = _twins(), _twins()
-    together = train_many(batched, digits, configs, progress=False)
+    together = train_many(batched, digits, configs, progress_bar=False)
     for model, config, run in zip(alone, configs, together, strict=True):
-        single = train_model(model, digits, config, progress=False)
+        single = train_model(model, digits, config, progress_bar=False)
         torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-3, atol=1e-5)
         assert run.steps_logged == single.steps_logged == sorted({*range(0, steps, 4), steps - 1})
@@ -55,7 +55,7 @@ def test_records_plain_numbers_per_block(digits):
         _twins(seeds=(0,), shortcuts=("identity",), depth=3),
         digits,
         TrainConfig(steps=5, log_every=2),
-        progress=False,
+        progress_bar=False,
     )
     assert len(run.loss) == 5 and all(isinstance(v, float) for v in run.loss)
     assert len(run.grad_norms) == 3 and all(len(row) == 3 for row in run.grad_norms)
@@ -65,7 +65,10 @@ def test_records_plain_numbers_per_block(digits):
 
 def test_training_lowers_the_loss(digits):
     (run,) = train_many(
-        _twins(seeds=(0,), shortcuts=("identity",)), digits, TrainConfig(steps=60, lr=0.05), progress=False
+        _twins(seeds=(0,), shortcuts=("identity",)),
+        digits,
+        TrainConfig(steps=60, lr=0.05),
+        progress_bar=False,
     )
     assert run.final_loss < 0.5 * run.loss[0]
 
@@ -86,12 +89,12 @@ def test_a_diverging_variant_stops_and_the_others_go_on(digits):
     torch.manual_seed(0)
     models = [Blowup(1.0), Blowup(1e30)]
     models[1].load_state_dict(models[0].state_dict() | {"gain": torch.tensor(1e30)})
-    ok, bad = train_many(models, digits, TrainConfig(steps=20, lr=0.1), progress=False)
+    ok, bad = train_many(models, digits, TrainConfig(steps=20, lr=0.1), progress_bar=False)
     assert bad.diverged_at is not None and bad.diverged_at < 20
     assert len(bad.loss) == bad.diverged_at and math.isnan(bad.final_loss)
     assert ok.diverged_at is None and len(ok.loss) == 20
     assert all(torch.isfinite(p).all() for p in models[1].parameters())
-    single = train_model(Blowup(1e30), digits, TrainConfig(steps=20, lr=0.1), progress=False)
+    single = train_model(Blowup(1e30), digits, TrainConfig(steps=20, lr=0.1), progress_bar=False)
     assert single.diverged_at is not None
 
 
@@ -119,9 +122,9 @@ def test_vmap_path_matches_training_each_model_alone():
             out.append(TokenTransformer(StackConfig(2, 16, block="transformer", norm="post"), 10, 4))
         return out
 
-    together = train_many(models(), task, config, progress=False)
+    together = train_many(models(), task, config, progress_bar=False)
     for model, run in zip(models(), together, strict=True):
-        single = train_model(model, task, config, progress=False)
+        single = train_model(model, task, config, progress_bar=False)
         torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-3, atol=1e-6)
 
@@ -134,7 +137,7 @@ def test_sequence_task_trains_in_a_batch():
     torch.manual_seed(0)
     models = [TokenTransformer(StackConfig(2, 16, block="transformer", norm="pre"), 10, 4) for _ in range(2)]
     runs = train_many(
-        models, task, TrainConfig(steps=3, batch_size=16, optimizer="adam", lr=1e-3), progress=False
+        models, task, TrainConfig(steps=3, batch_size=16, optimizer="adam", lr=1e-3), progress_bar=False
     )
     assert all(len(r.grad_norms[0]) == 2 for r in runs)
 
@@ -156,9 +159,13 @@ def test_bad_config_names_the_value(kwargs, match):
 
 def test_train_many_refuses_mixed_structures_and_configs(digits):
     with pytest.raises(ValueError, match="structure"):
-        train_many([BatchNormNet(2, 16), BatchNormNet(3, 16)], digits, TrainConfig(steps=1), progress=False)
+        train_many(
+            [BatchNormNet(2, 16), BatchNormNet(3, 16)], digits, TrainConfig(steps=1), progress_bar=False
+        )
     with pytest.raises(ValueError, match="differ only"):
-        train_many(_twins(seeds=(0,)), digits, [TrainConfig(steps=1), TrainConfig(steps=2)], progress=False)
+        train_many(
+            _twins(seeds=(0,)), digits, [TrainConfig(steps=1), TrainConfig(steps=2)], progress_bar=False
+        )
     with pytest.raises(TypeError, match="Task|task|Module"):
         train_model("not a model", Task("x", *[torch.zeros(1)] * 4, n_classes=2), TrainConfig())
 
@@ -187,8 +194,10 @@ def test_train_many_refuses_variants_that_differ_in_a_setting_no_tensor_shows(di
     with pytest.raises(ValueError, match="structure"):  # the library's blocks show residual in their repr
         train_many([_stack_net(residual=False), _stack_net(residual=True)], digits, TrainConfig(steps=1))
     with pytest.raises(ValueError, match=r"models\[1\] computes something else"):
-        train_many([_LearnerNet(False), _LearnerNet(True)], digits, TrainConfig(steps=1), progress=False)
-    runs = train_many([_LearnerNet(True), _LearnerNet(True)], digits, TrainConfig(steps=2), progress=False)
+        train_many([_LearnerNet(False), _LearnerNet(True)], digits, TrainConfig(steps=1), progress_bar=False)
+    runs = train_many(
+        [_LearnerNet(True), _LearnerNet(True)], digits, TrainConfig(steps=2), progress_bar=False
+    )
     assert all(len(r.loss) == 2 for r in runs)
 
 
@@ -199,9 +208,9 @@ def test_rezero_gates_train_in_a_batch_as_they_do_alone(digits):
     def models():
         return [_seeded(_stack_net, seed, gate=True) for seed in (0, 1)]
 
-    together = train_many(models(), digits, config, progress=False)
+    together = train_many(models(), digits, config, progress_bar=False)
     for model, run in zip(models(), together, strict=True):
-        single = train_model(model, digits, config, progress=False)
+        single = train_model(model, digits, config, progress_bar=False)
         torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
 
 
@@ -224,13 +233,13 @@ def test_a_depth_sweep_trains_in_one_run_as_each_depth_alone(digits):
         ]
 
     swept, alone = build(), build()
-    together = train_depth_sweep(swept, digits, config, progress=False)
+    together = train_depth_sweep(swept, digits, config, progress_bar=False)
     for model, run, own in zip(alone, together, swept, strict=True):
-        (single,) = train_many([model], digits, config, progress=False)
+        (single,) = train_many([model], digits, config, progress_bar=False)
         assert run.loss == single.loss
         torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-6, atol=1e-8)
         assert len(run.grad_norms[0]) == len(model.blocks)
         for pa, pb in zip(own.parameters(), model.parameters(), strict=True):
             torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="depth sweep"):
-        train_depth_sweep([BatchNormNet(2, 16), BatchNormNet(3, 32)], digits, config, progress=False)
+        train_depth_sweep([BatchNormNet(2, 16), BatchNormNet(3, 32)], digits, config, progress_bar=False)

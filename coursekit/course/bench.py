@@ -121,17 +121,19 @@ def time_training(config: BenchConfig) -> Timings:
     """The batched run and the loop over the same models, interleaved, ``repeats`` times."""
     task = load_digits()
     train = TrainConfig(steps=config.steps, lr=0.05, batch_size=config.batch_size)
-    train_many(_variants(config), task, TrainConfig(steps=2, batch_size=config.batch_size), progress=False)
+    train_many(
+        _variants(config), task, TrainConfig(steps=2, batch_size=config.batch_size), progress_bar=False
+    )
     batched, loop = [], []
     for _ in range(config.repeats):
         models = _variants(config)
         start = clock()
-        train_many(models, task, train, progress=False)
+        train_many(models, task, train, progress_bar=False)
         batched.append(clock() - start)
         models = _variants(config)
         start = clock()
         for model in models:
-            train_model(model, task, train, progress=False)
+            train_model(model, task, train, progress_bar=False)
         loop.append(clock() - start)
     return Timings(batched, loop)
 
@@ -144,8 +146,8 @@ def experiment_defaults() -> dict[str, Callable[[], object]]:
         if not name.startswith("run_"):
             continue
         function = getattr(experiments, name)
-        quiet = "progress" in inspect.signature(function).parameters
-        runs[name.removeprefix("run_")] = (lambda f=function: f(progress=False)) if quiet else function
+        quiet = "progress_bar" in inspect.signature(function).parameters
+        runs[name.removeprefix("run_")] = (lambda f=function: f(progress_bar=False)) if quiet else function
     return runs
 
 

@@ -739,9 +739,9 @@ def grade(
     paths: list[str],
     exercises: Path | None = None,
     timeout: int = DEFAULT_TIMEOUT,
-    progress: io.TextIOBase | None = None,
+    log: io.TextIOBase | None = None,
 ) -> list[NotebookReport]:
-    """Grade every notebook named (folders included), one line to ``progress`` as each is done.
+    """Grade every notebook named (folders included), one line to ``log`` as each is done.
 
     A notebook that cannot be graded gets a report with ``problem`` set; the others are graded.
     """
@@ -758,13 +758,13 @@ def grade(
         except NotebookError as exc:
             report = NotebookReport(str(path), problem=str(exc))
         reports.append(report)
-        if progress is not None:
-            progress.write(_progress_line(k + 1, len(notebooks), names[k], report) + "\n")
-            progress.flush()
+        if log is not None:
+            log.write(_graded_line(k + 1, len(notebooks), names[k], report) + "\n")
+            log.flush()
     return reports
 
 
-def _progress_line(k: int, n: int, name: str, r: NotebookReport) -> str:
+def _graded_line(k: int, n: int, name: str, r: NotebookReport) -> str:
     if not r.graded:
         return f"[{k}/{n}] {name}: {UNGRADED}: {r.problem}"
     flag = "  ⚠ flagged" if r.flags else ""
@@ -907,7 +907,7 @@ def run(args: argparse.Namespace) -> int:
         # no notebook named: the learner's own work folder, my-work/ (coursekit/course/workspace.py)
         notebooks = args.notebooks or [str(work_folder())]
         exercises = Path(args.exercises) if args.exercises else None
-        reports = grade(notebooks, exercises, args.timeout, progress=sys.stdout)
+        reports = grade(notebooks, exercises, args.timeout, log=sys.stdout)
     except GradeError as exc:
         print(f"coursekit grade: {exc}", file=sys.stderr)
         return 2

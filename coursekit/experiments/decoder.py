@@ -332,7 +332,7 @@ def _growth(model: nn.Module, tokens: torch.Tensor) -> float:
 
 
 @single_threaded
-def run_decoder_ablation(config: DecoderConfig = DecoderConfig(), progress: bool = True) -> DecoderResult:
+def run_decoder_ablation(config: DecoderConfig = DecoderConfig(), progress_bar: bool = True) -> DecoderResult:
     """Train every variant from every seed's initial weights on the same data; return the curves,
     the steps each needed to reach ``config.target_loss`` and the final losses."""
     if not isinstance(config, DecoderConfig):
@@ -354,7 +354,7 @@ def run_decoder_ablation(config: DecoderConfig = DecoderConfig(), progress: bool
         optimizer="adam",
         log_every=config.steps,
     )
-    runs = train_many(models, task, train, progress=progress)
+    runs = train_many(models, task, train, progress_bar=progress_bar)
     curves: dict[str, list[list[float]]] = {v: [] for v in config.variants}
     for variant, run in zip(keys, runs, strict=True):
         curves[variant].append(run.loss)

@@ -214,7 +214,7 @@ class DegradationResult:
 
 @single_threaded
 def run_degradation(
-    config: DegradationConfig = DegradationConfig(), progress: bool = True
+    config: DegradationConfig = DegradationConfig(), progress_bar: bool = True
 ) -> DegradationResult:
     """Train plain and residual nets at every depth and seed; return the errors and curves."""
     if not isinstance(config, DegradationConfig):
@@ -239,7 +239,7 @@ def run_degradation(
             for kind, model in skip_twins(depth, seed, config.width, config.layers_per_block).items():
                 models.append(model)
                 labels.append(kind)
-        runs = train_many(models, task, train, progress=progress)
+        runs = train_many(models, task, train, progress_bar=progress_bar)
         result.parameters.append(parameter_counts(models[0])["total"])
         for kind in KINDS:
             pairs = [(m, r) for m, r, k in zip(models, runs, labels, strict=True) if k == kind]
@@ -305,7 +305,7 @@ def train_twins_live(
             continue
         train = config.training(task.n_train, seed=1000 * seed + i, epochs=end - done)
         with torch_threads(1):
-            runs = train_many(models, task, train, progress=False)
+            runs = train_many(models, task, train, progress_bar=False)
             errors = {
                 k: 100 * error_rate(m, task.x_train, task.y_train) for k, m in zip(kinds, models, strict=True)
             }

@@ -145,7 +145,7 @@ class DenseNetResult:
 
 
 @single_threaded
-def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = True) -> DenseNetResult:
+def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool = True) -> DenseNetResult:
     """Train the DenseNet and the residual, projected and plain nets at every seed."""
     if not isinstance(config, DenseNetConfig):
         raise TypeError(f"config must be a DenseNetConfig, got {type(config).__name__}")
@@ -169,7 +169,7 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress: bool = Tru
     first = config.seeds[0]
     for group in groups:
         members = [(v, seed, build(v, seed)) for seed in config.seeds for v in group]
-        runs = train_many([m for _, _, m in members], task, train, progress=progress)
+        runs = train_many([m for _, _, m in members], task, train, progress_bar=progress_bar)
         for (variant, seed, model), run in zip(members, runs, strict=True):
             result.final_loss.setdefault(variant, []).append(run.final_loss)
             result.curves_by_seed.setdefault(variant, []).append(run.loss)

@@ -73,7 +73,7 @@ class LesionResult:
 
 
 @single_threaded
-def run_lesion(config: LesionConfig = LesionConfig(), progress: bool = True) -> LesionResult:
+def run_lesion(config: LesionConfig = LesionConfig(), progress_bar: bool = True) -> LesionResult:
     """Train plain and residual twins (every seed, one batched run), then lesion every block."""
     if not isinstance(config, LesionConfig):
         raise TypeError(f"config must be a LesionConfig, got {type(config).__name__}")
@@ -81,7 +81,7 @@ def run_lesion(config: LesionConfig = LesionConfig(), progress: bool = True) -> 
     sweep = config.sweep()
     train = sweep.training(task.n_train)
     twins = [skip_twins(config.depth, s, config.width, config.layers_per_block) for s in config.seeds]
-    train_many([t[k] for t in twins for k in KINDS], task, train, progress=progress)
+    train_many([t[k] for t in twins for k in KINDS], task, train, progress_bar=progress_bar)
     x, y = task.x_test, task.y_test
     baseline = {k: [100 * error_rate(t[k], x, y) for t in twins] for k in KINDS}
     deleted = {k: [[100 * lesion(t[k], x, y, i) for i in range(config.depth)] for t in twins] for k in KINDS}

@@ -241,13 +241,16 @@ def _position_profile(
 
 @single_threaded
 def run_gradient_profile(
-    config: GradientProfileConfig = GradientProfileConfig(), progress: bool = False
+    config: GradientProfileConfig = GradientProfileConfig(), progress_bar: bool = False
 ) -> GradientProfileResult:
     """Gradient norm of every layer's second MLP weight at init, for each placement and seed
     (each seed: its own init and batch). ``progress`` shows a bar (a few seconds at the default)."""
     result = GradientProfileResult(config)
     bar = tqdm(
-        total=len(PLACEMENTS) * len(config.seeds), disable=not progress, desc="gradient profile", leave=False
+        total=len(PLACEMENTS) * len(config.seeds),
+        disable=not progress_bar,
+        desc="gradient profile",
+        leave=False,
     )
     for norm in PLACEMENTS:
         result.grad[norm] = []

@@ -113,15 +113,15 @@ class WarmupResult:
 
 
 @single_threaded
-def run_warmup(config: WarmupConfig = WarmupConfig(), progress: bool = True) -> WarmupResult:
+def run_warmup(config: WarmupConfig = WarmupConfig(), progress_bar: bool = True) -> WarmupResult:
     """Train post-norm without and with warm-up and pre-norm without, at every seed."""
     task = make_sort(length=config.setup.length, seed=config.data_seed)
     plain, warm = config.training(), config.training(config.warmup_steps)
     seeds = list(config.seeds)
     post = [sort_transformer(config.depth, "post", config.setup, s) for s in seeds * 2]
-    runs = train_many(post, task, [plain] * len(seeds) + [warm] * len(seeds), progress=progress)
+    runs = train_many(post, task, [plain] * len(seeds) + [warm] * len(seeds), progress_bar=progress_bar)
     pre = [sort_transformer(config.depth, "pre", config.setup, s) for s in seeds]
-    runs += train_many(pre, task, plain, progress=progress)
+    runs += train_many(pre, task, plain, progress_bar=progress_bar)
     result = WarmupResult(config)
     for i, variant in enumerate(VARIANTS):
         chunk = runs[i * len(seeds) : (i + 1) * len(seeds)]
@@ -186,7 +186,9 @@ class DepthSweepResult:
 
 
 @single_threaded
-def run_depth_sweep(config: DepthSweepConfig = DepthSweepConfig(), progress: bool = True) -> DepthSweepResult:
+def run_depth_sweep(
+    config: DepthSweepConfig = DepthSweepConfig(), progress_bar: bool = True
+) -> DepthSweepResult:
     """Train post- and pre-norm at every depth and seed; record training and held-out loss."""
     task = make_sort(length=config.setup.length, seed=config.data_seed)
     train = TrainConfig(
@@ -203,7 +205,7 @@ def run_depth_sweep(config: DepthSweepConfig = DepthSweepConfig(), progress: boo
         result.train_loss[norm], result.test_loss[norm] = [], []
         for depth in config.depths:
             models = [sort_transformer(depth, norm, config.setup, s) for s in config.seeds]
-            runs = train_many(models, task, train, progress=progress)
+            runs = train_many(models, task, train, progress_bar=progress_bar)
             result.train_loss[norm].append([r.final_loss for r in runs])
             result.test_loss[norm].append(
                 [

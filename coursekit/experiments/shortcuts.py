@@ -124,7 +124,7 @@ def gate_carry_by_block(
 
 
 @single_threaded
-def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = True) -> ShortcutResult:
+def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress_bar: bool = True) -> ShortcutResult:
     """Train the net with every shortcut from the same seeds; return losses, errors, sizes."""
     if not isinstance(config, ShortcutConfig):
         raise TypeError(f"config must be a ShortcutConfig, got {type(config).__name__}")
@@ -156,7 +156,7 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress: bool = Tr
                 if seed == first and name.startswith("gated")
             }
         )
-        runs = train_many([model for _, _, model in group], task, train, progress=progress)
+        runs = train_many([model for _, _, model in group], task, train, progress_bar=progress_bar)
         for (name, seed, model), run in zip(group, runs, strict=True):
             result.final_loss[name].append(run.final_loss)
             result.curves_by_seed[name].append(run.loss)

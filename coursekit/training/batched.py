@@ -41,7 +41,7 @@ from torch.nn import functional as F
 from ..data import Task, batches
 from ..measures import block_prefixes, cross_entropy, find_blocks, grad_norms_by_block
 from .fused import keep_freed_memory
-from .loop import TrainConfig, TrainResult, lr_factor, progress_bar
+from .loop import TrainConfig, TrainResult, lr_factor, tqdm_bar
 
 
 def structure(model: nn.Module) -> tuple:
@@ -205,7 +205,7 @@ def train_many(
     models: Sequence[nn.Module],
     task: Task,
     config: TrainConfig | Sequence[TrainConfig],
-    progress: bool = True,
+    progress_bar: bool = True,
 ) -> list[TrainResult]:
     """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
 
@@ -232,7 +232,7 @@ def train_many(
     for m in models:
         m.train()
     keep_freed_memory()  # every step allocates the same tensors: no page faults for them
-    return _train(models, task, configs, base, progress, *_stack_weights(models), _stacked_loss(models))
+    return _train(models, task, configs, base, progress_bar, *_stack_weights(models), _stacked_loss(models))
 
 
 def _train(
@@ -240,7 +240,7 @@ def _train(
     task: Task,
     configs: list[TrainConfig],
     base: TrainConfig,
-    progress: bool,
+    progress_bar: bool,
     flat: torch.Tensor,
     params: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
@@ -275,7 +275,7 @@ def _train(
         x = task.x_train[index[0]]
         _require_one_forward(models, forward(params, buffers, x, task.y_train[index[0]])[1], x)
     with _cyclic_gc_paused():
-        bar = progress_bar(base.steps, progress, f"training {len(models)} variants")
+        bar = tqdm_bar(base.steps, progress_bar, f"training {len(models)} variants")
         for step in bar:
             x, y = task.x_train[index[step]], task.y_train[index[step]]
             grad, loss, logits = step_fn(x, y)  # (variant, total), (variant,), (variant, batch, ...)
@@ -314,7 +314,7 @@ def train_depth_sweep(
     models: Sequence[nn.Module],
     task: Task,
     config: TrainConfig | Sequence[TrainConfig],
-    progress: bool = True,
+    progress_bar: bool = True,
 ) -> list[TrainResult]:
     """:func:`train_many` for models that may also differ in depth: one class, one layout, but
     each its own number of blocks (the ``blocks`` ModuleList). Every depth of a sweep trains in
@@ -365,7 +365,7 @@ def train_depth_sweep(
         task,
         [configs[v] for v in order],
         base,
-        progress,
+        progress_bar,
         *_stack_weights(ordered, template=deepest),
         _stacked_loss(ordered, active),
         blocks=sorted_depths,

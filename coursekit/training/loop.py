@@ -93,12 +93,12 @@ class TrainResult:
         return sum(tail) / len(tail)
 
 
-def progress_bar(total: int, show: bool, desc: str) -> tqdm:
+def tqdm_bar(total: int, show: bool, desc: str) -> tqdm:
     """A tqdm bar over ``range(total)`` (a widget in Jupyter, text elsewhere), or none."""
     return tqdm(range(total), disable=not show, desc=desc, leave=False, mininterval=0.5)
 
 
-def train_model(model: nn.Module, task: Task, config: TrainConfig, progress: bool = True) -> TrainResult:
+def train_model(model: nn.Module, task: Task, config: TrainConfig, progress_bar: bool = True) -> TrainResult:
     """Train ``model`` in place on ``task.x_train`` with a plain loop; return what it recorded."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -115,7 +115,7 @@ def train_model(model: nn.Module, task: Task, config: TrainConfig, progress: boo
     result = TrainResult()
     model.train()
     index = batches(task.n_train, config.batch_size, config.steps, config.seed)
-    for step in progress_bar(config.steps, progress, "training"):
+    for step in tqdm_bar(config.steps, progress_bar, "training"):
         x, y = task.x_train[index[step]], task.y_train[index[step]]
         opt.zero_grad(set_to_none=False)
         logits = model(x)

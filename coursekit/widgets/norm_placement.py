@@ -17,7 +17,7 @@ _PROFILES: dict[tuple[str, str], GradientProfileResult] = {}
 
 
 def gradient_profile_for(
-    activation: str = "relu", init: str = "xavier", progress: bool = True
+    activation: str = "relu", init: str = "xavier", progress_bar: bool = True
 ) -> GradientProfileResult:
     """The lesson's gradient profile (depth 24, 8 seeds, batch statistic) for one activation and
     init, computed once per setting (a few seconds, with a progress bar) and then kept, so the
@@ -25,7 +25,7 @@ def gradient_profile_for(
     key = (activation, init)
     if key not in _PROFILES:
         config = GradientProfileConfig(setup=ModelSetup(activation=activation, init=init))
-        _PROFILES[key] = run_gradient_profile(config, progress=progress)
+        _PROFILES[key] = run_gradient_profile(config, progress_bar=progress_bar)
     return _PROFILES[key]
 
 

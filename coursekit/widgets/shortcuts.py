@@ -60,7 +60,9 @@ def default_runs() -> tuple[ShortcutResult, DenseNetResult]:
     """The lesson's shortcut and DenseNet runs at their defaults (about 20 s, once per kernel)."""
     from ..experiments import DenseNetConfig, run_densenet, run_shortcuts
 
-    return run_shortcuts(progress=True), run_densenet(DenseNetConfig(baselines=("residual",)), progress=True)
+    return run_shortcuts(progress_bar=True), run_densenet(
+        DenseNetConfig(baselines=("residual",)), progress_bar=True
+    )
 
 
 def shortcut_explorer(shortcuts: ShortcutResult, densenet: DenseNetResult | None = None) -> Explorer:
