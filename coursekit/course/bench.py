@@ -14,6 +14,7 @@ side) hold better, and the best of several repeats is the least disturbed.
 from __future__ import annotations
 
 import argparse
+import collections
 import inspect
 import os
 import resource
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .. import experiments
 from ..data import load_digits
@@ -40,19 +42,8 @@ BUDGETS = {
     "memory_mb": 1024.0,
 }
 SWEEP = "degradation"
-# the kernels that do a model's matrix products (the profiler's names)
-MATMUL_OPS = frozenset(
-    {
-        "aten::mm",
-        "aten::bmm",
-        "aten::addmm",
-        "aten::baddbmm",
-        "aten::addbmm",
-        "aten::addmv",
-        "aten::mv",
-        "aten::dot",
-    }
-)
+# the ATen ops that do a model's matrix products
+MATMUL_OPS = frozenset({"mm", "bmm", "addmm", "baddbmm", "addbmm", "addmv", "mv", "dot"})
 
 
 @dataclass(frozen=True)
@@ -153,31 +144,38 @@ def experiment_defaults() -> dict[str, Callable[[], object]]:
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Where a run's time goes: matmul kernels against everything else, from a profiled run."""
+    """Where a run's time goes, from a rerun that times every ATen op (on the bench's clock)."""
 
-    wall_s: float  # the profiled run's wall time (the profiler adds a little per op)
-    matmul_s: float  # time inside matmul kernels
-    top_other: list[tuple[str, float]]  # the costliest other ops, (name, seconds of own time)
+    matmul_s: float  # inside matmul ops
+    ops_s: float  # inside any op, matmuls included
+    top_other: list[tuple[str, float]]  # the costliest other ops, (name, seconds)
 
-    @property
-    def matmul_fraction(self) -> float:
-        return self.matmul_s / self.wall_s if self.wall_s else 0.0
+
+class _OpTimer(TorchDispatchMode):
+    """Times every ATen op that reaches the dispatcher (forward and backward, inside ``vmap``
+    too), by name, keeping only running totals: memory stays flat however long the run
+    (``torch.profiler`` keeps every event: 20+ GB for the longest experiments)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.own: dict[str, float] = collections.defaultdict(float)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        start = clock()
+        out = func(*args, **(kwargs or {}))
+        self.own[func.overloadpacket.__name__] += clock() - start
+        return out
 
 
 def profile_breakdown(run: Callable[[], object], top: int = 3) -> Breakdown:
-    """Run ``run`` under ``torch.profiler`` and split its time into matmul kernels and the rest."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        start = time.perf_counter()  # wall time, as the profiler's own times are
+    """Rerun ``run`` timing every op; the time outside all ops (Python, autograd's engine, the
+    timer itself) is what the plain run's time leaves over."""
+    timer = _OpTimer()
+    with timer:
         run()
-        wall = time.perf_counter() - start
-    own = {}
-    for event in prof.key_averages():
-        own[event.key] = own.get(event.key, 0.0) + event.self_cpu_time_total / 1e6
-    matmul = sum(t for k, t in own.items() if k in MATMUL_OPS)
-    others = sorted(((k, t) for k, t in own.items() if k not in MATMUL_OPS), key=lambda kv: -kv[1])
-    return Breakdown(wall, matmul, others[:top])
+    matmul = sum(t for k, t in timer.own.items() if k in MATMUL_OPS)
+    others = sorted(((k, t) for k, t in timer.own.items() if k not in MATMUL_OPS), key=lambda kv: -kv[1])
+    return Breakdown(matmul, sum(timer.own.values()), others[:top])
 
 
 def peak_memory_mb() -> float:
@@ -265,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             )
             breakdown = None if args.no_breakdown else profile_breakdown(experiment)
             breakdowns[name] = (seconds, breakdown)
-            where = "" if breakdown is None else f", {breakdown.matmul_fraction:.0%} matmul"
+            where = "" if breakdown is None else f", {breakdown.matmul_s / seconds:.0%} in matmuls"
             print(f"  {name}: {seconds:.2f} s{where}", file=sys.stderr, flush=True)
 
     memory = peak_memory_mb()
@@ -283,15 +281,18 @@ def run(args: argparse.Namespace) -> int:
     for what, measured, budget, met in rows:
         print(f"{what:<{width}}  {measured:<40} {budget:<10} {('yes' if met else 'NO') if budget else ''}")
     if any(b is not None for _, b in breakdowns.values()):
-        print("\nwhere each experiment's time goes (a profiled rerun: matmul kernels against the rest)")
-        print(f"{'experiment':<22} {'time':>7} {'matmul':>7} {'other':>7}  costliest other ops (own time)")
+        print("\nwhere each experiment's time goes: matmul ops, other ops, and outside any op")
+        print("(Python, autograd's engine, dispatch), as shares of its time; ops timed one by one in a rerun")
+        print(
+            f"{'experiment':<22} {'time':>7} {'matmul':>7} {'other':>7} {'outside':>8}  costliest other ops"
+        )
         for name, (seconds, b) in breakdowns.items():
             if b is None:
                 continue
-            # shares of the profiled run's wall time: the matmul kernels' own time, and the rest
-            share = b.matmul_fraction
-            others = ", ".join(f"{k.removeprefix('aten::')} {t / b.wall_s:.0%}" for k, t in b.top_other)
-            print(f"{name:<22} {seconds:>6.2f}s {share:>7.0%} {1 - share:>7.0%}  {others}")
+            matmul, other = b.matmul_s / seconds, (b.ops_s - b.matmul_s) / seconds
+            outside = max(0.0, 1 - matmul - other)
+            top = ", ".join(f"{k} {t / seconds:.0%}" for k, t in b.top_other)
+            print(f"{name:<22} {seconds:>6.2f}s {matmul:>7.0%} {other:>7.0%} {outside:>8.0%}  {top}")
     judged = [r for r in rows if r[2]]
     failed = [r[0] for r in judged if not r[3]]
     print(
@@ -342,7 +343,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="time only these experiments (names without run_)",
     )
     parser.add_argument(
-        "--no-breakdown", action="store_true", help="skip the profiled rerun of each experiment"
+        "--no-breakdown", action="store_true", help="skip the rerun of each experiment that times every op"
     )
     parser.add_argument(
         "--clock",
