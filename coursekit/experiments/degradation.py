@@ -31,7 +31,7 @@ from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
 from ..training import TrainConfig, train_many
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, batch_norm_stacked, linear_stacked
+from .models import BatchNormNet, batch_norm_stacked, batch_norm_stem, linear_stacked
 
 KINDS = ("plain", "residual")
 
@@ -96,9 +96,7 @@ class DegradationNet(nn.Module):
         super().__init__()
         require_positive_int("depth", depth)
         require_positive_int("width", width)
-        self.stem = nn.Sequential(
-            nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
-        )
+        self.stem = batch_norm_stem(d_in, width)
         self.blocks = nn.ModuleList(DegradationBlock(width, layers_per_block, skip) for _ in range(depth))
         self.norm = nn.BatchNorm1d(width, track_running_stats=False)
         self.head = nn.Linear(width, n_classes)

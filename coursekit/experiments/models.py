@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data import DIGITS_CLASSES
 from ..nn import Stack, StackConfig
 from ..training import TrainConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
@@ -63,6 +64,14 @@ def digits_training(epochs: int, batch_size: int, lr: float, n_train: int, seed:
         raise ValueError(f"batch_size ({batch_size}) must not exceed the {n_train} training examples")
     steps = epochs * (n_train // batch_size)
     return TrainConfig(steps=steps, lr=lr, batch_size=batch_size, log_every=max(1, steps // 10), seed=seed)
+
+
+def batch_norm_stem(d_in: int, width: int) -> nn.Sequential:
+    """Linear → BatchNorm → ReLU from ``d_in`` to ``width``: the stem of every digits net
+    (``stem.0`` and ``stem.1`` are what the stacked forwards read)."""
+    return nn.Sequential(
+        nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
+    )
 
 
 class BatchNormBlock(nn.Module):
@@ -142,7 +151,7 @@ class BatchNormNet(nn.Module):
         depth: int,
         width: int = 64,
         d_in: int = 64,
-        n_classes: int = 10,
+        n_classes: int = DIGITS_CLASSES,
         shortcut: str = "identity",
         scale: float = 0.5,
         gate_bias: float = -1.0,
@@ -150,9 +159,7 @@ class BatchNormNet(nn.Module):
         super().__init__()
         require_positive_int("depth", depth)
         require_positive_int("width", width)
-        self.stem = nn.Sequential(
-            nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
-        )
+        self.stem = batch_norm_stem(d_in, width)
         self.blocks = nn.ModuleList(BatchNormBlock(width, shortcut, scale, gate_bias) for _ in range(depth))
         self.norm = nn.BatchNorm1d(width, track_running_stats=False)
         self.head = nn.Linear(width, n_classes)
