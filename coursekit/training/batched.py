@@ -22,6 +22,13 @@ blocks as one autograd node with a hand-written backward (:mod:`.fused`), the op
 one flat buffer, the loss takes the classes in dim 1 (a ~10x faster cross-entropy kernel), and
 the loop pauses Python's cyclic garbage collector and keeps freed memory for the next step.
 :func:`train_depth_sweep` trains models of several depths in one run.
+
+Two cores, one result. The variants are independent, so they are split into ``THREADS``
+interleaved groups, each trained by its own Python thread on one PyTorch thread (torch releases
+the GIL inside every op, so the groups run side by side). A variant's numbers do not depend on
+which group it is in or on how many cores the machine has: every op computes each variant
+alone, and one intra-op thread fixes the order of every sum. (More intra-op threads would
+change that order, and training amplifies the change.)
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ import copy
 import gc
 import inspect
 import math
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -40,8 +49,11 @@ from torch.nn import functional as F
 
 from ..data import Task, batches
 from ..measures import block_prefixes, cross_entropy, find_blocks, grad_norms_by_block
+from ..seeding import torch_threads
 from .fused import keep_freed_memory
 from .loop import TrainConfig, TrainResult, lr_factor, tqdm_bar
+
+THREADS = 2  # variant groups trained side by side: the course's 2-core laptop (module docstring)
 
 
 def structure(model: nn.Module) -> tuple:
@@ -57,8 +69,11 @@ def structure(model: nn.Module) -> tuple:
     )
 
 
-def _require_one_forward(models: list[nn.Module], shared_logits: torch.Tensor, x: torch.Tensor) -> None:
-    """Refuse variants whose own forward is not what the shared computation gives them.
+def _require_one_forward(
+    models: list[nn.Module], shared_logits: torch.Tensor, x: torch.Tensor, numbers: list[int]
+) -> None:
+    """Refuse variants whose own forward is not what the shared computation gives them
+    (``numbers``: the models' positions in the caller's list, for the message).
 
     A setting the forward reads but no tensor shows (say ``self.residual = False`` in a
     learner's class) would otherwise silently train every variant as ``models[0]``.
@@ -70,7 +85,7 @@ def _require_one_forward(models: list[nn.Module], shared_logits: torch.Tensor, x
             own = functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
             if not torch.allclose(own, shared_logits[v], rtol=1e-3, atol=1e-4):
                 raise ValueError(
-                    f"models[{v}] computes something else than models[0] would with its weights: "
+                    f"models[{numbers[v]}] computes something else than models[0] would with its weights: "
                     "they differ in a setting no tensor shows (such as residual=True/False). "
                     "Keep such a switch in a buffer, or train each model with train_model"
                 )
@@ -176,23 +191,24 @@ def _stack_weights(
     return flat, params, buffers
 
 
-def _stacked_loss(models: list[nn.Module], active: tuple[int, ...] | None = None):
+def _stacked_loss(like: nn.Module, active: tuple[int, ...] | None = None):
     """``loss(params, buffers, x, y) -> (per-variant loss (variant,), logits (variant, batch, ...))``:
-    the model's own ``forward_stacked`` when it has one, else ``vmap`` over ``forward``.
-    ``active`` (a depth sweep, ``models[0]`` the deepest) is passed on to ``forward_stacked``."""
-    n = len(models)
-    if active is not None or hasattr(models[0], "forward_stacked"):
+    ``like``'s computation for every variant: its own ``forward_stacked`` when it has one, else
+    ``vmap`` over its ``forward``. ``active`` (a depth sweep, ``like`` the deepest) is passed on
+    to ``forward_stacked``."""
+    if active is not None or hasattr(like, "forward_stacked"):
         extra = {} if active is None else {"active": active}
 
         def loss(params, buffers, x, y):
-            logits = models[0].forward_stacked(params | buffers, x, **extra)  # (variant, batch, ..., classes)
+            logits = like.forward_stacked(params | buffers, x, **extra)  # (variant, batch, ..., classes)
             # classes in dim 1, as cross_entropy takes (N, C, d1, ...): its kernel for that layout
             # is ~10x faster than the one for a short last dimension of classes
-            losses = F.cross_entropy(logits.movedim(-1, 1), y.expand(n, *y.shape), reduction="none")
+            targets = y.expand(logits.shape[0], *y.shape)
+            losses = F.cross_entropy(logits.movedim(-1, 1), targets, reduction="none")
             return losses.flatten(1).mean(1), logits
 
         return loss
-    template = copy.deepcopy(models[0]).to("meta")
+    template = copy.deepcopy(like).to("meta")
 
     def one(params, buffers, x, y):
         logits = functional_call(template, (params, buffers), (x,))
@@ -231,24 +247,74 @@ def train_many(
 
     for m in models:
         m.train()
+
+    def train_group(numbers: list[int], bar, stop) -> list[TrainResult]:
+        group = [models[v] for v in numbers]
+        # every group computes what models[0] computes, so a variant that differs from it in a
+        # setting no tensor shows is refused whichever group it lands in
+        flat, params, buffers = _stack_weights(group)
+        forward = _stacked_loss(models[0])
+        group_configs = [configs[v] for v in numbers]
+        return _train(group, numbers, task, group_configs, base, flat, params, buffers, forward, bar, stop)
+
+    return _in_groups(len(models), base.steps, train_group, progress_bar)
+
+
+def _in_groups(
+    n: int, steps: int, train_group: Callable[..., list[TrainResult]], progress_bar: bool
+) -> list[TrainResult]:
+    """Train ``n`` variants in :data:`THREADS` interleaved groups side by side, each on its own
+    thread and one PyTorch thread (see the module docstring); results come back in the variants'
+    order. ``train_group(numbers, bar, stop)`` trains the variants ``numbers``; the first group
+    runs on this thread and drives the progress bar. An error or an interrupt on any thread stops
+    the others at their next step."""
+    groups = [list(range(k, n, THREADS)) for k in range(min(THREADS, n))]
+    stop = threading.Event()
+
+    def run(group: list[int], bar) -> list[TrainResult]:
+        try:
+            # OpenMP's thread count is per calling thread: a new thread starts at the core count,
+            # and two such threads' matmuls would fight over the cores (measured: 2x slower)
+            torch.set_num_threads(1)
+            return train_group(group, bar, stop)
+        except BaseException:
+            stop.set()
+            raise
+
     keep_freed_memory()  # every step allocates the same tensors: no page faults for them
-    return _train(models, task, configs, base, progress_bar, *_stack_weights(models), _stacked_loss(models))
+    bar = tqdm_bar(steps, progress_bar, f"training {n} variants")
+    with torch_threads(1), _cyclic_gc_paused(), ThreadPoolExecutor(max(1, len(groups) - 1)) as pool:
+        others = [pool.submit(run, group, None) for group in groups[1:]]
+        try:
+            done = [run(groups[0], bar)]
+        finally:
+            bar.close()
+        done += [future.result() for future in others]
+    results: list[TrainResult] = [None] * n  # type: ignore[list-item]
+    for group, group_results in zip(groups, done, strict=True):
+        for v, result in zip(group, group_results, strict=True):
+            results[v] = result
+    return results
 
 
 def _train(
     models: list[nn.Module],
+    numbers: list[int],
     task: Task,
     configs: list[TrainConfig],
     base: TrainConfig,
-    progress_bar: bool,
     flat: torch.Tensor,
     params: dict[str, torch.Tensor],
     buffers: dict[str, torch.Tensor],
     forward,
+    bar,
+    stop: threading.Event,
     blocks: list[int] | None = None,
 ) -> list[TrainResult]:
-    """The training loop of :func:`train_many` on stacked weights; ``blocks[v]`` (default: all)
-    is how many blocks variant ``v`` has, so its gradient norms stop there."""
+    """The training loop of :func:`train_many` on stacked weights, for one group of variants
+    (``numbers``: their positions in the caller's list). ``bar``: a tqdm bar to advance, or
+    None; ``stop``: set when another group failed. ``blocks[v]`` (default: all) is how many
+    blocks variant ``v`` has, so its gradient norms stop there."""
     names = list(params)
     grad_buffer = torch.empty_like(flat)
 
@@ -273,36 +339,37 @@ def _train(
     index = batches(task.n_train, base.batch_size, base.steps, base.seed)
     with torch.no_grad():
         x = task.x_train[index[0]]
-        _require_one_forward(models, forward(params, buffers, x, task.y_train[index[0]])[1], x)
-    with _cyclic_gc_paused():
-        bar = tqdm_bar(base.steps, progress_bar, f"training {len(models)} variants")
-        for step in bar:
-            x, y = task.x_train[index[step]], task.y_train[index[step]]
-            grad, loss, logits = step_fn(x, y)  # (variant, total), (variant,), (variant, batch, ...)
-            # NaN and Inf survive a sum, so one sum per variant finds every bad one
-            bad = (~torch.isfinite(loss + grad.sum(1))).tolist()
-            log = step % base.log_every == 0 or step == base.steps - 1
+        _require_one_forward(models, forward(params, buffers, x, task.y_train[index[0]])[1], x, numbers)
+    for step in range(base.steps):
+        if stop.is_set():
+            break
+        x, y = task.x_train[index[step]], task.y_train[index[step]]
+        grad, loss, logits = step_fn(x, y)  # (variant, total), (variant,), (variant, batch, ...)
+        # NaN and Inf survive a sum, so one sum per variant finds every bad one
+        bad = (~torch.isfinite(loss + grad.sum(1))).tolist()
+        log = step % base.log_every == 0 or step == base.steps - 1
+        if log:
+            # (variant, numel) each: scalar parameters (a ReZero gate) too
+            grads = dict(zip(params, grad.split(sizes, 1), strict=True))
+            norms = grad_norms_by_block(grads, prefixes, variants=True).tolist()
+            correct = (logits.argmax(-1) == y).flatten(1).float().mean(1).tolist()
+        for v, (r, lost) in enumerate(zip(results, loss.tolist(), strict=True)):
+            if r.diverged_at is not None:
+                continue
+            if bad[v]:
+                r.diverged_at, live[v] = step, 0.0
+                continue
+            r.loss.append(lost)
             if log:
-                # (variant, numel) each: scalar parameters (a ReZero gate) too
-                grads = dict(zip(params, grad.split(sizes, 1), strict=True))
-                norms = grad_norms_by_block(grads, prefixes, variants=True).tolist()
-                correct = (logits.argmax(-1) == y).flatten(1).float().mean(1).tolist()
-            for v, (r, lost) in enumerate(zip(results, loss.tolist(), strict=True)):
-                if r.diverged_at is not None:
-                    continue
-                if bad[v]:
-                    r.diverged_at, live[v] = step, 0.0
-                    continue
-                r.loss.append(lost)
-                if log:
-                    r.steps_logged.append(step)
-                    r.accuracy.append(correct[v])
-                    r.grad_norms.append(norms[v][: blocks[v]])
-            if all(r.diverged_at is not None for r in results):
-                break
-            factors = torch.tensor([lr_factor(step, c) for c in configs])
-            opt.step(grad, lrs * factors, live, all(r.diverged_at is None for r in results))
-        bar.close()
+                r.steps_logged.append(step)
+                r.accuracy.append(correct[v])
+                r.grad_norms.append(norms[v][: blocks[v]])
+        if all(r.diverged_at is not None for r in results):
+            break
+        factors = torch.tensor([lr_factor(step, c) for c in configs])
+        opt.step(grad, lrs * factors, live, all(r.diverged_at is None for r in results))
+        if bar is not None:
+            bar.update()
     with torch.no_grad():
         for v, m in enumerate(models):
             for name, p in m.named_parameters():
@@ -355,22 +422,22 @@ def train_depth_sweep(
                 "models in a depth sweep must be one class and layout, differing only in their number "
                 f"of blocks; {type(m).__name__} of depth {depth} differs in {(wrong + missing)[:3]}"
             )
-    sorted_depths = [depths[v] for v in order]
-    active = tuple(sum(d > i for d in sorted_depths) for i in range(sorted_depths[0]))
     for m in ordered:
         m.train()
-    keep_freed_memory()
-    results = _train(
-        ordered,
-        task,
-        [configs[v] for v in order],
-        base,
-        progress_bar,
-        *_stack_weights(ordered, template=deepest),
-        _stacked_loss(ordered, active),
-        blocks=sorted_depths,
-    )
-    back = [None] * len(models)
+
+    def train_group(numbers: list[int], bar, stop) -> list[TrainResult]:
+        # a group keeps the deepest-first order, so its first model is its deepest
+        group = [ordered[v] for v in numbers]
+        group_depths = [len(find_blocks(m)[1]) for m in group]
+        active = tuple(sum(d > i for d in group_depths) for i in range(group_depths[0]))
+        flat, params, buffers = _stack_weights(group, template=group[0])
+        forward = _stacked_loss(group[0], active)
+        group_configs = [configs[order[v]] for v in numbers]
+        args = (task, group_configs, base, flat, params, buffers, forward, bar, stop, group_depths)
+        return _train(group, [order[v] for v in numbers], *args)
+
+    results = _in_groups(len(ordered), base.steps, train_group, progress_bar)
+    back: list[TrainResult] = [None] * len(models)  # type: ignore[list-item]
     for v, r in zip(order, results, strict=True):
         back[v] = r
     return back
