@@ -4,7 +4,6 @@ Fixed seeds; the training experiments run small configurations where the default
 be slow, but large enough for the effect to be clear.
 """
 
-
 import pytest
 
 from coursekit.experiments import (

@@ -176,7 +176,7 @@ def test_the_fused_path_is_the_per_block_path_bit_for_bit():
     """BatchNormNet.forward_stacked (fused) against the per-block path it replaced
     (batch_norm_stacked and BatchNormBlock.forward_stacked): the same logits and gradients,
     head included, so no experiment's numbers move."""
-    from coursekit.experiments.models import batch_norm_stacked, linear_stacked
+    from coursekit.experiments.stacked import batch_norm_stacked, linear_stacked
 
     models = []
     for seed, shortcut in enumerate(("none", "identity", "scaled", "none")):

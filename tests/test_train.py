@@ -107,19 +107,25 @@ def test_lr_factor_warms_up_then_follows_the_schedule():
     assert lr_factor(5, TrainConfig(steps=10, schedule="linear")) == pytest.approx(0.5)
 
 
-def test_vmap_path_matches_training_each_model_alone():
-    """TokenTransformer has no forward_stacked, so train_many runs it through torch.func.vmap."""
+@pytest.mark.parametrize(
+    ("norm", "residual", "activation"),
+    [("post", True, "gelu"), ("pre", True, "relu"), ("none", True, "gelu"), ("pre", False, "gelu")],
+)
+def test_token_transformer_trains_in_a_batch_as_each_model_alone(norm, residual, activation):
+    """TokenTransformer.forward_stacked (every placement, with and without skips) trains each
+    variant as train_model trains it alone."""
     from coursekit import StackConfig
     from coursekit.experiments.models import TokenTransformer
 
     task = make_sort(n_train=64, n_test=8, length=4)
     config = TrainConfig(steps=4, batch_size=16, lr=0.1, momentum=0.9, log_every=2)
+    stack = StackConfig(2, 16, block="transformer", norm=norm, residual=residual, activation=activation)
 
     def models():
         out = []
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             torch.manual_seed(seed)
-            out.append(TokenTransformer(StackConfig(2, 16, block="transformer", norm="post"), 10, 4))
+            out.append(TokenTransformer(stack, 10, 4))
         return out
 
     together = train_many(models(), task, config, progress_bar=False)
@@ -127,6 +133,27 @@ def test_vmap_path_matches_training_each_model_alone():
         single = train_model(model, task, config, progress_bar=False)
         torch.testing.assert_close(run.loss, single.loss, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(run.grad_norms, single.grad_norms, rtol=1e-3, atol=1e-6)
+
+
+def test_token_transformers_of_several_depths_train_in_one_sweep_as_alone():
+    """train_depth_sweep with TokenTransformer (forward_stacked's active=): depths 1, 3 and 2 in
+    one run give what each gets alone, with one gradient norm per block of its own."""
+    from coursekit import StackConfig
+    from coursekit.experiments.models import TokenTransformer
+    from coursekit.training.batched import train_depth_sweep
+
+    task = make_sort(n_train=64, n_test=8, length=4)
+    config = TrainConfig(steps=4, batch_size=16, lr=0.01, optimizer="adam", log_every=2)
+
+    def model(depth: int) -> TokenTransformer:
+        torch.manual_seed(depth)
+        return TokenTransformer(StackConfig(depth, 16, block="transformer", norm="post"), 10, 4)
+
+    together = train_depth_sweep([model(d) for d in (1, 3, 2)], task, config, progress_bar=False)
+    for depth, run in zip((1, 3, 2), together, strict=True):
+        (alone,) = train_many([model(depth)], task, config, progress_bar=False)
+        torch.testing.assert_close(run.loss, alone.loss, rtol=1e-5, atol=1e-6)
+        assert [len(n) for n in run.grad_norms] == [depth] * len(run.grad_norms)
 
 
 def test_sequence_task_trains_in_a_batch():

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..data import Task
-from ..nn import MLP, SelfAttention, causal_mask
+from ..nn import MLP, SelfAttention
 from ..probes import parameter_counts, stream_norms
 from ..seeding import seed_everything, single_threaded
 from ..training import TrainConfig, train_many
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
+from .stacked import attention_stacked, layer_norm_stacked, linear_stacked, mlp_stacked
 
 # variant -> (residual around attention, residual around the MLP, LayerNorms on,
 #             attention sublayer on, MLP sublayer on)
@@ -72,18 +72,11 @@ def make_causal_task(
     return Task(rule, x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes=vocab)
 
 
-def _layer_norm_stacked(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, on: torch.Tensor
+def _norm_or_identity(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, on: torch.Tensor
 ) -> torch.Tensor:
     """LayerNorm per variant of ``x`` ``(variant, ..., d)``, or the identity where ``on`` is 0."""
-    shape = (-1,) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-    normed = F.layer_norm(x, x.shape[-1:]) * weight.view(shape) + bias.view(shape)
-    return torch.lerp(x, normed, on.view((-1,) + (1,) * (x.dim() - 1)))
-
-
-def _linear_stacked(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``F.linear`` per variant: ``x`` ``(variant, n, in)``, ``weight`` ``(variant, out, in)``."""
-    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))  # (variant, n, out)
+    return torch.lerp(x, layer_norm_stacked(x, weight, bias, eps), on.view((-1,) + (1,) * (x.dim() - 1)))
 
 
 class DecoderBlock(nn.Module):
@@ -128,44 +121,19 @@ class DecoderBlock(nn.Module):
 
     def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for ``variant`` stacked copies; ``x`` ``(variant, batch, seq, d_model)``."""
-        variants, batch, seq, d = x.shape
-        heads = self.attn.n_heads
-        a = p[prefix + "skip"][:, 0].view(-1, 1, 1, 1)
-        m = p[prefix + "skip"][:, 1].view(-1, 1, 1, 1)
-        on_attn = p[prefix + "branch"][:, 0].view(-1, 1, 1, 1)
-        on_mlp = p[prefix + "branch"][:, 1].view(-1, 1, 1, 1)
-        on = p[prefix + "normed"]
+        skip, branch = p[prefix + "skip"], p[prefix + "branch"]  # (variant, 2) each
+        a, m = skip[:, 0].view(-1, 1, 1, 1), skip[:, 1].view(-1, 1, 1, 1)
 
         def norm(i: int, h: torch.Tensor) -> torch.Tensor:
-            return _layer_norm_stacked(h, p[f"{prefix}norm{i}.weight"], p[f"{prefix}norm{i}.bias"], on)
+            weight, bias = p[f"{prefix}norm{i}.weight"], p[f"{prefix}norm{i}.bias"]
+            return _norm_or_identity(h, weight, bias, self.norm1.eps, p[prefix + "normed"])
 
         def attn(h: torch.Tensor) -> torch.Tensor:
-            qkv = _linear_stacked(
-                h.reshape(variants, -1, d), p[prefix + "attn.in_proj_weight"], p[prefix + "attn.in_proj_bias"]
-            )
-            q, k, v = (
-                t.reshape(variants * batch, seq, heads, d // heads).transpose(
-                    1, 2
-                )  # (vb, heads, seq, d_head)
-                for t in qkv.chunk(3, dim=-1)
-            )
-            scores = (q @ k.transpose(-2, -1)).mul_(1 / math.sqrt(d // heads))  # (vb, heads, seq, seq)
-            scores.masked_fill_(causal_mask(seq), float("-inf"))
-            # softmax written out: torch's kernel is slow on rows this short
-            weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()
-            out = (weights / weights.sum(dim=-1, keepdim=True)) @ v  # (vb, heads, seq, d_head)
-            out = out.transpose(1, 2).reshape(variants, batch * seq, d)
-            out = _linear_stacked(out, p[prefix + "attn.out_proj.weight"], p[prefix + "attn.out_proj.bias"])
-            return on_attn * out.view(variants, batch, seq, d)
+            out = attention_stacked(h, p, prefix + "attn.", self.attn.n_heads, causal=True)
+            return branch[:, 0].view(-1, 1, 1, 1) * out
 
         def mlp(h: torch.Tensor) -> torch.Tensor:
-            hidden = F.gelu(
-                _linear_stacked(
-                    h.reshape(variants, -1, d), p[prefix + "mlp.fc1.weight"], p[prefix + "mlp.fc1.bias"]
-                )
-            )
-            out = _linear_stacked(hidden, p[prefix + "mlp.fc2.weight"], p[prefix + "mlp.fc2.bias"])
-            return on_mlp * out.view(x.shape)
+            return branch[:, 1].view(-1, 1, 1, 1) * mlp_stacked(h, p, prefix + "mlp.", self.mlp.activation)
 
         if self.placement == "post":
             x = norm(1, a * x + attn(x))
@@ -224,15 +192,13 @@ class CausalDecoder(nn.Module):
 
     def forward_stacked(self, p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` of ``variant`` copies at once (explicit batched matmuls, no ``vmap``)."""
-        variants = p["pos"].shape[0]
         x = p["embed.weight"][:, tokens] + p["pos"].unsqueeze(1)  # (variant, batch, seq, d_model)
         for i, block in enumerate(self.blocks):
             x = block.forward_stacked(p, f"blocks.{i}.", x)
         if self.placement == "pre":
-            x = _layer_norm_stacked(x, p["final_norm.weight"], p["final_norm.bias"], p["normed"])
-        batch, seq, d = x.shape[1:]
-        logits = _linear_stacked(x.reshape(variants, -1, d), p["head.weight"], p["head.bias"])
-        return logits.view(variants, batch, seq, -1)  # (variant, batch, seq, vocab)
+            weight, bias = p["final_norm.weight"], p["final_norm.bias"]
+            x = _norm_or_identity(x, weight, bias, self.final_norm.eps, p["normed"])
+        return linear_stacked(x, p["head.weight"], p["head.bias"])  # (variant, batch, seq, vocab)
 
 
 @dataclass(frozen=True)

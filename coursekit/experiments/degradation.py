@@ -31,7 +31,8 @@ from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
 from ..training import TrainConfig, train_many
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, batch_norm_stacked, batch_norm_stem, linear_stacked
+from .models import BatchNormNet, batch_norm_stem
+from .stacked import batch_norm_stacked, linear_stacked
 
 KINDS = ("plain", "residual")
 

@@ -19,7 +19,8 @@ from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
 from ..training import train_many
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, batch_norm_stacked, digits_training, linear_stacked
+from .models import BatchNormNet, digits_training
+from .stacked import batch_norm_stacked, linear_stacked
 
 
 class DenseLayer(nn.Module):

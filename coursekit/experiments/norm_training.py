@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..data import Task, make_sort
 from ..seeding import single_threaded
-from ..training import TrainConfig, train_many
+from ..training import TrainConfig, train_depth_sweep, train_many
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .norm_placement import ModelSetup, sort_transformer
 
@@ -201,16 +201,17 @@ def run_depth_sweep(
         seed=config.data_seed,
     )
     result = DepthSweepResult(config)
+    seeds = len(config.seeds)
     for norm in ("post", "pre"):
-        result.train_loss[norm], result.test_loss[norm] = [], []
-        for depth in config.depths:
-            models = [sort_transformer(depth, norm, config.setup, s) for s in config.seeds]
-            runs = train_many(models, task, train, progress_bar=progress_bar)
-            result.train_loss[norm].append([r.final_loss for r in runs])
-            result.test_loss[norm].append(
-                [
-                    math.nan if r.diverged_at is not None else _test_loss(m, task)
-                    for m, r in zip(models, runs, strict=True)
-                ]
-            )
+        # every depth and seed of one placement in one batched run
+        models = [sort_transformer(d, norm, config.setup, s) for d in config.depths for s in config.seeds]
+        runs = train_depth_sweep(models, task, train, progress_bar=progress_bar)
+        train_loss = [r.final_loss for r in runs]
+        test_loss = [
+            math.nan if r.diverged_at is not None else _test_loss(m, task)
+            for m, r in zip(models, runs, strict=True)
+        ]
+        per_depth = range(0, len(runs), seeds)  # the runs come depth by depth, seeds within
+        result.train_loss[norm] = [train_loss[i : i + seeds] for i in per_depth]
+        result.test_loss[norm] = [test_loss[i : i + seeds] for i in per_depth]
     return result

@@ -24,7 +24,7 @@ the loop pauses Python's cyclic garbage collector and keeps freed memory for the
 :func:`train_depth_sweep` trains models of several depths in one run.
 
 Two cores, one result. The variants are independent, so they are split into ``THREADS``
-interleaved groups, each trained by its own Python thread on one PyTorch thread (torch releases
+groups of about equal work, each trained by its own Python thread on one PyTorch thread (torch releases
 the GIL inside every op, so the groups run side by side). A variant's numbers do not depend on
 which group it is in or on how many cores the machine has: every op computes each variant
 alone, and one intra-op thread fixes the order of every sum. (More intra-op threads would
@@ -257,18 +257,21 @@ def train_many(
         group_configs = [configs[v] for v in numbers]
         return _train(group, numbers, task, group_configs, base, flat, params, buffers, forward, bar, stop)
 
-    return _in_groups(len(models), base.steps, train_group, progress_bar)
+    return _in_groups([1] * len(models), base.steps, train_group, progress_bar)
 
 
 def _in_groups(
-    n: int, steps: int, train_group: Callable[..., list[TrainResult]], progress_bar: bool
+    work: list[int], steps: int, train_group: Callable[..., list[TrainResult]], progress_bar: bool
 ) -> list[TrainResult]:
-    """Train ``n`` variants in :data:`THREADS` interleaved groups side by side, each on its own
-    thread and one PyTorch thread (see the module docstring); results come back in the variants'
-    order. ``train_group(numbers, bar, stop)`` trains the variants ``numbers``; the first group
-    runs on this thread and drives the progress bar. An error or an interrupt on any thread stops
-    the others at their next step."""
-    groups = [list(range(k, n, THREADS)) for k in range(min(THREADS, n))]
+    """Train variants of ``work[v]`` blocks each in :data:`THREADS` groups side by side, each on
+    its own thread and one PyTorch thread (see the module docstring); results come back in the
+    variants' order. ``train_group(numbers, bar, stop)`` trains the variants ``numbers`` (in
+    increasing order); the first group runs on this thread and drives the progress bar. An error
+    or an interrupt on any thread stops the others at their next step."""
+    groups: list[list[int]] = [[] for _ in range(min(THREADS, len(work)))]
+    for v in range(len(work)):  # each to the group with the least work so far
+        min(groups, key=lambda g: sum(work[u] for u in g)).append(v)
+    n = len(work)
     stop = threading.Event()
 
     def run(group: list[int], bar) -> list[TrainResult]:
@@ -422,6 +425,7 @@ def train_depth_sweep(
                 "models in a depth sweep must be one class and layout, differing only in their number "
                 f"of blocks; {type(m).__name__} of depth {depth} differs in {(wrong + missing)[:3]}"
             )
+    sorted_depths = [depths[v] for v in order]
     for m in ordered:
         m.train()
 
@@ -436,7 +440,7 @@ def train_depth_sweep(
         args = (task, group_configs, base, flat, params, buffers, forward, bar, stop, group_depths)
         return _train(group, [order[v] for v in numbers], *args)
 
-    results = _in_groups(len(ordered), base.steps, train_group, progress_bar)
+    results = _in_groups(sorted_depths, base.steps, train_group, progress_bar)
     back: list[TrainResult] = [None] * len(models)  # type: ignore[list-item]
     for v, r in zip(order, results, strict=True):
         back[v] = r
