@@ -1,7 +1,9 @@
 """``coursekit bench``: how fast the experiments engine is on this machine, against its budgets.
 
-Measured in one run, on the same threads: (a) batched training of 8 variants against a
-plain Python loop over the same 8 models, interleaved, best and median of ``repeats``;
+Measured in one run, on the same number of threads: (a) batched training of 8 variants (in
+``--threads`` groups side by side, one PyTorch thread each, as :func:`~coursekit.train_many`
+runs them) against a plain Python loop over the same 8 models (on that many PyTorch threads),
+interleaved, best and median of ``repeats``;
 (b) the batched run's matmul GFLOP/s as a fraction of this machine's own fp32 matmul
 throughput at the same thread count; (c) the wall time of every experiment's default (every
 ``run_*`` that :mod:`coursekit.experiments` exports) and where it goes: a second, profiled run
@@ -32,6 +34,7 @@ from ..data import load_digits
 from ..experiments.models import BatchNormNet
 from ..seeding import seed_everything
 from ..training import TrainConfig, train_many, train_model
+from ..training.batched import THREADS
 from ..validate import require_positive_int
 
 BUDGETS = {
@@ -108,18 +111,19 @@ class Timings:
         return [lo / b for b, lo in zip(self.batched, self.loop, strict=True)]
 
 
-def time_training(config: BenchConfig) -> Timings:
-    """The batched run and the loop over the same models, interleaved, ``repeats`` times."""
+def time_training(config: BenchConfig, threads: int) -> Timings:
+    """The batched run (``threads`` groups) and the loop over the same models (on the caller's
+    PyTorch threads), interleaved, ``repeats`` times, after one warm-up of each."""
     task = load_digits()
     train = TrainConfig(steps=config.steps, lr=0.05, batch_size=config.batch_size)
-    train_many(
-        _variants(config), task, TrainConfig(steps=2, batch_size=config.batch_size), progress_bar=False
-    )
+    warm_up = TrainConfig(steps=2, batch_size=config.batch_size)
+    train_many(_variants(config), task, warm_up, progress_bar=False, threads=threads)
+    train_model(_variants(config)[0], task, warm_up, progress_bar=False)
     batched, loop = [], []
     for _ in range(config.repeats):
         models = _variants(config)
         start = clock()
-        train_many(models, task, train, progress_bar=False)
+        train_many(models, task, train, progress_bar=False, threads=threads)
         batched.append(clock() - start)
         models = _variants(config)
         start = clock()
@@ -187,8 +191,7 @@ def peak_memory_mb() -> float:
 def run(args: argparse.Namespace) -> int:
     global clock
     clock = CLOCKS[args.clock]
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     config = BenchConfig(
         depth=args.depth, width=args.width, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats
     )
@@ -204,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     before = matmul_gflops()
-    timings = time_training(config)
+    timings = time_training(config, threads)
     # another process on a core slows a multi-threaded matmul far more than the small training
     # ops; measuring before and after and keeping the best keeps the peak honest
     peak = max(before, matmul_gflops())
@@ -224,7 +227,14 @@ def run(args: argparse.Namespace) -> int:
     )
     spread = lambda xs: f"{min(xs):.2f} s (median {statistics.median(xs):.2f})"  # noqa: E731
     rows.append((f"loop over {label}, {config.steps} steps", spread(timings.loop), "", True))
-    rows.append((f"batched {label}, {config.steps} steps", spread(timings.batched), "", True))
+    rows.append(
+        (
+            f"batched {label}, {config.steps} steps ({threads} group(s) x 1 thread)",
+            spread(timings.batched),
+            "",
+            True,
+        )
+    )
     rows.append(
         (
             f"speed-up of batched over loop (median of {config.repeats} pairs)",
@@ -317,7 +327,10 @@ def _positive_int(text: str) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     """Add this command's arguments to its parser (made by :mod:`coursekit.course.cli`)."""
     parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="torch threads (default: torch's own choice)"
+        "--threads",
+        type=_positive_int,
+        default=THREADS,
+        help=f"threads for the peak, the loop and the batched run's groups (default: {THREADS})",
     )
     parser.add_argument(
         "--steps", type=_positive_int, default=BenchConfig.steps, help="training steps per timing"

@@ -50,6 +50,7 @@ from torch.nn import functional as F
 from ..data import Task, batches
 from ..measures import block_prefixes, cross_entropy, find_blocks, grad_norms_by_block
 from ..seeding import torch_threads
+from ..validate import require_positive_int
 from .fused import keep_freed_memory
 from .loop import TrainConfig, TrainResult, lr_factor, tqdm_bar
 
@@ -222,17 +223,21 @@ def train_many(
     task: Task,
     config: TrainConfig | Sequence[TrainConfig],
     progress_bar: bool = True,
+    threads: int = THREADS,
 ) -> list[TrainResult]:
     """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
 
     The models must share one :func:`structure`; their weights and buffers may differ.
     ``config`` is one config for all or one per model (they may differ in ``lr``,
     ``warmup_steps`` and ``schedule``). The trained weights are copied back into ``models``.
+    ``threads``: how many groups of variants train side by side (module docstring); it changes
+    the speed, never the numbers.
     Buffers are read, never updated, so use norms without running statistics (LayerNorm, or
     BatchNorm with ``track_running_stats=False``). See the module docstring for
     ``forward_stacked``.
     """
     models = list(models)
+    require_positive_int("threads", threads)
     if not models:
         raise ValueError("models must contain at least one model")
     for m in models:
@@ -257,18 +262,22 @@ def train_many(
         group_configs = [configs[v] for v in numbers]
         return _train(group, numbers, task, group_configs, base, flat, params, buffers, forward, bar, stop)
 
-    return _in_groups([1] * len(models), base.steps, train_group, progress_bar)
+    return _in_groups([1] * len(models), base.steps, train_group, progress_bar, threads)
 
 
 def _in_groups(
-    work: list[int], steps: int, train_group: Callable[..., list[TrainResult]], progress_bar: bool
+    work: list[int],
+    steps: int,
+    train_group: Callable[..., list[TrainResult]],
+    progress_bar: bool,
+    threads: int,
 ) -> list[TrainResult]:
-    """Train variants of ``work[v]`` blocks each in :data:`THREADS` groups side by side, each on
+    """Train variants of ``work[v]`` blocks each in ``threads`` groups side by side, each on
     its own thread and one PyTorch thread (see the module docstring); results come back in the
     variants' order. ``train_group(numbers, bar, stop)`` trains the variants ``numbers`` (in
     increasing order); the first group runs on this thread and drives the progress bar. An error
     or an interrupt on any thread stops the others at their next step."""
-    groups: list[list[int]] = [[] for _ in range(min(THREADS, len(work)))]
+    groups: list[list[int]] = [[] for _ in range(min(threads, len(work)))]
     for v in range(len(work)):  # each to the group with the least work so far
         min(groups, key=lambda g: sum(work[u] for u in g)).append(v)
     n = len(work)
@@ -385,6 +394,7 @@ def train_depth_sweep(
     task: Task,
     config: TrainConfig | Sequence[TrainConfig],
     progress_bar: bool = True,
+    threads: int = THREADS,
 ) -> list[TrainResult]:
     """:func:`train_many` for models that may also differ in depth: one class, one layout, but
     each its own number of blocks (the ``blocks`` ModuleList). Every depth of a sweep trains in
@@ -395,9 +405,11 @@ def train_depth_sweep(
     padding. The class's ``forward_stacked(p, x, active=None)`` must take ``active``
     (:class:`~coursekit.experiments.models.BatchNormNet` does, through
     :func:`coursekit.training.fused.bn_net_stacked`). Results come back in the order of ``models``,
-    each model's ``grad_norms`` with one entry per block of its own.
+    each model's ``grad_norms`` with one entry per block of its own. ``threads``: as in
+    :func:`train_many`; the groups get about equal numbers of blocks.
     """
     models = list(models)
+    require_positive_int("threads", threads)
     if not models:
         raise ValueError("models must contain at least one model")
     for m in models:
@@ -440,7 +452,7 @@ def train_depth_sweep(
         args = (task, group_configs, base, flat, params, buffers, forward, bar, stop, group_depths)
         return _train(group, [order[v] for v in numbers], *args)
 
-    results = _in_groups(sorted_depths, base.steps, train_group, progress_bar)
+    results = _in_groups(sorted_depths, base.steps, train_group, progress_bar, threads)
     back: list[TrainResult] = [None] * len(models)  # type: ignore[list-item]
     for v, r in zip(order, results, strict=True):
         back[v] = r
