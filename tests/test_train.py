@@ -270,3 +270,84 @@ def test_a_depth_sweep_trains_in_one_run_as_each_depth_alone(digits):
             torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="depth sweep"):
         train_depth_sweep([BatchNormNet(2, 16), BatchNormNet(3, 32)], digits, config, progress_bar=False)
+
+
+def _digits_nets(shortcut: str, seeds=(0, 1, 2)) -> list[torch.nn.Module]:
+    from coursekit.experiments.models import BatchNormNet
+
+    out = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        out.append(BatchNormNet(3, 16, shortcut=shortcut))
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+def test_the_thread_count_changes_the_speed_never_the_numbers(digits, threads):
+    """Each variant's numbers are the same, to the last bit, however the variants are dealt out."""
+    config = TrainConfig(steps=5, batch_size=32, lr=0.05, log_every=2)
+
+    def models():
+        return _digits_nets("identity") + _digits_nets("none")
+
+    reference = train_many(models(), digits, config, progress_bar=False, threads=1)
+    runs = train_many(models(), digits, config, progress_bar=False, threads=threads)
+    for run, ref in zip(runs, reference, strict=True):
+        assert run.loss == ref.loss and run.grad_norms == ref.grad_norms and run.accuracy == ref.accuracy
+
+
+def test_runs_side_by_side_give_what_each_run_gives_alone(digits):
+    """Two structures (additive and gated shortcuts) and a depth sweep, trained side by side."""
+    from coursekit.experiments.models import BatchNormNet
+    from coursekit.training import train_depth_sweep, train_side_by_side
+
+    config = TrainConfig(steps=4, batch_size=32, lr=0.05, log_every=2)
+
+    def sweep():
+        torch.manual_seed(7)
+        return [BatchNormNet(d, 16) for d in (1, 4, 2)]
+
+    together = train_side_by_side(
+        [(_digits_nets("identity"), config), (_digits_nets("gated", (0, 1)), config), (sweep(), config)],
+        digits,
+        progress_bar=False,
+    )
+    alone = [
+        train_many(_digits_nets("identity"), digits, config, progress_bar=False),
+        train_many(_digits_nets("gated", (0, 1)), digits, config, progress_bar=False),
+        train_depth_sweep(sweep(), digits, config, progress_bar=False),
+    ]
+    assert [len(r) for r in together] == [3, 2, 3]
+    for runs, refs in zip(together, alone, strict=True):
+        for run, ref in zip(runs, refs, strict=True):
+            assert run.loss == ref.loss and run.grad_norms == ref.grad_norms
+
+
+def test_side_by_side_refuses_mixed_structures_within_a_run(digits):
+    from coursekit.training import train_side_by_side
+
+    mixed = _digits_nets("identity", (0,)) + _digits_nets("gated", (0,))
+    with pytest.raises(ValueError, match="one structure"):
+        train_side_by_side([(mixed, TrainConfig(steps=1))], digits, progress_bar=False)
+    with pytest.raises(TypeError, match=r"\(models, config\) pair"):
+        train_side_by_side([mixed], digits, progress_bar=False)
+    with pytest.raises(ValueError, match="at least one"):
+        train_side_by_side([], digits, progress_bar=False)
+
+
+def test_the_plan_deals_every_variant_once_in_about_equal_shares():
+    """McNaughton's rule: contiguous pieces, shares within one variant of equal, few cuts."""
+    from coursekit.training.batched import _plan
+
+    class Sized:
+        def __init__(self, work):
+            self.work = work
+
+    jobs = [Sized([5] * 9), Sized([10] * 6), Sized([3, 2, 1])]
+    for threads in (1, 2, 3, 4):
+        plan = _plan(jobs, threads)  # type: ignore[arg-type]
+        dealt = sorted((k, v) for pieces in plan for k, first, end in pieces for v in range(first, end))
+        assert dealt == sorted((k, v) for k, job in enumerate(jobs) for v in range(len(job.work)))
+        shares = [sum(sum(jobs[k].work[first:end]) for k, first, end in pieces) for pieces in plan]
+        assert len(plan) == threads and max(shares) - min(shares) <= 10
+        assert sum(len(pieces) for pieces in plan) <= len(jobs) + threads - 1

@@ -39,8 +39,9 @@ import gc
 import inspect
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -218,6 +219,160 @@ def _stacked_loss(like: nn.Module, active: tuple[int, ...] | None = None):
     return vmap(one, in_dims=(0, 0, None, None))
 
 
+@dataclass
+class _Job:
+    """One stacked computation: models of one structure, or (a depth sweep) of one layout and
+    several depths, stacked deepest first. ``numbers[v]``: where stacked model ``v`` sits in the
+    caller's list."""
+
+    models: list[nn.Module]
+    numbers: list[int]
+    configs: list[TrainConfig]
+    base: TrainConfig
+    depths: list[int] | None = None  # a depth sweep: each model's number of blocks
+
+    @property
+    def work(self) -> list[int]:
+        """Each variant's parameter count: what the threads' shares are measured in."""
+        return [sum(p.numel() for p in m.parameters()) for m in self.models]
+
+
+def _configs_for(models: list[nn.Module], config: TrainConfig | Sequence[TrainConfig]) -> list[TrainConfig]:
+    configs = [config] * len(models) if isinstance(config, TrainConfig) else list(config)
+    if len(configs) != len(models):
+        raise ValueError(f"got {len(configs)} configs for {len(models)} models")
+    return configs
+
+
+def _require_models(models: Sequence[nn.Module]) -> list[nn.Module]:
+    models = list(models)
+    if not models:
+        raise ValueError("models must contain at least one model")
+    for m in models:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"models must be torch.nn.Module objects, got {type(m).__name__}")
+    return models
+
+
+def _stack_job(models: Sequence[nn.Module], config: TrainConfig | Sequence[TrainConfig]) -> _Job:
+    """A :func:`train_many` job: the models must share one :func:`structure`."""
+    models = _require_models(models)
+    if len({structure(m) for m in models}) > 1:
+        raise ValueError("all models passed to train_many must share one structure (class, modules, shapes)")
+    configs = _configs_for(models, config)
+    return _Job(models, list(range(len(models))), configs, _check_configs(configs))
+
+
+def _sweep_job(models: Sequence[nn.Module], config: TrainConfig | Sequence[TrainConfig]) -> _Job:
+    """A :func:`train_depth_sweep` job: one class and layout, several depths, deepest first."""
+    models = _require_models(models)
+    configs = _configs_for(models, config)
+    base = _check_configs(configs)
+    depths = [len(find_blocks(m)[1]) for m in models]
+    order = sorted(range(len(models)), key=lambda v: -depths[v])  # deepest first, else as given
+    ordered = [models[v] for v in order]
+    deepest = ordered[0]
+    if "active" not in inspect.signature(getattr(deepest, "forward_stacked", lambda p, x: None)).parameters:
+        raise TypeError(f"{type(deepest).__name__}.forward_stacked must take active= to train a depth sweep")
+    prefixes = block_prefixes(deepest)
+    full = dict(deepest.named_parameters()) | dict(deepest.named_buffers())
+    for m, depth in zip(ordered, (depths[v] for v in order), strict=True):
+        own = dict(m.named_parameters()) | dict(m.named_buffers())
+        beyond = tuple(prefixes[depth:])
+        wrong = [n for n, t in own.items() if n not in full or full[n].shape != t.shape]
+        missing = [n for n in full if n not in own and not n.startswith(beyond)]
+        if type(m) is not type(deepest) or wrong or missing:
+            raise ValueError(
+                "models in a depth sweep must be one class and layout, differing only in their number "
+                f"of blocks; {type(m).__name__} of depth {depth} differs in {(wrong + missing)[:3]}"
+            )
+    return _Job(ordered, order, [configs[v] for v in order], base, [depths[v] for v in order])
+
+
+def _depths_differ(models: list[nn.Module]) -> bool:
+    """Whether the models have ``blocks`` lists of more than one length (a depth sweep)."""
+    try:
+        return len({len(find_blocks(m)[1]) for m in models}) > 1
+    except ValueError:  # no blocks
+        return False
+
+
+def _plan(jobs: list[_Job], threads: int) -> list[list[tuple[int, int, int]]]:
+    """Pieces ``(job, first, end)`` (a range of a job's stacked variants) for each thread, every
+    thread about an equal share of the work. The variants are dealt out in order, job after job
+    (McNaughton's wrap-around rule), so each thread gets long runs of one job, which stack into
+    few, big ops, and at most ``threads - 1`` jobs are cut in two."""
+    total = max(1, sum(sum(job.work) for job in jobs))
+    plan: list[list[tuple[int, int, int]]] = [[] for _ in range(threads)]
+    done = 0
+    for k, job in enumerate(jobs):
+        for v, w in enumerate(job.work):
+            pieces = plan[min(threads - 1, int((done + w / 2) * threads / total))]
+            done += w
+            if pieces and pieces[-1][0] == k and pieces[-1][2] == v:
+                pieces[-1] = (k, pieces[-1][1], v + 1)
+            else:
+                pieces.append((k, v, v + 1))
+    return [pieces for pieces in plan if pieces]
+
+
+def _run_jobs(jobs: list[_Job], task: Task, progress_bar: bool, threads: int) -> list[list[TrainResult]]:
+    """Train every job, its variants dealt out to ``threads`` threads side by side, each on one
+    PyTorch thread (module docstring); each job's results in its caller's order. The first
+    thread is this one, and drives the progress bar. An error or an interrupt on any thread
+    stops the others at their next step."""
+    require_positive_int("threads", threads)
+    for job in jobs:
+        for m in job.models:
+            m.train()
+    plan = _plan(jobs, threads)
+    stop = threading.Event()
+
+    def piece(k: int, first: int, end: int, bar) -> list[TrainResult]:
+        job = jobs[k]
+        group, configs = job.models[first:end], job.configs[first:end]
+        numbers = job.numbers[first:end]
+        if job.depths is None:
+            # every piece computes what the job's first model computes, so a variant that differs
+            # from it in a setting no tensor shows is refused whichever piece it lands in
+            forward, template, blocks = _stacked_loss(job.models[0]), None, None
+        else:  # a piece keeps the deepest-first order: its first model is its deepest
+            blocks = job.depths[first:end]
+            active = tuple(sum(d > i for d in blocks) for i in range(blocks[0]))
+            forward, template = _stacked_loss(group[0], active), group[0]
+        flat, params, buffers = _stack_weights(group, template)
+        args = (task, configs, job.base, flat, params, buffers, forward, bar, stop, blocks)
+        return _train(group, numbers, *args)
+
+    def run(pieces: list[tuple[int, int, int]], bar) -> list[list[TrainResult]]:
+        try:
+            # OpenMP's thread count is per calling thread: a new thread starts at the core count,
+            # and two such threads' matmuls would fight over the cores (measured: 2x slower)
+            torch.set_num_threads(1)
+            return [piece(*p, bar) for p in pieces]
+        except BaseException:
+            stop.set()
+            raise
+
+    keep_freed_memory()  # every step allocates the same tensors: no page faults for them
+    variants = sum(len(job.models) for job in jobs)
+    steps = sum(jobs[k].base.steps for k, _, _ in plan[0])
+    bar = tqdm_bar(steps, progress_bar, f"training {variants} variants")
+    with torch_threads(1), _cyclic_gc_paused(), ThreadPoolExecutor(max(1, len(plan) - 1)) as pool:
+        others = [pool.submit(run, pieces, None) for pieces in plan[1:]]
+        try:
+            done = [run(plan[0], bar)]
+        finally:
+            bar.close()
+        done += [future.result() for future in others]
+    results: list[list[TrainResult]] = [[None] * len(job.models) for job in jobs]  # type: ignore[list-item]
+    for pieces, piece_results in zip(plan, done, strict=True):
+        for (k, first, _), runs in zip(pieces, piece_results, strict=True):
+            for v, run_result in enumerate(runs, start=first):
+                results[k][jobs[k].numbers[v]] = run_result
+    return results
+
+
 def train_many(
     models: Sequence[nn.Module],
     task: Task,
@@ -230,83 +385,58 @@ def train_many(
     The models must share one :func:`structure`; their weights and buffers may differ.
     ``config`` is one config for all or one per model (they may differ in ``lr``,
     ``warmup_steps`` and ``schedule``). The trained weights are copied back into ``models``.
-    ``threads``: how many groups of variants train side by side (module docstring); it changes
-    the speed, never the numbers.
-    Buffers are read, never updated, so use norms without running statistics (LayerNorm, or
-    BatchNorm with ``track_running_stats=False``). See the module docstring for
+    ``threads``: how many threads share the variants (module docstring); it changes the speed,
+    never the numbers. Buffers are read, never updated, so use norms without running statistics
+    (LayerNorm, or BatchNorm with ``track_running_stats=False``). See the module docstring for
     ``forward_stacked``.
     """
-    models = list(models)
-    require_positive_int("threads", threads)
-    if not models:
-        raise ValueError("models must contain at least one model")
-    for m in models:
-        if not isinstance(m, nn.Module):
-            raise TypeError(f"models must be torch.nn.Module objects, got {type(m).__name__}")
-    if len({structure(m) for m in models}) > 1:
-        raise ValueError("all models passed to train_many must share one structure (class, modules, shapes)")
-    configs = [config] * len(models) if isinstance(config, TrainConfig) else list(config)
-    if len(configs) != len(models):
-        raise ValueError(f"got {len(configs)} configs for {len(models)} models")
-    base = _check_configs(configs)
-
-    for m in models:
-        m.train()
-
-    def train_group(numbers: list[int], bar, stop) -> list[TrainResult]:
-        group = [models[v] for v in numbers]
-        # every group computes what models[0] computes, so a variant that differs from it in a
-        # setting no tensor shows is refused whichever group it lands in
-        flat, params, buffers = _stack_weights(group)
-        forward = _stacked_loss(models[0])
-        group_configs = [configs[v] for v in numbers]
-        return _train(group, numbers, task, group_configs, base, flat, params, buffers, forward, bar, stop)
-
-    return _in_groups([1] * len(models), base.steps, train_group, progress_bar, threads)
+    return _run_jobs([_stack_job(models, config)], task, progress_bar, threads)[0]
 
 
-def _in_groups(
-    work: list[int],
-    steps: int,
-    train_group: Callable[..., list[TrainResult]],
-    progress_bar: bool,
-    threads: int,
+def train_depth_sweep(
+    models: Sequence[nn.Module],
+    task: Task,
+    config: TrainConfig | Sequence[TrainConfig],
+    progress_bar: bool = True,
+    threads: int = THREADS,
 ) -> list[TrainResult]:
-    """Train variants of ``work[v]`` blocks each in ``threads`` groups side by side, each on
-    its own thread and one PyTorch thread (see the module docstring); results come back in the
-    variants' order. ``train_group(numbers, bar, stop)`` trains the variants ``numbers`` (in
-    increasing order); the first group runs on this thread and drives the progress bar. An error
-    or an interrupt on any thread stops the others at their next step."""
-    groups: list[list[int]] = [[] for _ in range(min(threads, len(work)))]
-    for v in range(len(work)):  # each to the group with the least work so far
-        min(groups, key=lambda g: sum(work[u] for u in g)).append(v)
-    n = len(work)
-    stop = threading.Event()
+    """:func:`train_many` for models that may also differ in depth: one class, one layout, but
+    each its own number of blocks (the ``blocks`` ModuleList). Every depth of a sweep trains in
+    one batched computation, and each model's numbers are the ones it would get alone.
 
-    def run(group: list[int], bar) -> list[TrainResult]:
-        try:
-            # OpenMP's thread count is per calling thread: a new thread starts at the core count,
-            # and two such threads' matmuls would fight over the cores (measured: 2x slower)
-            torch.set_num_threads(1)
-            return train_group(group, bar, stop)
-        except BaseException:
-            stop.set()
-            raise
+    The variants run deepest first; block ``i`` runs only for the variants deeper than ``i``
+    (``active[i]`` of them) and passes the others' input through, so no matmul is wasted on
+    padding. The class's ``forward_stacked(p, x, active=None)`` must take ``active``
+    (:class:`~coursekit.experiments.models.BatchNormNet` and ``TokenTransformer`` do). Results
+    come back in the order of ``models``, each model's ``grad_norms`` with one entry per block of
+    its own. ``threads``: as in :func:`train_many`.
+    """
+    return _run_jobs([_sweep_job(models, config)], task, progress_bar, threads)[0]
 
-    keep_freed_memory()  # every step allocates the same tensors: no page faults for them
-    bar = tqdm_bar(steps, progress_bar, f"training {n} variants")
-    with torch_threads(1), _cyclic_gc_paused(), ThreadPoolExecutor(max(1, len(groups) - 1)) as pool:
-        others = [pool.submit(run, group, None) for group in groups[1:]]
-        try:
-            done = [run(groups[0], bar)]
-        finally:
-            bar.close()
-        done += [future.result() for future in others]
-    results: list[TrainResult] = [None] * n  # type: ignore[list-item]
-    for group, group_results in zip(groups, done, strict=True):
-        for v, result in zip(group, group_results, strict=True):
-            results[v] = result
-    return results
+
+def train_side_by_side(
+    runs: Sequence[tuple[Sequence[nn.Module], TrainConfig | Sequence[TrainConfig]]],
+    task: Task,
+    progress_bar: bool = True,
+    threads: int = THREADS,
+) -> list[list[TrainResult]]:
+    """Several :func:`train_many` runs, each ``(models, config)``, trained at once on ``task``:
+    each run's models stack into one computation as :func:`train_many` stacks them (or, when their
+    depths differ, as :func:`train_depth_sweep` does), and the runs share the threads, so two runs
+    of different structures (post-norm and pre-norm, say) keep both cores busy with no run cut
+    into small pieces. Returns each run's results, in the order of its models; the numbers are
+    the ones each run gets alone.
+    """
+    jobs = []
+    for run in runs:
+        if not (isinstance(run, tuple) and len(run) == 2):
+            raise TypeError(f"each run must be a (models, config) pair, got {type(run).__name__}")
+        models, config = run
+        models = _require_models(models)
+        jobs.append(_sweep_job(models, config) if _depths_differ(models) else _stack_job(models, config))
+    if not jobs:
+        raise ValueError("runs must contain at least one (models, config) pair")
+    return _run_jobs(jobs, task, progress_bar, threads)
 
 
 def _train(
@@ -387,73 +517,3 @@ def _train(
             for name, p in m.named_parameters():
                 p.copy_(params[name][v])
     return results
-
-
-def train_depth_sweep(
-    models: Sequence[nn.Module],
-    task: Task,
-    config: TrainConfig | Sequence[TrainConfig],
-    progress_bar: bool = True,
-    threads: int = THREADS,
-) -> list[TrainResult]:
-    """:func:`train_many` for models that may also differ in depth: one class, one layout, but
-    each its own number of blocks (the ``blocks`` ModuleList). Every depth of a sweep trains in
-    one batched computation, and each model's numbers are the ones it would get alone.
-
-    The variants run deepest first; block ``i`` runs only for the variants deeper than ``i``
-    (``active[i]`` of them) and passes the others' input through, so no matmul is wasted on
-    padding. The class's ``forward_stacked(p, x, active=None)`` must take ``active``
-    (:class:`~coursekit.experiments.models.BatchNormNet` does, through
-    :func:`coursekit.training.fused.bn_net_stacked`). Results come back in the order of ``models``,
-    each model's ``grad_norms`` with one entry per block of its own. ``threads``: as in
-    :func:`train_many`; the groups get about equal numbers of blocks.
-    """
-    models = list(models)
-    require_positive_int("threads", threads)
-    if not models:
-        raise ValueError("models must contain at least one model")
-    for m in models:
-        if not isinstance(m, nn.Module):
-            raise TypeError(f"models must be torch.nn.Module objects, got {type(m).__name__}")
-    configs = [config] * len(models) if isinstance(config, TrainConfig) else list(config)
-    if len(configs) != len(models):
-        raise ValueError(f"got {len(configs)} configs for {len(models)} models")
-    base = _check_configs(configs)
-    depths = [len(find_blocks(m)[1]) for m in models]
-    order = sorted(range(len(models)), key=lambda v: -depths[v])  # deepest first, else as given
-    ordered = [models[v] for v in order]
-    deepest = ordered[0]
-    if "active" not in inspect.signature(getattr(deepest, "forward_stacked", lambda p, x: None)).parameters:
-        raise TypeError(f"{type(deepest).__name__}.forward_stacked must take active= to train a depth sweep")
-    prefixes = block_prefixes(deepest)
-    full = dict(deepest.named_parameters()) | dict(deepest.named_buffers())
-    for m, depth in zip(ordered, (depths[v] for v in order), strict=True):
-        own = dict(m.named_parameters()) | dict(m.named_buffers())
-        beyond = tuple(prefixes[depth:])
-        wrong = [n for n, t in own.items() if n not in full or full[n].shape != t.shape]
-        missing = [n for n in full if n not in own and not n.startswith(beyond)]
-        if type(m) is not type(deepest) or wrong or missing:
-            raise ValueError(
-                "models in a depth sweep must be one class and layout, differing only in their number "
-                f"of blocks; {type(m).__name__} of depth {depth} differs in {(wrong + missing)[:3]}"
-            )
-    sorted_depths = [depths[v] for v in order]
-    for m in ordered:
-        m.train()
-
-    def train_group(numbers: list[int], bar, stop) -> list[TrainResult]:
-        # a group keeps the deepest-first order, so its first model is its deepest
-        group = [ordered[v] for v in numbers]
-        group_depths = [len(find_blocks(m)[1]) for m in group]
-        active = tuple(sum(d > i for d in group_depths) for i in range(group_depths[0]))
-        flat, params, buffers = _stack_weights(group, template=group[0])
-        forward = _stacked_loss(group[0], active)
-        group_configs = [configs[order[v]] for v in numbers]
-        args = (task, group_configs, base, flat, params, buffers, forward, bar, stop, group_depths)
-        return _train(group, [order[v] for v in numbers], *args)
-
-    results = _in_groups(sorted_depths, base.steps, train_group, progress_bar, threads)
-    back: list[TrainResult] = [None] * len(models)  # type: ignore[list-item]
-    for v, r in zip(order, results, strict=True):
-        back[v] = r
-    return back
