@@ -29,10 +29,10 @@ from torch.nn import functional as F
 from ..data import DIGITS_CLASSES, load_digits, probe_batch
 from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
-from ..training import TrainConfig, train_many
+from ..training import TrainConfig, train_depth_sweep, train_many
+from ..training.fused import bn_net_stacked
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, batch_norm_stem
-from .stacked import batch_norm_stacked, linear_stacked
 
 KINDS = ("plain", "residual")
 
@@ -59,19 +59,6 @@ class DegradationBlock(nn.Module):
             if i < len(self.linears) - 1:
                 h = F.relu(h)
         return F.relu(self.skip * x + h)
-
-    def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` for stacked variants: weights ``(variant, ...)`` under ``prefix``,
-        ``x`` ``(variant, batch, width)``."""
-        h, last = x, len(self.linears) - 1
-        for i in range(len(self.linears)):
-            h = batch_norm_stacked(
-                torch.bmm(h, p[f"{prefix}linears.{i}.weight"].transpose(1, 2)),
-                p[f"{prefix}norms.{i}.weight"],
-                p[f"{prefix}norms.{i}.bias"],
-                relu=i < last,
-            )  # (variant, batch, width)
-        return F.relu(torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x))
 
     def extra_repr(self) -> str:
         return f"layers={len(self.linears)}"
@@ -108,14 +95,17 @@ class DegradationNet(nn.Module):
             x = block(x)
         return self.head(self.norm(x))  # (batch, n_classes)
 
-    def forward_stacked(self, p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` of stacked variants (see ``train_many``); ``x`` ``(batch, d_in)``."""
-        h = torch.matmul(x, p["stem.0.weight"].transpose(1, 2))  # (variant, batch, width)
-        h = batch_norm_stacked(h, p["stem.1.weight"], p["stem.1.bias"], relu=True)
-        for i, block in enumerate(self.blocks):
-            h = block.forward_stacked(p, f"blocks.{i}.", h)
-        h = batch_norm_stacked(h, p["norm.weight"], p["norm.bias"])
-        return linear_stacked(h, p["head.weight"], p["head.bias"])  # (variant, batch, n_classes)
+    def forward_stacked(
+        self, p: dict[str, torch.Tensor], x: torch.Tensor, active: tuple[int, ...] | None = None
+    ) -> torch.Tensor:
+        """:meth:`forward` of stacked variants (see ``train_many``), its blocks one autograd node
+        with a hand-written backward (:func:`coursekit.training.fused.bn_net_stacked`, bit for bit
+        the same numbers). ``x`` ``(batch, d_in)``; ``active`` as in
+        :meth:`~coursekit.experiments.models.BatchNormNet.forward_stacked`."""
+        layers = len(self.blocks[0].linears)
+        return bn_net_stacked(
+            p, x, len(self.blocks), layers, post_relu=True, eps=self.norm.eps, active=active
+        )
 
 
 def skip_twins(
@@ -232,13 +222,21 @@ def run_degradation(
     for kind in KINDS:
         for table in tables:
             table[kind] = []
-    for depth in config.depths:
-        models, labels = [], []
-        for seed in config.seeds:
-            for kind, model in skip_twins(depth, seed, config.width, config.layers_per_block).items():
-                models.append(model)
-                labels.append(kind)
-        runs = train_many(models, task, train, progress_bar=progress_bar)
+    nets = [  # per depth: (kind, net) for every seed and twin
+        [
+            (kind, model)
+            for seed in config.seeds
+            for kind, model in skip_twins(depth, seed, config.width, config.layers_per_block).items()
+        ]
+        for depth in config.depths
+    ]
+    # every depth, seed and twin in one batched run (block i runs only for the nets deeper than i)
+    trained = train_depth_sweep(
+        [m for group in nets for _, m in group], task, train, progress_bar=progress_bar
+    )
+    for group in nets:
+        models, labels = [m for _, m in group], [k for k, _ in group]
+        runs, trained = trained[: len(models)], trained[len(models) :]
         result.parameters.append(parameter_counts(models[0])["total"])
         for kind in KINDS:
             pairs = [(m, r) for m, r, k in zip(models, runs, labels, strict=True) if k == kind]

@@ -17,7 +17,7 @@ from torch import nn
 from ..data import DIGITS_CLASSES, load_digits
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
-from ..training import train_many
+from ..training import train_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, digits_training
 from .stacked import batch_norm_stacked, linear_stacked
@@ -168,10 +168,13 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool =
     ]
     result = DenseNetResult(config)
     first = config.seeds[0]
-    for group in groups:
-        members = [(v, seed, build(v, seed)) for seed in config.seeds for v in group]
-        runs = train_many([m for _, _, m in members], task, train, progress_bar=progress_bar)
-        for (variant, seed, model), run in zip(members, runs, strict=True):
+    members = [[(v, seed, build(v, seed)) for seed in config.seeds for v in group] for group in groups]
+    # one stacked run per structure, side by side
+    trained = train_side_by_side(
+        [([m for _, _, m in group], train) for group in members], task, progress_bar=progress_bar
+    )
+    for group, runs in zip(members, trained, strict=True):
+        for (variant, seed, model), run in zip(group, runs, strict=True):
             result.final_loss.setdefault(variant, []).append(run.final_loss)
             result.curves_by_seed.setdefault(variant, []).append(run.loss)
             result.train_error.setdefault(variant, []).append(

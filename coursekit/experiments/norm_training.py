@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..data import Task, make_sort
 from ..seeding import single_threaded
-from ..training import TrainConfig, train_depth_sweep, train_many
+from ..training import TrainConfig, train_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .norm_placement import ModelSetup, sort_transformer
 
@@ -119,9 +119,11 @@ def run_warmup(config: WarmupConfig = WarmupConfig(), progress_bar: bool = True)
     plain, warm = config.training(), config.training(config.warmup_steps)
     seeds = list(config.seeds)
     post = [sort_transformer(config.depth, "post", config.setup, s) for s in seeds * 2]
-    runs = train_many(post, task, [plain] * len(seeds) + [warm] * len(seeds), progress_bar=progress_bar)
     pre = [sort_transformer(config.depth, "pre", config.setup, s) for s in seeds]
-    runs += train_many(pre, task, plain, progress_bar=progress_bar)
+    post_runs, pre_runs = train_side_by_side(
+        [(post, [plain] * len(seeds) + [warm] * len(seeds)), (pre, plain)], task, progress_bar=progress_bar
+    )
+    runs = post_runs + pre_runs
     result = WarmupResult(config)
     for i, variant in enumerate(VARIANTS):
         chunk = runs[i * len(seeds) : (i + 1) * len(seeds)]
@@ -202,10 +204,15 @@ def run_depth_sweep(
     )
     result = DepthSweepResult(config)
     seeds = len(config.seeds)
-    for norm in ("post", "pre"):
-        # every depth and seed of one placement in one batched run
-        models = [sort_transformer(d, norm, config.setup, s) for d in config.depths for s in config.seeds]
-        runs = train_depth_sweep(models, task, train, progress_bar=progress_bar)
+    placements = ("post", "pre")
+    # every depth and seed of one placement in one batched run; the two placements side by side
+    sweeps = {
+        norm: [sort_transformer(d, norm, config.setup, s) for d in config.depths for s in config.seeds]
+        for norm in placements
+    }
+    trained = train_side_by_side([(sweeps[n], train) for n in placements], task, progress_bar=progress_bar)
+    for norm, runs in zip(placements, trained, strict=True):
+        models = sweeps[norm]
         train_loss = [r.final_loss for r in runs]
         test_loss = [
             math.nan if r.diverged_at is not None else _test_loss(m, task)

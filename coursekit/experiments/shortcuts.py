@@ -19,7 +19,7 @@ import torch
 from ..data import load_digits, probe_batch
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
-from ..training import train_many
+from ..training import train_side_by_side
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, digits_training
 
@@ -148,15 +148,19 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress_bar: bool 
         table.update({v: [] for v in names})
     first = config.seeds[0]
     x_probe, _ = probe_batch(task)
-    for group in groups:
-        result.carry.update(
-            {
-                name: _gate_carry(model, x_probe)
-                for name, seed, model in group
-                if seed == first and name.startswith("gated")
-            }
-        )
-        runs = train_many([model for _, _, model in group], task, train, progress_bar=progress_bar)
+    result.carry.update(  # at init, before training
+        {
+            name: _gate_carry(model, x_probe)
+            for group in groups
+            for name, seed, model in group
+            if seed == first and name.startswith("gated")
+        }
+    )
+    # one stacked run per structure (additive, gated, projected), the three side by side
+    trained = train_side_by_side(
+        [([model for _, _, model in group], train) for group in groups], task, progress_bar=progress_bar
+    )
+    for group, runs in zip(groups, trained, strict=True):
         for (name, seed, model), run in zip(group, runs, strict=True):
             result.final_loss[name].append(run.final_loss)
             result.curves_by_seed[name].append(run.loss)
