@@ -94,7 +94,7 @@ class BatchNormBlock(nn.Module):
         h = F.relu(self.bn(self.linear(x)))  # (batch, width)
         if self.shortcut == "gated":
             g = torch.sigmoid(self.gate(x))
-            return (1 - g) * x + g * h
+            return torch.lerp(x, h, g)  # (1 - g) x + g h
         if self.shortcut == "projected":
             return self.merge(torch.cat([x, h], dim=-1))  # (batch, 2 * width) -> (batch, width)
         return self.skip * x + h
@@ -110,7 +110,7 @@ class BatchNormBlock(nn.Module):
         )  # (variant, batch, width)
         if self.shortcut == "gated":
             g = torch.sigmoid(linear_stacked(x, p[prefix + "gate.weight"], p[prefix + "gate.bias"]))
-            return (1 - g) * x + g * h
+            return torch.lerp(x, h, g)  # (1 - g) x + g h
         if self.shortcut == "projected":
             return torch.bmm(torch.cat([x, h], dim=-1), p[prefix + "merge.weight"].transpose(1, 2))
         return torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x)

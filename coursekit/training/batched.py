@@ -21,14 +21,19 @@ Where the time goes (``coursekit bench``): the digits nets' ``forward_stacked`` 
 blocks as one autograd node with a hand-written backward (:mod:`.fused`), the optimizer works on
 one flat buffer, the loss takes the classes in dim 1 (a ~10x faster cross-entropy kernel), and
 the loop pauses Python's cyclic garbage collector and keeps freed memory for the next step.
-:func:`train_depth_sweep` trains models of several depths in one run.
+:func:`train_depth_sweep` trains models of several depths in one run, and
+:func:`train_side_by_side` several runs (models of different structures) at once.
 
-Two cores, one result. The variants are independent, so they are split into ``THREADS``
-groups of about equal work, each trained by its own Python thread on one PyTorch thread (torch releases
-the GIL inside every op, so the groups run side by side). A variant's numbers do not depend on
-which group it is in or on how many cores the machine has: every op computes each variant
-alone, and one intra-op thread fixes the order of every sum. (More intra-op threads would
-change that order, and training amplifies the change.)
+Two cores, the same numbers on every machine. The variants are independent, so they are dealt
+out to ``threads`` (default :data:`THREADS`) Python threads, each training its share as one
+stacked computation on one PyTorch thread; torch releases the GIL inside every op, so the
+shares run side by side. The deal depends on the models and ``threads`` only, never on the
+machine's cores, and one intra-op thread fixes the order of every sum (more would change it,
+and training amplifies the change), so a seeded run gives the same numbers whatever the core
+count (another kind of CPU may still round differently). For
+models whose ``forward_stacked`` computes each variant alone, as the course's do, even another
+``threads`` trains every variant the same to the last bit (tests/test_train.py); through
+``vmap``, or in the logged gradient norms, another deal can move the last bits.
 """
 
 from __future__ import annotations
@@ -385,8 +390,8 @@ def train_many(
     The models must share one :func:`structure`; their weights and buffers may differ.
     ``config`` is one config for all or one per model (they may differ in ``lr``,
     ``warmup_steps`` and ``schedule``). The trained weights are copied back into ``models``.
-    ``threads``: how many threads share the variants (module docstring); it changes the speed,
-    never the numbers. Buffers are read, never updated, so use norms without running statistics
+    ``threads``: how many threads share the variants (module docstring): the speed, not the
+    training of the course's models. Buffers are read, never updated, so use norms without running statistics
     (LayerNorm, or BatchNorm with ``track_running_stats=False``). See the module docstring for
     ``forward_stacked``.
     """
