@@ -203,3 +203,29 @@ def test_the_fused_path_is_the_per_block_path_bit_for_bit():
     assert torch.equal(fused, blockwise)
     for name, grad in fused_grads.items():
         assert torch.equal(grad, blockwise_grads[name]), name
+
+
+@pytest.mark.parametrize(("layers", "post_relu", "active"), [(1, False, [3, 3, 3]), (2, True, [3, 2, 1])])
+def test_the_stack_runs_compiled_and_gives_its_python_source_bit_for_bit(layers, post_relu, active):
+    """TorchScript runs the stack's loops (without the GIL); the same ATen ops in the same order,
+    so the compiled forward and backward give exactly what their Python source gives."""
+    from coursekit.training import fused
+
+    compiled = fused._compiled()
+    assert all(isinstance(f, torch.jit.ScriptFunction) for f in compiled)
+    weights, gammas, betas, skips = _random_stack(len(active), layers, dtype=torch.float32)
+    params = [
+        t.detach()
+        for i in range(len(active))
+        for j in range(layers)
+        for t in (weights[i][j], gammas[i][j], betas[i][j])
+    ]
+    h = torch.randn(B, V, D, generator=torch.Generator().manual_seed(1))
+    g = torch.randn(B, V, D, generator=torch.Generator().manual_seed(2))
+    outputs = []
+    for forward, backward in (compiled, (fused._stack_forward, fused._stack_backward)):
+        out, saved = forward(h, params, skips, layers, post_relu, 1e-5, active)
+        g_in, grads = backward(g, params, saved, layers, post_relu, 1e-5, active)
+        outputs.append([out, *saved, g_in, *grads])
+    for a, b in zip(*outputs, strict=True):
+        assert torch.equal(a, b)

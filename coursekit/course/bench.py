@@ -6,9 +6,10 @@ runs them) against a plain Python loop over the same 8 models (on that many PyTo
 interleaved, best and median of ``repeats``;
 (b) the batched run's matmul GFLOP/s as a fraction of this machine's own fp32 matmul
 throughput at the same thread count; (c) the wall time of every experiment's default (every
-``run_*`` that :mod:`coursekit.experiments` exports) and where it goes: a second, profiled run
-splits it into matmul kernels and everything else, and names the costliest other ops (what to
-attack next); (d) the process's peak memory. Prints a table, then one summary line.
+``run_*`` that :mod:`coursekit.experiments` exports) and where it goes: two reruns on one
+thread, one plain and one profiled, split it into matmul kernels, other ops and time outside
+any op, and name the costliest other ops (what to attack next); (d) the process's peak
+memory. Prints a table, then one summary line.
 On a machine shared with other work the absolute times inflate; the ratios (measured side by
 side) hold better, and the best of several repeats is the least disturbed.
 """
@@ -33,7 +34,7 @@ from .. import experiments
 from ..data import load_digits
 from ..experiments.models import BatchNormNet
 from ..seeding import seed_everything
-from ..training import TrainConfig, train_many, train_model
+from ..training import TrainConfig, batched, train_many, train_model
 from ..training.batched import THREADS
 from ..validate import require_positive_int
 
@@ -148,8 +149,10 @@ def experiment_defaults() -> dict[str, Callable[[], object]]:
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Where a run's time goes, from a rerun that times every ATen op (on the bench's clock)."""
+    """Where a run's time goes, from two reruns on one thread (an op timer sees only its own
+    thread's ops): a plain one, and one that times every ATen op (on the bench's clock)."""
 
+    seconds: float  # the plain rerun on one thread
     matmul_s: float  # inside matmul ops
     ops_s: float  # inside any op, matmuls included
     top_other: list[tuple[str, float]]  # the costliest other ops, (name, seconds)
@@ -172,14 +175,22 @@ class _OpTimer(TorchDispatchMode):
 
 
 def profile_breakdown(run: Callable[[], object], top: int = 3) -> Breakdown:
-    """Rerun ``run`` timing every op; the time outside all ops (Python, autograd's engine, the
-    timer itself) is what the plain run's time leaves over."""
-    timer = _OpTimer()
-    with timer:
+    """Rerun ``run`` on one thread, plainly and timing every op; the time outside all ops
+    (Python, autograd's engine) is what the plain rerun's time leaves over."""
+    before = batched.THREADS
+    batched.THREADS = 1  # every train_many of the run on this thread, where the timer sees it
+    try:
+        start = clock()
         run()
+        seconds = clock() - start
+        timer = _OpTimer()
+        with timer:
+            run()
+    finally:
+        batched.THREADS = before
     matmul = sum(t for k, t in timer.own.items() if k in MATMUL_OPS)
     others = sorted(((k, t) for k, t in timer.own.items() if k not in MATMUL_OPS), key=lambda kv: -kv[1])
-    return Breakdown(matmul, sum(timer.own.values()), others[:top])
+    return Breakdown(seconds, matmul, sum(timer.own.values()), others[:top])
 
 
 def peak_memory_mb() -> float:
@@ -273,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
             )
             breakdown = None if args.no_breakdown else profile_breakdown(experiment)
             breakdowns[name] = (seconds, breakdown)
-            where = "" if breakdown is None else f", {breakdown.matmul_s / seconds:.0%} in matmuls"
+            where = "" if breakdown is None else f", {breakdown.matmul_s / breakdown.seconds:.0%} in matmuls"
             print(f"  {name}: {seconds:.2f} s{where}", file=sys.stderr, flush=True)
 
     memory = peak_memory_mb()
@@ -291,18 +302,21 @@ def run(args: argparse.Namespace) -> int:
     for what, measured, budget, met in rows:
         print(f"{what:<{width}}  {measured:<40} {budget:<10} {('yes' if met else 'NO') if budget else ''}")
     if any(b is not None for _, b in breakdowns.values()):
-        print("\nwhere each experiment's time goes: matmul ops, other ops, and outside any op")
-        print("(Python, autograd's engine, dispatch), as shares of its time; ops timed one by one in a rerun")
+        print("\nwhere each experiment's time goes, rerun on one thread (an op timer sees one thread):")
+        print("matmul ops, other ops, and outside any op (Python, autograd's engine, dispatch), as shares")
+        print("of the one-thread time; ops timed one by one in a second rerun")
         print(
-            f"{'experiment':<22} {'time':>7} {'matmul':>7} {'other':>7} {'outside':>8}  costliest other ops"
+            f"{'experiment':<22} {'time':>7} {'1 thread':>9} {'matmul':>7} {'other':>7} {'outside':>8}"
+            "  costliest other ops"
         )
         for name, (seconds, b) in breakdowns.items():
             if b is None:
                 continue
-            matmul, other = b.matmul_s / seconds, (b.ops_s - b.matmul_s) / seconds
+            matmul, other = b.matmul_s / b.seconds, (b.ops_s - b.matmul_s) / b.seconds
             outside = max(0.0, 1 - matmul - other)
-            top = ", ".join(f"{k} {t / seconds:.0%}" for k, t in b.top_other)
-            print(f"{name:<22} {seconds:>6.2f}s {matmul:>7.0%} {other:>7.0%} {outside:>8.0%}  {top}")
+            top = ", ".join(f"{k} {t / b.seconds:.0%}" for k, t in b.top_other)
+            shares = f"{matmul:>7.0%} {other:>7.0%} {outside:>8.0%}"
+            print(f"{name:<22} {seconds:>6.2f}s {b.seconds:>8.2f}s {shares}  {top}")
     judged = [r for r in rows if r[2]]
     failed = [r[0] for r in judged if not r[3]]
     print(

@@ -60,7 +60,9 @@ from ..validate import require_positive_int
 from .fused import keep_freed_memory
 from .loop import TrainConfig, TrainResult, lr_factor, tqdm_bar
 
-THREADS = 2  # variant groups trained side by side: the course's 2-core laptop (module docstring)
+# threads that share the variants when a call does not say (read at each call): the course's
+# 2-core laptop (module docstring)
+THREADS = 2
 
 
 def structure(model: nn.Module) -> tuple:
@@ -321,12 +323,14 @@ def _plan(jobs: list[_Job], threads: int) -> list[list[tuple[int, int, int]]]:
     return [pieces for pieces in plan if pieces]
 
 
-def _run_jobs(jobs: list[_Job], task: Task, progress_bar: bool, threads: int) -> list[list[TrainResult]]:
+def _run_jobs(
+    jobs: list[_Job], task: Task, progress_bar: bool, threads: int | None
+) -> list[list[TrainResult]]:
     """Train every job, its variants dealt out to ``threads`` threads side by side, each on one
     PyTorch thread (module docstring); each job's results in its caller's order. The first
     thread is this one, and drives the progress bar. An error or an interrupt on any thread
     stops the others at their next step."""
-    require_positive_int("threads", threads)
+    threads = require_positive_int("threads", THREADS if threads is None else threads)
     for job in jobs:
         for m in job.models:
             m.train()
@@ -383,17 +387,17 @@ def train_many(
     task: Task,
     config: TrainConfig | Sequence[TrainConfig],
     progress_bar: bool = True,
-    threads: int = THREADS,
+    threads: int | None = None,
 ) -> list[TrainResult]:
     """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
 
     The models must share one :func:`structure`; their weights and buffers may differ.
     ``config`` is one config for all or one per model (they may differ in ``lr``,
     ``warmup_steps`` and ``schedule``). The trained weights are copied back into ``models``.
-    ``threads``: how many threads share the variants (module docstring): the speed, not the
-    training of the course's models. Buffers are read, never updated, so use norms without running statistics
-    (LayerNorm, or BatchNorm with ``track_running_stats=False``). See the module docstring for
-    ``forward_stacked``.
+    ``threads``: how many threads share the variants (default :data:`THREADS`; module
+    docstring): the speed, not the training of the course's models. Buffers are read, never
+    updated, so use norms without running statistics (LayerNorm, or BatchNorm with
+    ``track_running_stats=False``). See the module docstring for ``forward_stacked``.
     """
     return _run_jobs([_stack_job(models, config)], task, progress_bar, threads)[0]
 
@@ -403,7 +407,7 @@ def train_depth_sweep(
     task: Task,
     config: TrainConfig | Sequence[TrainConfig],
     progress_bar: bool = True,
-    threads: int = THREADS,
+    threads: int | None = None,
 ) -> list[TrainResult]:
     """:func:`train_many` for models that may also differ in depth: one class, one layout, but
     each its own number of blocks (the ``blocks`` ModuleList). Every depth of a sweep trains in
@@ -423,7 +427,7 @@ def train_side_by_side(
     runs: Sequence[tuple[Sequence[nn.Module], TrainConfig | Sequence[TrainConfig]]],
     task: Task,
     progress_bar: bool = True,
-    threads: int = THREADS,
+    threads: int | None = None,
 ) -> list[list[TrainResult]]:
     """Several :func:`train_many` runs, each ``(models, config)``, trained at once on ``task``:
     each run's models stack into one computation as :func:`train_many` stacks them (or, when their

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -196,21 +196,29 @@ def _stack_backward(
     return g, grads
 
 
-@functools.cache
 def _compiled() -> tuple[Callable, Callable]:
     """:func:`_stack_forward` and :func:`_stack_backward` compiled by TorchScript, whose
     interpreter runs the whole loop of small ops without Python's GIL: 1.6x faster for a loop of
     tiny ops on one thread, and two threads run side by side (measured: 1.96x the work in the
     same time, against 0.8x for the same loop in Python), which is what :mod:`.batched`'s
     threads need. The same ATen ops run, so the numbers are the same to the last bit. Where
-    TorchScript is missing or cannot read the source, the Python functions run instead."""
-    try:
-        with warnings.catch_warnings():
-            # torch.jit.script warns that TorchScript is deprecated; it is pinned and tested here
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.script(_stack_forward), torch.jit.script(_stack_backward)
-    except (AttributeError, OSError, RuntimeError):
-        return _stack_forward, _stack_backward
+    TorchScript is missing or cannot read the source, the Python functions run instead.
+    Compiled once, under a lock: the first calls come from several threads at once."""
+    with _COMPILING:
+        if not _SCRIPTED:
+            try:
+                with warnings.catch_warnings():
+                    # torch.jit.script warns that TorchScript is deprecated; torch is pinned and
+                    # tests/test_fused.py checks these functions bit for bit
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    _SCRIPTED.extend([torch.jit.script(_stack_forward), torch.jit.script(_stack_backward)])
+            except (AttributeError, OSError, RuntimeError):
+                _SCRIPTED.extend([_stack_forward, _stack_backward])
+        return _SCRIPTED[0], _SCRIPTED[1]
+
+
+_COMPILING = threading.Lock()
+_SCRIPTED: list[Callable] = []  # (forward, backward) once compiled
 
 
 class _BNStack(torch.autograd.Function):
