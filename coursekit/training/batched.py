@@ -370,10 +370,14 @@ def _run_jobs(
     with torch_threads(1), _cyclic_gc_paused(), ThreadPoolExecutor(max(1, len(plan) - 1)) as pool:
         others = [pool.submit(run, pieces, None) for pieces in plan[1:]]
         try:
-            done = [run(plan[0], bar)]
-        finally:
-            bar.close()
-        done += [future.result() for future in others]
+            try:
+                done = [run(plan[0], bar)]
+            finally:
+                bar.close()
+            done += [future.result() for future in others]
+        except BaseException:  # an interrupt while waiting for the others too
+            stop.set()
+            raise
     results: list[list[TrainResult]] = [[None] * len(job.models) for job in jobs]  # type: ignore[list-item]
     for pieces, piece_results in zip(plan, done, strict=True):
         for (k, first, _), runs in zip(pieces, piece_results, strict=True):
