@@ -361,3 +361,23 @@ def test_the_plan_deals_every_variant_once_in_about_equal_shares():
         shares = [sum(sum(jobs[k].work[first:end]) for k, first, end in pieces) for pieces in plan]
         assert len(plan) == threads and max(shares) - min(shares) <= 10
         assert sum(len(pieces) for pieces in plan) <= len(jobs) + threads - 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_map_side_by_side_gives_the_plain_loop_in_order(threads):
+    """Held-out losses of several models, however the items are dealt out: exactly the loop's."""
+    from coursekit.training import map_side_by_side
+
+    task = make_sort(n_train=16, n_test=64, length=4)
+    models = _transformers(5)
+
+    def loss(model):
+        with torch.no_grad():
+            return torch.nn.functional.cross_entropy(
+                model(task.x_test).flatten(0, 1), task.y_test.flatten()
+            ).item()
+
+    assert map_side_by_side(loss, models, threads=threads) == [loss(m) for m in models]
+    assert map_side_by_side(loss, [], threads=threads) == []
+    with pytest.raises(ValueError, match="threads"):
+        map_side_by_side(loss, models, threads=0)

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..data import Task, make_sort
 from ..seeding import single_threaded
-from ..training import TrainConfig, train_side_by_side
+from ..training import TrainConfig, map_side_by_side, train_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .norm_placement import ModelSetup, sort_transformer
 
@@ -214,10 +214,10 @@ def run_depth_sweep(
     for norm, runs in zip(placements, trained, strict=True):
         models = sweeps[norm]
         train_loss = [r.final_loss for r in runs]
-        test_loss = [
-            math.nan if r.diverged_at is not None else _test_loss(m, task)
-            for m, r in zip(models, runs, strict=True)
-        ]
+        test_loss = map_side_by_side(
+            lambda pair: math.nan if pair[1].diverged_at is not None else _test_loss(pair[0], task),
+            list(zip(models, runs, strict=True)),
+        )
         per_depth = range(0, len(runs), seeds)  # the runs come depth by depth, seeds within
         result.train_loss[norm] = [train_loss[i : i + seeds] for i in per_depth]
         result.test_loss[norm] = [test_loss[i : i + seeds] for i in per_depth]
