@@ -241,7 +241,7 @@ class TokenTransformer(nn.Module):
             if n == x.shape[0]:
                 x = transformer_block_stacked(block, p, prefix, x)
             else:  # the first n variants run the block
-                own = {k: t[:n] for k, t in p.items() if k.startswith(prefix)}
+                own = {prefix + k: p[prefix + k][:n] for k in block.state_dict(keep_vars=True)}
                 x = torch.cat([transformer_block_stacked(block, own, prefix, x[:n]), x[n:]])
         if isinstance(self.final_norm, nn.LayerNorm):
             x = layer_norm_stacked(x, p["final_norm.weight"], p["final_norm.bias"], self.final_norm.eps)
