@@ -20,7 +20,8 @@ logits of 8 layers, 1e-3 at 34.) tests/test_fused.py checks values and gradients
   ``relu(skip * x + f(x))``), each ``f`` a chain of Linear → BatchNorm (→ ReLU) layers, as one
   autograd node: the forward keeps what the backward needs, the backward runs the blocks in
   reverse, three ``bmm`` and a few full-size ops per layer. ``active`` lets variants of
-  different depths share one run (a variant skips the blocks past its own depth).
+  different depths share one run (a variant skips the blocks past its own depth). Its loops
+  run compiled by TorchScript, which holds no GIL, so :mod:`.batched`'s threads run side by side.
 - :func:`bn_net_stacked`: stem → :func:`bn_stack` → norm → head, the ``forward_stacked`` of
   the digits nets.
 """
