@@ -381,3 +381,22 @@ def test_map_side_by_side_gives_the_plain_loop_in_order(threads):
     assert map_side_by_side(loss, [], threads=threads) == []
     with pytest.raises(ValueError, match="threads"):
         map_side_by_side(loss, models, threads=0)
+
+
+def test_a_depth_sweeps_optimizer_steps_only_the_weights_each_variant_has():
+    """The flat buffer's columns a shallower variant does not use (the blocks it lacks) are left
+    out of its optimizer step; the runs of equal depth share one region per range of columns."""
+    from coursekit.training.batched import _used_regions
+
+    names = ["stem.w", "blocks.0.w", "blocks.0.b", "blocks.1.w", "blocks.2.w", "head.w"]
+    sizes = [4, 3, 1, 3, 3, 2]
+    prefixes = ["blocks.0.", "blocks.1.", "blocks.2."]
+    regions = _used_regions(names, sizes, prefixes, [3, 3, 1, 1, 2])
+    as_ranges = [((r.start, r.stop), (c.start, c.stop)) for r, c in regions]
+    assert as_ranges == [
+        ((0, 2), (0, 16)),  # depth 3: every column
+        ((2, 4), (0, 8)),  # depth 1: stem and block 0 ...
+        ((2, 4), (14, 16)),  # ... and the head
+        ((4, 5), (0, 11)),  # depth 2: stem, blocks 0 and 1 ...
+        ((4, 5), (14, 16)),  # ... and the head
+    ]
