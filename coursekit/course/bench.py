@@ -319,6 +319,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<22} {seconds:>6.2f}s {b.seconds:>8.2f}s {shares}  {top}")
     judged = [r for r in rows if r[2]]
     failed = [r[0] for r in judged if not r[3]]
+    if speedup < BUDGETS["speedup"]:
+        print(
+            "\nthe speed-up's ceiling with PyTorch's own kernels (the step without autograd or Python "
+            "around each op): python benchmarks/kernel_floor.py"
+        )
     print(
         f"summary: batched {speedup:.2f}x faster than the loop, {fraction:.0%} of matmul peak "
         f"({threads} thread(s), {args.clock} clock), peak memory {memory:.0f} MB; "
