@@ -161,3 +161,20 @@ def test_plots_draw_the_results(theorem1):
 def test_bad_configs_name_the_value(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+
+
+def test_the_gradient_profile_on_two_threads_is_the_one_thread_loop():
+    """run_gradient_profile builds its models in order and probes them side by side: each
+    profile is, to the last bit, what probing that model alone on one thread gives."""
+    from coursekit.experiments.norm_placement import PLACEMENTS, _sort_batch, sort_transformer
+    from coursekit.probes import grad_norms_by_layer
+    from coursekit.seeding import torch_threads
+
+    config = GradientProfileConfig(depth=3, seeds=(0, 1, 2))
+    result = run_gradient_profile(config)
+    with torch_threads(1):
+        for norm in PLACEMENTS:
+            for i, seed in enumerate(config.seeds):
+                model = sort_transformer(config.depth, norm, config.setup, seed)
+                x, y = _sort_batch(config.setup, config.batch_size, seed)
+                assert result.grad[norm][i] == grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from threading import Lock
 
 import torch
 from torch import nn
@@ -30,6 +31,7 @@ from ..data import make_sort
 from ..nn import StackConfig
 from ..probes import grad_norms_by_layer, hidden_states
 from ..seeding import seed_everything, single_threaded
+from ..training import map_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import TokenTransformer
 
@@ -244,26 +246,34 @@ def run_gradient_profile(
     config: GradientProfileConfig = GradientProfileConfig(), progress_bar: bool = False
 ) -> GradientProfileResult:
     """Gradient norm of every layer's second MLP weight at init, for each placement and seed
-    (each seed: its own init and batch). ``progress`` shows a bar (a few seconds at the default)."""
+    (each seed: its own init and batch). ``progress`` shows a bar (about a second at the default).
+
+    The models are built one after the other (their seeded inits share the global random
+    stream), then probed on both cores side by side (:func:`~coursekit.training.map_side_by_side`:
+    the numbers of a one-thread loop)."""
     result = GradientProfileResult(config)
-    bar = tqdm(
-        total=len(PLACEMENTS) * len(config.seeds),
-        disable=not progress_bar,
-        desc="gradient profile",
-        leave=False,
-    )
-    for norm in PLACEMENTS:
-        result.grad[norm] = []
-        for seed in config.seeds:
+    runs = [(norm, seed) for norm in PLACEMENTS for seed in config.seeds]
+    bar = tqdm(total=len(runs), disable=not progress_bar, desc="gradient profile", leave=False)
+    counted = Lock()  # both threads advance the one bar
+    probes = []  # (model, x, y) per run
+    for norm, seed in runs:
+        model = sort_transformer(config.depth, norm, config.setup, seed)
+        probes.append((model, *_sort_batch(config.setup, config.batch_size, seed)))
+
+    def profile(probe: tuple[TokenTransformer, torch.Tensor, torch.Tensor]) -> list[float]:
+        model, x, y = probe
+        if config.statistic == "batch":
+            norms = grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")
+        else:
+            norms = _position_profile(model, x, y, config.positions)
+        with counted:
             bar.update()
-            model = sort_transformer(config.depth, norm, config.setup, seed)
-            x, y = _sort_batch(config.setup, config.batch_size, seed)
-            if config.statistic == "batch":
-                profile = grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")
-            else:
-                profile = _position_profile(model, x, y, config.positions)
-            result.grad[norm].append(profile)
+        return norms
+
+    profiles = map_side_by_side(profile, probes)
     bar.close()
+    for (norm, _), norms in zip(runs, profiles, strict=True):
+        result.grad.setdefault(norm, []).append(norms)
     return result
 
 

@@ -1,0 +1,144 @@
+"""How fast each lesson's widget answers when a control moves: the budget is 1 s on 2 cores.
+
+Every widget is built as its lesson builds it (the runs that lessons 4 and 7 draw from are
+made first, untimed). Then each control is moved, one at a time from the defaults, to each of a
+few values (a slider's two ends and its middle, every option of a menu or a toggle), and the
+time from the move to the finished picture is taken: the view's numbers and its figure rendered
+to PNG, as JupyterLab's inline backend renders it. Views cache what repeats, so each value is
+timed once, on its first visit: what a learner waits for. The live-training widget of lesson 5
+streams its curves: the time to its first picture is what answers the move, and the whole run
+is shown beside it.
+
+    .venv/bin/python benchmarks/widgets.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import ipywidgets
+
+from coursekit import experiments, widgets
+from coursekit.plots import figure_png
+from coursekit.widgets.skip import skip_training_figure, skip_training_stream, skip_training_summary
+
+BUDGET_S = 1.0
+
+
+def lesson_widgets() -> dict[str, Callable[[], widgets.Explorer]]:
+    """Every widget the lessons show, by lesson, built with the lessons' own arguments."""
+
+    def decoder() -> widgets.Explorer:
+        post = experiments.run_decoder_ablation(experiments.DecoderConfig(), progress_bar=False)
+        return widgets.decoder_explorer(post, variant="no residuals")
+
+    def shortcuts() -> widgets.Explorer:
+        dense = experiments.run_densenet(
+            experiments.DenseNetConfig(depth=32, growth=12, seeds=(0, 1, 2), baselines=("residual",)),
+            progress_bar=False,
+        )
+        config = experiments.ShortcutConfig(depth=32, seeds=(0, 1, 2))
+        runs = experiments.run_shortcuts(config, progress_bar=False)
+        return widgets.shortcut_explorer(runs, dense)
+
+    return {
+        "00 gradient flow": lambda: widgets.gradient_flow_explorer(depth=8),
+        "01 residual gradients": lambda: widgets.residual_gradients_explorer(depth=52, step=0),
+        "01 stream growth": lambda: widgets.stream_growth_explorer(depth=50),
+        "02 batch dependence": lambda: widgets.batch_dependence_explorer(d=64),
+        "02 LayerNorm bug": lambda: widgets.layer_norm_bug_explorer(d=64, log10_eps=-5, log10_scale=0),
+        "03 rank collapse": lambda: widgets.rank_collapse_explorer(depth=12),
+        "04 decoder": decoder,
+        "05 skip training (live)": widgets.skip_training_explorer,
+        "06 gradient profile": widgets.gradient_profile_explorer,
+        "07 gate carry": lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32),
+        "07 shortcuts": shortcuts,
+    }
+
+
+def probes(control: ipywidgets.ValueWidget) -> list[object]:
+    """The values a control is moved to: a slider's ends and middle, every option, the other state."""
+    if isinstance(control, ipywidgets.widgets.widget_int._Int | ipywidgets.widgets.widget_float._Float):
+        low, high, step = control.min, control.max, control.step
+        middle = low + round((high - low) / 2 / step) * step
+        values = [low, middle, high]
+    elif hasattr(control, "options"):
+        values = [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in control.options]
+    elif isinstance(control.value, bool):
+        values = [not control.value]
+    else:
+        raise TypeError(f"no probes for a {type(control).__name__}")
+    return [v for v in dict.fromkeys(values) if v != control.value]
+
+
+@dataclass(frozen=True)
+class Answer:
+    widget: str
+    control: str
+    value: object
+    seconds: float  # to the first picture
+    whole_s: float | None = None  # a live widget's whole run
+
+
+def answers(name: str, explorer: widgets.Explorer) -> Iterator[Answer]:
+    """Each control of ``explorer`` moved to each of its probes, timed from the defaults."""
+    defaults = explorer.values()
+    for control_name, control in explorer.controls.items():
+        for value in probes(control):
+            values = defaults | {control_name: value}
+            start = time.perf_counter()
+            if isinstance(explorer, widgets.LiveExplorer):
+                first = None
+                for snapshot in skip_training_stream(**values):
+                    figure_png(skip_training_figure(snapshot))
+                    skip_training_summary(snapshot)
+                    first = time.perf_counter() - start if first is None else first
+                yield Answer(name, control_name, value, first, time.perf_counter() - start)
+            else:
+                _, figure = explorer.view(**values)
+                figure_png(figure)
+                yield Answer(name, control_name, value, time.perf_counter() - start)
+
+
+def _quiet() -> contextlib.AbstractContextManager:
+    """Swallow what the widgets print and their progress bars (this script prints the table)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
+
+
+def main() -> int:
+    results: list[Answer] = []
+    print(f"{'widget':<25} {'control':<12} {'moved to':<20} {'answer':>8}   budget {BUDGET_S:g} s")
+    for name, build in lesson_widgets().items():
+        with _quiet():
+            explorer = build()
+        moves = answers(name, explorer)
+        while True:
+            with _quiet():  # what a widget prints goes to its own output in a notebook
+                answer = next(moves, None)
+            if answer is None:
+                break
+            results.append(answer)
+            whole = "" if answer.whole_s is None else f"  (whole run {answer.whole_s:.2f} s)"
+            late = "" if answer.seconds < BUDGET_S else "  OVER"
+            print(
+                f"{name:<25} {answer.control:<12} {answer.value!s:<20} {answer.seconds:>7.2f}s{late}{whole}",
+                flush=True,
+            )
+    slowest = max(results, key=lambda a: a.seconds)
+    under = sum(a.seconds < BUDGET_S for a in results)
+    print(
+        f"summary: {under} of {len(results)} moves answered within {BUDGET_S:g} s; slowest "
+        f"{slowest.seconds:.2f} s ({slowest.widget}, {slowest.control} = {slowest.value})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
