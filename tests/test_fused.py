@@ -229,20 +229,3 @@ def test_the_stack_runs_compiled_and_gives_its_python_source_bit_for_bit(layers,
         outputs.append([out, *saved, g_in, *grads])
     for a, b in zip(*outputs, strict=True):
         assert torch.equal(a, b)
-
-
-def test_the_kernel_floor_benchmark_times_the_real_gradient():
-    """benchmarks/kernel_floor.py writes the digits step's gradient by hand to time its kernels
-    alone; its gradient must be autograd's through the trainer's stacked forward, or the ceiling
-    it reports is the ceiling of some other computation."""
-    import importlib.util
-    from pathlib import Path
-
-    from coursekit.course.bench import BenchConfig
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kernel_floor.py"
-    spec = importlib.util.spec_from_file_location("kernel_floor", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = BenchConfig(variants=2, depth=3, width=16, batch_size=32)
-    assert module.check_gradient(config, load_digits()) < 1e-5  # it raises on any larger difference
