@@ -4,6 +4,7 @@ Every check seeds itself, prints one ✅/❌ line with a hint, records its resul
 a :class:`CheckResult`; none ever raises at the learner.
 """
 
+from . import order
 from .blocks import check_transformer_block
 from .core import CheckResult
 from .experiments import check_fair_comparison
@@ -14,6 +15,8 @@ from .questions import check_answer
 from .residual import check_residual
 from .results import check_skip_arms, check_skip_results, check_skip_stacks
 from .schedules import check_warmup
+
+order.install()  # in a notebook: a check cell run too early reads as a hint (see order.py)
 
 __all__ = [
     "CheckResult",
