@@ -229,3 +229,13 @@ def test_explorer_redraws_when_a_control_moves():
     before = explorer.summary
     explorer.controls["depth"].value = 3
     assert explorer.summary != before and explorer.summary.startswith("3 blocks")
+
+
+def test_the_title_names_the_twins_it_shows():
+    titles = {
+        skips: skip_training_view(depth=2, epochs=1, skips=skips)[1].axes[0].get_title()
+        for skips in ("both", "with skips", "without skips")
+    }
+    assert titles["both"].endswith("the same net with and without skips")
+    assert titles["with skips"].endswith("the same net with skips")
+    assert titles["without skips"].endswith("the same net without skips")

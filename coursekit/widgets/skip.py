@@ -62,6 +62,13 @@ def skip_training_summary(snapshot: LiveSnapshot) -> str:
     return head + " | " + " | ".join(parts)
 
 
+def _arms_title(kinds: tuple[str, ...]) -> str:
+    """What the figure shows: both twins, or one of them."""
+    if len(kinds) > 1:
+        return "with and without skips"
+    return "with skips" if kinds == ("residual",) else "without skips"
+
+
 def skip_training_figure(snapshot: LiveSnapshot) -> Figure:
     """Both loss curves so far, on axes that already span the whole run."""
     figure = plot_loss_curves(
@@ -69,7 +76,7 @@ def skip_training_figure(snapshot: LiveSnapshot) -> Figure:
             f"{kind} ({'with' if kind == 'residual' else 'without'} skips)": v
             for kind, v in snapshot.loss.items()
         },
-        title=f"Digits, {snapshot.depth} blocks: the same net with and without skips",
+        title=f"Digits, {snapshot.depth} blocks: the same net {_arms_title(tuple(snapshot.loss))}",
     )
     steps = len(next(iter(snapshot.loss.values()))) * snapshot.epochs // max(1, snapshot.epoch)
     figure.axes[0].set_xlim(0, steps)
@@ -114,5 +121,7 @@ def skip_training_explorer(depth: int = DEFAULTS["depth"], epochs: int = DEFAULT
         epochs=widgets.IntSlider(
             value=epochs, min=1, max=30, step=1, description="epochs", continuous_update=False
         ),
-        skips=widgets.ToggleButtons(options=list(SKIPS), value="both", description="train"),
+        skips=widgets.ToggleButtons(  # buttons as wide as their words: one row beside the sliders
+            options=list(SKIPS), value="both", description="train", style={"button_width": "auto"}
+        ),
     )
