@@ -464,3 +464,33 @@ def test_an_exercise_completed_through_the_page(page: object, lab: Lab, screensh
     progress = json.loads((lab.folder / "my-work" / "progress.json").read_text(encoding="utf-8"))
     assert progress["checks"]["layer_norm"]["status"] == "passed"
     assert progress["checks"]["rms_norm"]["status"] == "not attempted"
+
+
+# every image an explorer's own output shows, counted only when it is on screen
+VISIBLE_PICTURES_JS = """e => [...e.querySelectorAll('.widget-output img')]
+    .filter(i => i.offsetParent !== null && i.naturalWidth > 0).length"""
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_a_control_moved_right_after_run_all_redraws_its_picture(page: object, lab: Lab, name: str) -> None:
+    """What a learner does first: Run All, then at once move a control of each widget. Every
+    explorer must end with its summary and its figure on screen (issue: curves went missing)."""
+    open_notebook(page, lab, f"notebooks/{name}")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(DONE_JS, timeout=RUN_TIMEOUT_MS, polling=200)
+    explorers = page.locator(".coursekit-explorer")
+    for e in range(explorers.count()):  # no waiting between the moves: they queue in the kernel
+        controls = explorers.nth(e).locator(CONTROLS)
+        if controls.count():
+            explorers.nth(e).scroll_into_view_if_needed()
+            move(controls.first)
+    page.wait_for_timeout(500)
+    page.wait_for_function(IDLE_JS, timeout=RUN_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    assert not page.evaluate(ERRORS_JS), f"{name}: moving a widget raised an error"
+    for e in range(explorers.count()):
+        explorer = explorers.nth(e)
+        explorer.scroll_into_view_if_needed()
+        shown = explorer.evaluate(VISIBLE_PICTURES_JS)
+        text = explorer.inner_text()
+        assert shown >= 1, f"{name}: widget {e} shows no figure after a move just after Run All: {text[:300]}"

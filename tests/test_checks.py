@@ -131,7 +131,7 @@ def test_a_failed_check_prints_a_cross_the_first_differences_and_a_hint(
     cls = next(c for c, _, bug in WRONG if bug == "unbiased_variance")
     checks.check_layer_norm(cls)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "❌ layer_norm: output differs from the reference"
+    assert lines[0] == "❌ layer_norm failed: output differs from the reference"
     assert "got" in lines[1] and "expected" in lines[1]
     hint = " ".join(line.strip() for line in lines[2:])
     assert lines[2].startswith("   hint: ") and all(line.startswith("   ") for line in lines[2:])

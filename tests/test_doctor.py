@@ -21,9 +21,9 @@ def test_doctor_names_a_missing_or_old_package_and_the_fix(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "_installed", lambda dist: versions.get(dist, real(dist)))
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "❌ torch" in out and "missing" in out
-    assert "❌ ipywidgets" in out and "ipywidgets>=8.0 is needed" in out
-    assert "❌ ipykernel" in out
+    assert "❌ fix torch" in out and "missing" in out
+    assert "❌ fix ipywidgets" in out and "ipywidgets>=8.0 is needed" in out
+    assert "❌ fix ipykernel" in out
     assert "cpu threads" not in out  # no torch, nothing to ask it
     assert "make lab" in out and "3 problem(s) found" in out
 
@@ -55,4 +55,4 @@ def test_the_notebook_summary_is_machine_free_when_all_is_well(capsys, monkeypat
     monkeypatch.setattr(doctor, "_installed", lambda dist: None if dist == "torch" else real(dist))
     doctor.show_environment()  # a problem: the full report, with the advice
     out = capsys.readouterr().out
-    assert "❌ torch" in out and "make lab" in out and doctor.ALL_SET not in out
+    assert "❌ fix torch" in out and "make lab" in out and doctor.ALL_SET not in out

@@ -66,8 +66,11 @@ class CheckResult:
         return self.status == PASSED
 
     def __str__(self) -> str:
+        # the word beside the symbol, unless the message starts with it: an emoji can render as a box
+        said = self.message.startswith((self.status, "correct")) or (self.passed and "passed" in self.message)
+        word = "" if said else f" {self.status}"
         lines = textwrap.wrap(
-            f"{result_symbol(self.status)} {self.name}: {self.message}", WIDTH, subsequent_indent="   "
+            f"{result_symbol(self.status)} {self.name}{word}: {self.message}", WIDTH, subsequent_indent="   "
         )
         lines += [
             f"   {line}" for line in (self.detail.splitlines() if self.detail else [])

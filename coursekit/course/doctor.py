@@ -117,14 +117,15 @@ def format_report(findings: list[Finding]) -> str:
     width = max(len(f.name) for f in findings)
     lines = []
     for f in findings:
-        lines.append(f"{'✅' if f.ok else '❌'} {f.name:<{width}}  {f.found}")
+        mark = "✅ ok " if f.ok else "❌ fix"  # the word beside the symbol: an emoji may render as a box
+        lines.append(f"{mark} {f.name:<{width}}  {f.found}")
         if f.advice:
             lines.append(f"   {'':<{width}}  → {f.advice}")
     problems = sum(not f.ok for f in findings)
     lines.append(
         "All set: the course will run here."
         if not problems
-        else f"{problems} problem(s) found; fix the lines marked ❌ as the arrows say."
+        else f"{problems} problem(s) found; fix the lines marked ❌ fix as the arrows say."
     )
     return "\n".join(lines)
 
