@@ -38,7 +38,9 @@ $(TESTS): $(RUNTIME)
 
 # my-work/ holds your own copies of exercises/ (git ignores it): new exercises are copied in,
 # your files are never overwritten.
+# jupyter/overrides.json: the course's JupyterLab defaults (no "get notified about news?" pop-up)
 lab: $(RUNTIME)
+	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/coursekit doctor || true
 	$(BIN)/coursekit workspace
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)

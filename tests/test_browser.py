@@ -55,14 +55,10 @@ CONTROLS = (
     ".widget-slider, .widget-dropdown, .widget-toggle-buttons, "
     ".widget-toggle-button:not(.widget-toggle-buttons *), .widget-checkbox, .widget-radio"
 )
-# JupyterLab settings for a test: every cell in the page, no news pop-ups
-SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
-}
+# JupyterLab settings for a test: every cell in the page (the news pop-up is off by the course's
+# own jupyter/overrides.json, which `make lab` and Binder's postBuild install, and so does the lab here)
+SETTINGS = {"@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
+OVERRIDES = ROOT / "jupyter" / "overrides.json"
 
 
 def _require(condition: bool, reason: str) -> None:
@@ -145,6 +141,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         path = home / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+    (home / "app-settings").mkdir()
+    shutil.copy(OVERRIDES, home / "app-settings" / "overrides.json")
     port, token, log = _free_port(), secrets.token_hex(16), folder / "jupyterlab.log"
     env = {
         **os.environ,
@@ -165,6 +163,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         f"--ServerApp.root_dir={course}",
         f"--IdentityProvider.token={token}",
         "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.app_settings_dir={home / 'app-settings'}",
     ]
     with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=course)
@@ -338,6 +337,16 @@ def move(control: object) -> str:
 
 
 # --- the tests ------------------------------------------------------------------------------
+
+
+def test_the_course_switches_off_the_news_pop_up(lab: Lab) -> None:
+    """The course's own lab settings, as `make lab` and Binder install them: no news pop-up."""
+    request = urllib.request.Request(
+        f"{lab.base}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={lab.token}"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        settings = json.loads(response.read())["settings"]
+    assert settings["fetchNews"] == "false" and settings["checkForUpdates"] is False
 
 
 @pytest.mark.parametrize("name", LESSONS)

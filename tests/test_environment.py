@@ -1,5 +1,6 @@
 """environment.yml (Binder) and pyproject.toml ask for the same packages and versions."""
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -70,3 +71,11 @@ def test_binder_installs_the_package_itself():
     post_build = ROOT / "postBuild"
     assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
     assert "pip install" in post_build.read_text() and "-e ." in post_build.read_text()
+
+
+def test_make_lab_and_binder_install_the_course_lab_settings():
+    settings = json.loads((ROOT / "jupyter" / "overrides.json").read_text(encoding="utf-8"))
+    assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    assert "jupyter/overrides.json" in (ROOT / "postBuild").read_text(encoding="utf-8")
+    lab_recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\nlab:")[1].split("\n\n")[0]
+    assert "jupyter/overrides.json" in lab_recipe
