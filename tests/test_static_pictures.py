@@ -99,6 +99,27 @@ def test_an_explorer_displays_its_picture_beside_the_live_widget() -> None:
     assert rules["text/html"] == STYLE
 
 
+def test_a_move_replaces_the_summary_and_the_figure_together() -> None:
+    """The live output is one state change per draw (summary, then PNG): no clear-then-append race."""
+    import ipywidgets
+    from matplotlib.figure import Figure
+
+    from coursekit.widgets import Explorer
+
+    def view(n: int) -> tuple[str, Figure]:
+        fig = Figure(figsize=(3, 2))
+        fig.add_subplot().plot(range(n))
+        return f"n = {n}", fig
+
+    explorer = Explorer(view, n=ipywidgets.IntSlider(5, 2, 9))
+    first = explorer.output.outputs
+    explorer.controls["n"].value = 7
+    summary, figure = explorer.output.outputs
+    assert summary == {"output_type": "stream", "name": "stdout", "text": "n = 7\n"}
+    assert base64.b64decode(figure["data"]["image/png"])[:4] == b"\x89PNG"
+    assert figure["data"]["image/png"] != first[1]["data"]["image/png"]
+
+
 def test_an_html_export_shows_each_widget_as_its_picture() -> None:
     """nbconvert (what many course sites publish) shows the picture, not the widget's repr."""
     nbconvert = pytest.importorskip("nbconvert")

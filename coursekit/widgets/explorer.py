@@ -135,7 +135,8 @@ class Explorer(widgets.VBox):
         self.view = view
         self.controls = controls
         self.output = widgets.Output()
-        super().__init__([widgets.HBox(list(controls.values())), self.output])
+        row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([row, self.output])  # (a control that does not fit moves down whole)
         self.add_class(CSS_CLASS)
         self.summary, self.figure = self.current()
         self._default_png = captioned_png(self.summary, self.figure)
@@ -158,10 +159,21 @@ class Explorer(widgets.VBox):
         self._show()
 
     def _show(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            print(self.summary)
-            display(self.figure)
+        """Show the summary and the figure as ONE change of the output's state.
+
+        Not ``clear_output(wait=True)`` then ``print`` and ``display`` inside ``with self.output``:
+        that relies on the front end matching each message to the output it should land in, and
+        a redraw just after Run All once left the summary on screen without its figure.
+        """
+        png = base64.b64encode(figure_png(self.figure)).decode("ascii")
+        self.output.outputs = (
+            {"output_type": "stream", "name": "stdout", "text": f"{self.summary}\n"},
+            {
+                "output_type": "display_data",
+                "data": {"image/png": png, "text/plain": self.summary.splitlines()[0]},
+                "metadata": {},
+            },
+        )
 
     def picture_bundle(self) -> dict[str, str]:
         """The stored picture: the PNG of the default state, and its summary as plain text."""
