@@ -121,7 +121,10 @@ def skip_training_explorer(depth: int = DEFAULTS["depth"], epochs: int = DEFAULT
         epochs=widgets.IntSlider(
             value=epochs, min=1, max=30, step=1, description="epochs", continuous_update=False
         ),
-        skips=widgets.ToggleButtons(  # buttons as wide as their words: one row beside the sliders
-            options=list(SKIPS), value="both", description="train", style={"button_width": "auto", "description_width": "initial"}
+        skips=widgets.ToggleButtons(  # buttons as wide as their words, on one row
+            options=list(SKIPS),
+            value="both",
+            description="train",
+            style={"button_width": "auto", "description_width": "initial"},
         ),
     )
