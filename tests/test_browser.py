@@ -8,7 +8,7 @@ Playwright (its ``executable_path``; no browser download).
   it drives (image bytes or printed numbers) must change; after saving, shutting the kernel
   down and reloading the page, each widget's picture is shown, not an error;
 - one exercise is completed through the page: a correct LayerNorm typed into the solution cell
-  of the learner's work copy (``my-work/02_layer_norm.ipynb``), the check run, the pass found.
+  of the learner's work copy (``my-work/exercise_02_layer_norm.ipynb``), the check run, the pass found.
 
 Screenshots go to ``$COURSEKIT_SCREENSHOTS`` (default: a fresh temporary folder; the path is
 printed). JupyterLab is always stopped, even when a test fails. Skipped where Chromium is
@@ -38,7 +38,7 @@ from coursekit.course.workspace import copy_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-EXERCISE = "02_layer_norm.ipynb"
+EXERCISE = "exercise_02_layer_norm.ipynb"
 CHROMIUM = os.environ.get("COURSEKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",

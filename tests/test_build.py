@@ -103,7 +103,7 @@ def test_check_reports_out_of_date_leaks_and_strays(course: Path) -> None:
     assert main(args) == 1  # nothing built yet
     assert main(["build", "--solutions", str(solutions), "--exercises", str(exercises)]) == 0
     assert main(args) == 0
-    target = exercises / "02_layer_norm.ipynb"
+    target = exercises / "exercise_02_layer_norm.ipynb"
     edited = nbformat.read(target, as_version=4)
     cell = next(c for c in edited.cells if c.id == "ln-solution")
     cell.source = cell.source.replace(

@@ -35,8 +35,8 @@ def run_check(check: str, learner: object) -> core.CheckResult:
 
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "solutions" / "02_layer_norm.ipynb"
-EXERCISE = ROOT / "exercises" / "02_layer_norm.ipynb"
+SOLUTION = ROOT / "solutions" / "exercise_02_layer_norm.ipynb"
+EXERCISE = ROOT / "exercises" / "exercise_02_layer_norm.ipynb"
 
 
 def run_notebook_here(path: Path) -> list[core.CheckResult]:

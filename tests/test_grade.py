@@ -30,8 +30,8 @@ STUBBED = ["not attempted"] * 4
 
 
 def _read(folder: str) -> nbformat.NotebookNode:
-    nb = nbformat.read(ROOT / folder / "02_layer_norm.ipynb", as_version=4)
-    nb.metadata["coursekit"] = {"exercise": "02_layer_norm"}
+    nb = nbformat.read(ROOT / folder / "exercise_02_layer_norm.ipynb", as_version=4)
+    nb.metadata["coursekit"] = {"exercise": "exercise_02_layer_norm"}
     return nb
 
 
@@ -349,12 +349,13 @@ def test_no_kernel_exits_non_zero_with_one_line(
         raise RuntimeError("ipykernel is not installed")
 
     monkeypatch.setattr(grade, "current_env_kernel_manager", no_kernel)
-    assert main(["grade", str(EXERCISES / "02_layer_norm.ipynb"), "--exercises", str(EXERCISES)]) == 2
+    notebook = EXERCISES / "exercise_02_layer_norm.ipynb"
+    assert main(["grade", str(notebook), "--exercises", str(EXERCISES)]) == 2
     assert "could not start a Python kernel" in capsys.readouterr().err
 
 
 def test_pristine_check_cells_are_matched_by_id_and_reinserted_in_place() -> None:
-    exercise = nbformat.read(EXERCISES / "02_layer_norm.ipynb", as_version=4)
+    exercise = nbformat.read(EXERCISES / "exercise_02_layer_norm.ipynb", as_version=4)
     learner = copy.deepcopy(exercise)
     learner.cells.remove(_cell(learner, "rms-check"))
     _cell(learner, "ln-check").source = "pass"
@@ -372,7 +373,7 @@ def test_pristine_check_cells_are_matched_by_id_and_reinserted_in_place() -> Non
 
 
 def test_check_cells_without_ids_or_tags_are_found_by_content() -> None:
-    exercise = nbformat.read(EXERCISES / "02_layer_norm.ipynb", as_version=4)
+    exercise = nbformat.read(EXERCISES / "exercise_02_layer_norm.ipynb", as_version=4)
     learner = copy.deepcopy(exercise)
     for k, cell in enumerate(learner.cells):
         cell["id"], cell.metadata = f"new-{k}", {}

@@ -87,7 +87,7 @@ def exercises(tmp_path: Path) -> Path:
     cells += [
         {"cell_type": "code", "metadata": {"tags": ["check"]}, "source": s, "outputs": []} for s in sources
     ]
-    (folder / "02_layer_norm.ipynb").write_text(
+    (folder / "exercise_02_layer_norm.ipynb").write_text(
         json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5})
     )
     return folder
@@ -99,7 +99,7 @@ def test_the_report_lists_every_exercise_check(
     progress.record_result("layer_norm", True)
     assert main(["progress", "--exercises", str(exercises)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == ["02_layer_norm", "  ✅ layer_norm: passed", "  ⬜ rms_norm: not attempted"]
+    assert out[:3] == ["exercise_02_layer_norm", "  ✅ layer_norm: passed", "  ⬜ rms_norm: not attempted"]
     assert out[-1].startswith("1 of 4 checks passed")
     assert main(["progress", "--exercises", str(ROOT / "missing")]) == 2
 

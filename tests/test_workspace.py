@@ -57,6 +57,21 @@ def test_a_copy_never_replaces_a_file_even_a_deleted_then_recreated_one(tmp_path
     assert not list((root / "my-work").glob(".*copying"))  # no scratch file left
 
 
+def test_a_copy_under_an_exercises_old_name_takes_the_new_name(tmp_path: Path) -> None:
+    """Exercises were renamed exercise_NN_...: the learner's work keeps going under the new name."""
+    root = fake_course(tmp_path / "course")
+    (root / "exercises" / "01_a.ipynb").rename(root / "exercises" / "exercise_01_a.ipynb")
+    (root / "my-work").mkdir()
+    (root / "my-work" / "01_a.ipynb").write_text("my answers")
+    assert [p.name for p in workspace.copy_exercises(root)] == ["02_b.ipynb"]
+    assert (root / "my-work" / "exercise_01_a.ipynb").read_text() == "my answers"
+    assert not (root / "my-work" / "01_a.ipynb").exists()
+    (root / "my-work" / "01_a.ipynb").write_text("an old copy made again")  # both names: both kept
+    assert workspace.copy_exercises(root) == []
+    assert (root / "my-work" / "exercise_01_a.ipynb").read_text() == "my answers"
+    assert (root / "my-work" / "01_a.ipynb").read_text() == "an old copy made again"
+
+
 @pytest.mark.skipif(GIT is None, reason="needs git")
 def test_pulling_an_updated_exercise_never_touches_the_learners_copy(tmp_path: Path) -> None:
     upstream = fake_course(tmp_path / "upstream")

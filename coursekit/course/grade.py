@@ -289,8 +289,10 @@ def find_exercise(path: Path, exercises: Path, nb: nbformat.NotebookNode | None 
     nb = nb if nb is not None else read_notebook(path)
     name = nb.metadata.get("coursekit", {}).get("exercise") or path.stem
     exercise = exercises / f"{name}.ipynb"
+    if not exercise.is_file():  # a copy made before exercises were renamed exercise_NN_...
+        exercise = exercises / f"exercise_{name}.ipynb"
     if not exercise.is_file():
-        raise NotebookError(f"no matching exercise {exercise}")
+        raise NotebookError(f"no matching exercise {exercises / name}.ipynb")
     return exercise
 
 

@@ -34,11 +34,32 @@ def copy_exercises(root: Path | None = None) -> list[Path]:
     copied = []
     for template in sorted(source.glob("*.ipynb")):
         mine = target / template.name
-        if mine.exists():
+        if mine.exists() or _adopt_old_name(mine):
             continue
         if _create_exclusively(template, mine):
             copied.append(mine)
     return copied
+
+
+# Exercises were once named like their lessons (05_skip_vs_noskip.ipynb in both folders, so two
+# tabs looked the same); now exercise_05_skip_vs_noskip.ipynb. A learner's copy under the old name
+# is the learner's work: it takes the new name instead of a fresh template appearing beside it.
+OLD_PREFIX = "exercise_"
+
+
+def _adopt_old_name(mine: Path) -> bool:
+    """Rename the learner's copy under the exercise's old name to ``mine``; True if it did."""
+    old = mine.with_name(mine.name.removeprefix(OLD_PREFIX))
+    if old == mine or not old.is_file():
+        return False
+    try:
+        mine.hardlink_to(old)  # refuses an existing name: never overwrites
+    except FileExistsError:
+        return True
+    except OSError:  # no hard links here: the old name simply stays in use
+        return True
+    old.unlink()
+    return True
 
 
 def _create_exclusively(template: Path, mine: Path) -> bool:
