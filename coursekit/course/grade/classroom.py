@@ -123,6 +123,8 @@ def _worker(
         send.send((work(path), ""))
     except GradeError as exc:
         send.send((None, str(exc)))
+    except KeyboardInterrupt:  # stopped by the parent: the kernel is shut down already, nothing to say
+        pass
     finally:
         send.close()
 

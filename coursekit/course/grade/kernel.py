@@ -143,8 +143,11 @@ def kernel_session(run: KernelRun) -> Iterator[None]:
             cleanup_kc=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         context.__enter__()
-    except Exception as exc:  # noqa: BLE001 - any failure to start is "no kernel"
-        raise GradeError(
+    except BaseException as exc:
+        _shutdown(run)  # a kernel may be up already (Ctrl-C while it was starting)
+        if not isinstance(exc, Exception):
+            raise
+        raise GradeError(  # any failure to start is "no kernel"
             f"could not start a Python kernel ({type(exc).__name__}: {exc}); "
             "is ipykernel installed in this environment?"
         ) from None
@@ -153,3 +156,13 @@ def kernel_session(run: KernelRun) -> Iterator[None]:
     finally:
         with contextlib.suppress(Exception):
             context.__exit__(None, None, None)
+
+
+def _shutdown(run: KernelRun) -> None:
+    """Shut down a kernel that started though its session did not (nbclient cleans up only after)."""
+    from jupyter_core.utils import run_sync
+
+    km = run.client.km
+    with contextlib.suppress(Exception):
+        if km is not None and km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
