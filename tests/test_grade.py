@@ -348,7 +348,7 @@ def test_no_kernel_exits_non_zero_with_one_line(
     def no_kernel():
         raise RuntimeError("ipykernel is not installed")
 
-    monkeypatch.setattr(grade, "current_env_kernel_manager", no_kernel)
+    monkeypatch.setattr(grade.kernel, "current_env_kernel_manager", no_kernel)
     notebook = EXERCISES / "exercise_02_layer_norm.ipynb"
     assert main(["grade", str(notebook), "--exercises", str(EXERCISES)]) == 2
     assert "could not start a Python kernel" in capsys.readouterr().err

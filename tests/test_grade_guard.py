@@ -14,7 +14,7 @@ import torch
 
 import coursekit.checks.core as core
 import coursekit.checks.norms as norms
-from coursekit.course import grade
+from coursekit.course.grade import guard as guard_module
 
 KEY = b"k" * 32
 
@@ -33,10 +33,8 @@ class _stub(torch.nn.Module):  # noqa: N801 - the exercise's stub, as a learner 
 @pytest.fixture
 def guard(tmp_path: Path):
     namespace: dict[str, object] = {"LayerNorm": _stub}
-    code: dict[str, object] = {}
-    exec(grade._GUARD, code)
     with mock.patch("IPython.get_ipython", lambda: _Shell(namespace)):
-        run = code["_coursekit_guard"](KEY, str(tmp_path), None, str(tmp_path / "progress.json"))
+        run = guard_module.make_guard(KEY, str(tmp_path))
 
     def call(n: int, source: str = "check_layer_norm(LayerNorm)") -> dict:
         nonce = f"nonce-{n}"

@@ -1823,3 +1823,58 @@ WRONG += [
     (BlockIgnoresHidden, "transformer_block", "hidden"),
     (arms_sharing_blocks, "fair_comparison", "shared"),
 ]
+
+
+# --- parameters judged by identity (issue 20, item 5) -----------------------------------
+
+
+class MLPAliased(nn.Module):
+    """Correct: the layers kept in an nn.Sequential (registered first) and also named fc1 and fc2,
+    the same parameter objects under two names; named_parameters() lists them as net.*."""
+
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__()
+        d_hidden = d_hidden or 4 * d_model
+        self.net = nn.Sequential(nn.Linear(d_model, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_model))
+        self.fc1, self.fc2 = self.net[0], self.net[2]
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class MLPAliasedExtra(MLPAliased):
+    """Wrong: aliased like MLPAliased, and a genuinely extra layer in the Sequential (unused)."""
+
+    def __init__(self, d_model, d_hidden=None):
+        super().__init__(d_model, d_hidden)
+        self.net.append(nn.Linear(d_model, d_model))
+
+    def forward(self, x):
+        return self.net[:3](x)
+
+
+class LNAliasedGain(_LN):
+    """Correct: the gain created as `gain` and also named `weight` (one parameter, two names)."""
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        nn.Module.__init__(self)
+        self.eps = eps
+        self.gain = nn.Parameter(torch.ones(normalized_shape))
+        self.weight = self.gain
+        self.bias = nn.Parameter(torch.zeros(normalized_shape))
+
+    def normalise(self, x):
+        mean = x.mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(((x - mean) ** 2).mean(-1, keepdim=True) + self.eps)
+
+
+class BlockAliasedMLP(BlockCorrect):
+    """Correct: the block's MLP keeps its layers in a Sequential named first, fc1 and fc2 as aliases."""
+
+    def __init__(self, d_model, n_heads, d_hidden=None, norm="pre"):
+        super().__init__(d_model, n_heads, d_hidden, norm)
+        self.mlp = MLPAliased(d_model, d_hidden)
+
+
+WRONG += [(MLPAliasedExtra, "mlp", "extra_params")]
+CORRECT += [(MLPAliased, "mlp"), (LNAliasedGain, "layer_norm"), (BlockAliasedMLP, "transformer_block")]

@@ -28,6 +28,7 @@ from .core import (
     compare,
     compare_gradients,
     construct,
+    extra_parameters,
     match_bug,
     require_class,
     require_from_scratch,
@@ -187,7 +188,7 @@ def _load(block: nn.Module, layer: nn.TransformerEncoderLayer) -> reference.Tran
             raise CheckFailed(
                 f"{name} has shape {tuple(mine[name].shape)}, expected {tuple(value.shape)}", hint
             )
-    extra = sorted(n for n, _ in block.named_parameters() if n not in source)
+    extra = extra_parameters(block, lambda n: n in source)
     if extra:
         raise CheckFailed(
             f"the block has parameter(s) {', '.join(extra[:3])} the contract has not", HINTS["extra_params"]

@@ -360,6 +360,19 @@ def construct(cls: type, name: str, signature: str, *args: object, **kwargs: obj
     return cls(*args, **kwargs)
 
 
+def extra_parameters(module: nn.Module, allowed: Callable[[str], bool]) -> list[str]:
+    """The names of ``module``'s parameters that no ``allowed`` name reaches, sorted.
+
+    Judged by identity: a parameter reachable under several names (layers kept in an
+    ``nn.Sequential`` and also named ``fc1``, ``fc2``) is one parameter, and it belongs to the
+    contract when any of its names does. ``named_parameters()`` alone keeps only the first name.
+    """
+    names: dict[int, list[str]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(name)
+    return sorted(found[0] for found in names.values() if not any(allowed(n) for n in found))
+
+
 def _call_text(args: tuple, kwargs: dict) -> str:
     parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
     return f"({', '.join(parts)})"

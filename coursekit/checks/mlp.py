@@ -25,6 +25,7 @@ from .core import (
     compare,
     compare_gradients,
     construct,
+    extra_parameters,
     match_bug,
     require_class,
     require_from_scratch,
@@ -100,7 +101,7 @@ def check_mlp(MLP: type) -> None:  # noqa: N803 - the learner's class, by its na
         raise CheckFailed(exc.message, HINTS["from_scratch"]) from None
     fc1 = _require_linear(module, "fc1", D, HIDDEN)
     fc2 = _require_linear(module, "fc2", HIDDEN, D)
-    extra = sorted(n for n, _ in module.named_parameters() if n.split(".")[0] not in ("fc1", "fc2"))
+    extra = extra_parameters(module, lambda n: n.split(".")[0] in ("fc1", "fc2"))
     if extra:
         raise CheckFailed(
             f"MLP({D}, {HIDDEN}) has parameter(s) {', '.join(extra[:3])} besides fc1 and fc2",

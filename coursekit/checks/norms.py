@@ -28,6 +28,7 @@ from .core import (
     close,
     compare,
     construct,
+    extra_parameters,
     require_class,
     require_from_scratch,
 )
@@ -243,7 +244,7 @@ def _norm_check(
     _from_scratch(module, forbidden, scratch)
     names = ["weight", "bias"] if bias else ["weight"]
     params = [_require_parameter(module, n, 1.0 if n == "weight" else 0.0, name) for n in names]
-    extra = sorted(n for n, _ in module.named_parameters() if n not in names)
+    extra = extra_parameters(module, lambda n: n in names)
     if extra:
         raise CheckFailed(
             f"{name}({D}) has parameter(s) {', '.join(extra)} besides {' and '.join(names)}",
