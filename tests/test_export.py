@@ -1,7 +1,7 @@
 """``coursekit export nbgrader``: the course as an nbgrader course, run through the real nbgrader.
 
 ``nbgrader generate_assignment`` releases every exercise; ``nbgrader autograde`` runs one of them
-(02_layer_norm, the quickest; autograding all six would take minutes) for four students: a solved
+(exercise_02_layer_norm, the quickest; autograding all six would take minutes) for four students: a solved
 submission (full marks), the untouched release (zero), a release whose locked test cells were
 edited (zero, caught by nbgrader's checksums) and one with a cell added that patches the checks,
 which nbgrader's autograde scores as the learner's kernel says and ``coursekit grade`` does not.
