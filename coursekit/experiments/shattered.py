@@ -50,6 +50,24 @@ def calibrated(net: ScalarNet, grid: torch.Tensor) -> ScalarNet:
     return net.eval()
 
 
+@single_threaded
+def grid_gradients(
+    depth: int, residual: bool, width: int = 200, n_points: int = 256, seed: int = 0
+) -> tuple[list[float], list[float], float]:
+    """``(xs, ∂f/∂x at each x, its lag-1 autocorrelation)`` over the grid for one scalar net at
+    init: the curve behind the number :func:`run_shattered` reports (same net for the same seed)."""
+    require_positive_int("depth", depth)
+    grid = make_grid(n_points)  # (n_points, 1)
+    seed_everything(seed)
+    net = calibrated(ScalarNet(depth, width, residual=residual), grid)
+    x = grid.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(net(x).sum(), x)  # (n_points, 1)
+    # the probe differentiates what it is given: x ↦ g·x has derivative g, so this is the probe's
+    # own measure of this very curve, without a second pass through the net
+    rho = gradient_autocorrelation(lambda t: t * g, grid)
+    return grid.squeeze(1).tolist(), g.squeeze(1).tolist(), rho
+
+
 @dataclass(frozen=True)
 class ShatteredConfig:
     """Scalar nets at init: which depths, how wide, how fine a grid, which seeds."""
