@@ -40,7 +40,7 @@ from .norm_training import (
     run_depth_sweep,
     run_warmup,
 )
-from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
+from .normalisation import batch_dependence, layer_norm_bug_errors, scale_invariance, train_test_gap
 from .rank import RankCollapseConfig, RankCollapseResult, run_rank_collapse
 from .residual_paths import (
     TrainingGradConfig,
@@ -69,6 +69,7 @@ __all__ = [
     "layer_norm_bug_errors",
     "run_training_grad_norms",
     "train_test_gap",
+    "scale_invariance",
     "BatchNormNet",
     "DegradationConfig",
     "DegradationResult",
