@@ -5,15 +5,24 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 from matplotlib.figure import Figure
 
+from coursekit.checks import check_answer
 from coursekit.experiments import (
+    InitScalesConfig,
     TrainingGradConfig,
     block_jacobian_spectrum,
+    distance_from_identity,
+    grid_gradients,
     input_gradient_by_depth,
+    run_init_scales,
+    run_shattered,
     run_training_grad_norms,
 )
-from coursekit.widgets import residual_gradients_view, stream_growth_view
+from coursekit.experiments.shattered import ShatteredConfig
+from coursekit.probes import gradient_autocorrelation
+from coursekit.widgets import residual_gradients_view, shattered_explorer, shattered_view, stream_growth_view
 
 SEEDS = (0, 1, 2)
 
@@ -94,3 +103,81 @@ def test_the_stream_view_shows_identity_growth_and_both_fixes() -> None:
     assert float(values["identity"]) > 1e3
     assert 1.0 < float(values["1/sqrt(L)"]) < 3.0
     assert math.isclose(float(values["rezero"]), 1.0, rel_tol=0.05)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_batchnorm_branch_starts_far_from_zero_unless_its_gain_starts_at_zero(seed: int) -> None:
+    far = distance_from_identity(8, zero_gamma=False, seed=seed)
+    assert 0.5 < far["first block"] < 2.0  # the branch is about as large as its input
+    assert far["all blocks"] > 2.0
+    assert distance_from_identity(8, zero_gamma=True, seed=seed) == {"first block": 0.0, "all blocks": 0.0}
+
+
+@pytest.fixture(scope="module")
+def init_scales():
+    return run_init_scales(InitScalesConfig(depth=12, seeds=SEEDS))
+
+
+def test_default_init_shrinks_the_gradient_about_four_times_per_block(init_scales) -> None:
+    # (1/3 · 1/2 · 1/3)^(1/2) = 0.236 per block, from nn.Linear's variance 1/(3 fan_in)
+    assert all(0.18 < f < 0.3 for f in init_scales.per_block("default"))
+    assert all(run[0] < 1e-6 for run in init_scales.gradient["default"])
+
+
+def test_xavier_shrinks_both_ways_and_he_keeps_the_scale(init_scales) -> None:
+    assert all(0.45 < f < 0.7 for f in init_scales.per_block("xavier"))
+    assert all(0.45 < f < 0.7 for f in init_scales.per_block("xavier", "activation"))
+    assert all(0.8 < f < 1.25 for f in init_scales.per_block("he"))
+    assert all(0.8 < f < 1.25 for f in init_scales.per_block("he", "activation"))
+    for run in init_scales.gradient["he"]:
+        assert math.isclose(run[-1], 1.0, rel_tol=0.2)  # v itself, unit RMS
+
+
+def test_he_init_is_variance_keeping_in_expectation() -> None:
+    """Over many seeds the log gradient factor of He init averages about 0 (single seeds drift)."""
+    result = run_init_scales(
+        InitScalesConfig(depth=8, d_model=64, batch=64, inits=("he",), seeds=tuple(range(12)))
+    )
+    logs = [math.log(f) for f in result.per_block("he")]
+    assert abs(sum(logs) / len(logs)) < 0.05
+
+
+def test_init_scales_config_refuses_bad_values() -> None:
+    with pytest.raises(ValueError, match="init"):
+        InitScalesConfig(inits=("lecun",))
+    with pytest.raises(TypeError, match="inits"):
+        InitScalesConfig(inits=[])
+    with pytest.raises(TypeError, match="InitScalesConfig"):
+        run_init_scales({"depth": 4})
+
+
+def test_the_grid_gradient_is_the_one_run_shattered_measures() -> None:
+    _, grads, rho = grid_gradients(10, residual=False, seed=1)
+    result = run_shattered(ShatteredConfig(depths=(10,), seeds=(1,)))
+    assert math.isclose(rho, result.correlation["plain"][0][0], rel_tol=1e-6)
+    assert len(grads) == 256
+    # the autocorrelation of a smooth ramp is about 1, of alternating signs -1
+    assert gradient_autocorrelation(lambda t: t * t, torch.linspace(-1, 1, 64).unsqueeze(1)) > 0.9
+
+
+def test_the_shattered_view_shows_plain_noise_and_residual_structure() -> None:
+    summary, figure = shattered_view(depth=24)
+    assert isinstance(figure, Figure) and len(figure.axes) == 2
+    values = dict(part.split(": ") for part in summary.split(" | ")[2:])
+    assert abs(float(values["plain"])) < 0.2 and float(values["residual"]) > 0.6
+    with pytest.raises(ValueError, match="depth"):
+        shattered_view(depth=0)
+
+
+def test_the_shattered_explorer_follows_its_slider() -> None:
+    explorer = shattered_explorer(depth=2)
+    explorer.controls["depth"].value = 3
+    assert explorer.summary.startswith("depth 3 |")
+
+
+@pytest.mark.parametrize(
+    ("question", "right", "wrong"), [("lesson1_he_gradient", "b", "a"), ("lesson1_shattered", "b", "a")]
+)
+def test_the_lesson_questions_accept_the_answer_and_refuse_another(question, right, wrong) -> None:
+    assert check_answer(question, right).passed
+    assert not check_answer(question, wrong).passed

@@ -120,8 +120,10 @@ def scale_invariance(
     require_positive_int("d", d)
     require_positive_int("batch", batch)
     require_positive_float("lr", lr)
-    if not isinstance(scales, tuple) or not scales or not all(
-        isinstance(c, (int, float)) and not isinstance(c, bool) and c > 0 for c in scales
+    if (
+        not isinstance(scales, tuple)
+        or not scales
+        or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and c > 0 for c in scales)
     ):
         raise TypeError(f"scales must be a non-empty tuple of positive numbers, got {scales!r}")
     gen = torch.Generator().manual_seed(seed)
