@@ -21,6 +21,7 @@ from coursekit.experiments import (
     run_training_grad_norms,
 )
 from coursekit.experiments.shattered import ShatteredConfig
+from coursekit.plots import plot_init_scales
 from coursekit.probes import gradient_autocorrelation
 from coursekit.widgets import residual_gradients_view, shattered_explorer, shattered_view, stream_growth_view
 
@@ -122,6 +123,13 @@ def test_default_init_shrinks_the_gradient_about_four_times_per_block(init_scale
     # (1/3 · 1/2 · 1/3)^(1/2) = 0.236 per block, from nn.Linear's variance 1/(3 fan_in)
     assert all(0.18 < f < 0.3 for f in init_scales.per_block("default"))
     assert all(run[0] < 1e-6 for run in init_scales.gradient["default"])
+
+
+def test_the_init_picture_draws_one_line_per_initialisation_in_each_panel(init_scales) -> None:
+    figure = plot_init_scales(init_scales)
+    for ax, values in zip(figure.axes, (init_scales.activation, init_scales.gradient), strict=True):
+        assert [line.get_label() for line in ax.get_lines()] == list(init_scales.config.inits)
+        assert list(ax.get_lines()[0].get_ydata()) == values["default"][0]
 
 
 def test_xavier_shrinks_both_ways_and_he_keeps_the_scale(init_scales) -> None:
