@@ -168,6 +168,30 @@ def test_the_grid_gradient_is_the_one_run_shattered_measures() -> None:
     assert gradient_autocorrelation(lambda t: t * t, torch.linspace(-1, 1, 64).unsqueeze(1)) > 0.9
 
 
+@pytest.mark.parametrize("residual", [False, True])
+def test_forward_mode_prefix_gradients_agree_with_autograd(residual: bool) -> None:
+    """Every depth's curve from the one forward-mode pass is the autograd gradient of the net cut
+    after that many blocks; the full depth is grid_gradients' net."""
+    from torch.nn import functional as F
+
+    from coursekit.data import make_grid
+    from coursekit.experiments.shattered import ScalarNet, calibrated, prefix_gradients
+    from coursekit.seeding import seed_everything
+
+    _, curves = prefix_gradients(6, residual, width=32, n_points=64, seed=2)
+    grid = make_grid(64)
+    seed_everything(2)
+    net = calibrated(ScalarNet(6, 32, residual=residual), grid)
+    x = grid.clone().requires_grad_(True)
+    h = net.stem(x)
+    for d, (linear, norm) in enumerate(zip(net.blocks, net.norms, strict=True)):
+        h = h + linear(F.relu(norm(h))) if residual else F.relu(norm(linear(h)))
+        (g,) = torch.autograd.grad(net.head(h).sum(), x, retain_graph=True)
+        torch.testing.assert_close(torch.tensor(curves[d]), g.squeeze(1), rtol=1e-4, atol=1e-5)
+    _, full, _ = grid_gradients(6, residual, width=32, n_points=64, seed=2)
+    torch.testing.assert_close(torch.tensor(curves[-1]), torch.tensor(full), rtol=1e-4, atol=1e-5)
+
+
 def test_the_shattered_view_shows_plain_noise_and_residual_structure() -> None:
     summary, figure = shattered_view(depth=24)
     assert isinstance(figure, Figure) and len(figure.axes) == 2
