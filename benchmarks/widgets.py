@@ -46,8 +46,9 @@ def lesson_widgets() -> dict[str, Callable[[], widgets.Explorer]]:
         return widgets.shortcut_explorer(runs, dense)
 
     return {
-        "00 gradient flow": lambda: widgets.gradient_flow_explorer(depth=8),
+        "00 gradient flow": lambda: widgets.gradient_flow_explorer(depth=32),
         "01 residual gradients": lambda: widgets.residual_gradients_explorer(depth=52, step=0),
+        "01 shattered gradients": lambda: widgets.shattered_explorer(depth=24),
         "01 stream growth": lambda: widgets.stream_growth_explorer(depth=50),
         "02 batch dependence": lambda: widgets.batch_dependence_explorer(d=64),
         "02 LayerNorm bug": lambda: widgets.layer_norm_bug_explorer(d=64, log10_eps=-5, log10_scale=0),

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from .experiments import DegradationResult, LesionResult, ShatteredResult, ShortcutResult, WarmupResult
 from .experiments.decoder import DecoderResult
 from .experiments.densenet import DenseNetResult
+from .experiments.initialisation import InitScalesResult
 from .experiments.norm_placement import GradientProfileResult, StreamResult, Theorem1Result
 from .experiments.norm_training import DepthSweepResult
 
@@ -350,4 +351,36 @@ def plot_decoder_ablation(result: DecoderResult, variants: Sequence[str] | None 
     ax = fig.axes[0]
     ax.axhline(c.target_loss, color="black", linestyle="--", linewidth=0.8, label=f"target {c.target_loss:g}")
     ax.legend(fontsize="small")
+    return fig
+
+
+def plot_init_scales(result: InitScalesResult, seed_index: int = 0) -> Figure:
+    """Two panels against block index, one line per initialisation, log scale: the RMS of the
+    activations going forward and of the gradient reaching each block's input."""
+    fig = CourseFigure(figsize=(8.0, 3.4), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    blocks = range(result.config.depth + 1)
+    for init in result.config.inits:
+        left.plot(blocks, result.activation[init][seed_index], label=init, marker="o", markersize=2)
+        right.plot(blocks, result.gradient[init][seed_index], label=init, marker="o", markersize=2)
+    left.set(xlabel="block (0 = input)", ylabel="RMS", title="activations, forward", yscale="log")
+    right.set(xlabel="block (0 = input)", title="gradient reaching the block, backward", yscale="log")
+    left.legend(title="initialisation")
+    fig.suptitle(f"Plain ReLU MLP stack without norms, {result.config.depth} blocks, at init")
+    return fig
+
+
+def plot_grid_gradients(
+    xs: Sequence[float], gradients: Mapping[str, Sequence[float]], title: str = ""
+) -> Figure:
+    """∂f/∂x against x, one panel per net (stacked, own y scale): smooth or white-noise-like."""
+    _require_series("gradients", gradients)
+    fig = CourseFigure(figsize=(6.0, 1.2 + 1.5 * len(gradients)), layout="constrained")
+    axes = fig.subplots(len(gradients), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (label, values) in zip(axes, gradients.items(), strict=True):
+        ax.plot(xs, values, linewidth=1)
+        ax.set(ylabel="∂f/∂x", title=label)
+    axes[-1].set(xlabel="input x")
+    if title:
+        fig.suptitle(title)
     return fig

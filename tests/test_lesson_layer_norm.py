@@ -7,7 +7,8 @@ import math
 import pytest
 from matplotlib.figure import Figure
 
-from coursekit.experiments import batch_dependence, layer_norm_bug_errors, train_test_gap
+from coursekit.checks import check_answer
+from coursekit.experiments import batch_dependence, layer_norm_bug_errors, scale_invariance, train_test_gap
 from coursekit.experiments.normalisation import BUGS
 from coursekit.widgets import batch_dependence_view, layer_norm_bug_view
 
@@ -56,3 +57,29 @@ def test_the_views_answer() -> None:
     assert isinstance(figure, Figure) and "unbiased std: 0.78 %" in summary
     summary, figure = batch_dependence_view(d=16)
     assert isinstance(figure, Figure) and "LayerNorm: 0 at batch 2" in summary
+
+
+@pytest.mark.parametrize("seed", (0, 1, 2))
+def test_layernorm_ignores_the_scale_of_its_input_weights(seed: int) -> None:
+    result = scale_invariance(scales=(0.5, 10.0, 100.0), seed=seed)
+    for c, row in result.items():
+        assert row["output change"] < 1e-3
+        assert math.isclose(row["gradient"], 1 / c, rel_tol=2e-3)  # the chain rule through LN(cWx)
+    step = {c: row["relative step"] for c, row in result.items()}
+    assert math.isclose(step[10.0] / step[100.0], 100, rel_tol=1e-2)  # SGD's relative step as 1/c²
+
+
+def test_scale_invariance_refuses_bad_scales() -> None:
+    with pytest.raises(TypeError, match="scales"):
+        scale_invariance(scales=(0.0,))
+    with pytest.raises(TypeError, match="scales"):
+        scale_invariance(scales=[1.0])
+
+
+@pytest.mark.parametrize(
+    ("question", "right", "wrong"),
+    [("lesson2_scale_invariance", "b", "a"), ("lesson2_batch_independent", "b", "c")],
+)
+def test_the_lesson_questions_accept_the_answer_and_refuse_another(question, right, wrong) -> None:
+    assert check_answer(question, right).passed
+    assert not check_answer(question, wrong).passed

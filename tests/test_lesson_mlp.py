@@ -73,6 +73,8 @@ def test_the_mlp_moves_only_the_changed_position():
         ("mlp_parameters", 8 * 512**2 + 5 * 512, 4 * 512**2),
         ("mlp_one_token", "b", "a"),
         ("mlp_without_attention", "b", "a"),
+        ("lesson3_one_token", "a", "b"),
+        ("lesson3_rank_collapse", "b", "a"),
     ],
 )
 def test_the_questions_accept_the_answer_and_refuse_another(question, right, wrong):

@@ -5,15 +5,25 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 from matplotlib.figure import Figure
 
+from coursekit.checks import check_answer
 from coursekit.experiments import (
+    InitScalesConfig,
     TrainingGradConfig,
     block_jacobian_spectrum,
+    distance_from_identity,
+    grid_gradients,
     input_gradient_by_depth,
+    run_init_scales,
+    run_shattered,
     run_training_grad_norms,
 )
-from coursekit.widgets import residual_gradients_view, stream_growth_view
+from coursekit.experiments.shattered import ShatteredConfig
+from coursekit.plots import plot_init_scales
+from coursekit.probes import gradient_autocorrelation
+from coursekit.widgets import residual_gradients_view, shattered_explorer, shattered_view, stream_growth_view
 
 SEEDS = (0, 1, 2)
 
@@ -94,3 +104,112 @@ def test_the_stream_view_shows_identity_growth_and_both_fixes() -> None:
     assert float(values["identity"]) > 1e3
     assert 1.0 < float(values["1/sqrt(L)"]) < 3.0
     assert math.isclose(float(values["rezero"]), 1.0, rel_tol=0.05)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_batchnorm_branch_starts_far_from_zero_unless_its_gain_starts_at_zero(seed: int) -> None:
+    far = distance_from_identity(8, zero_gamma=False, seed=seed)
+    assert 0.5 < far["first block"] < 2.0  # the branch is about as large as its input
+    assert far["all blocks"] > 2.0
+    assert distance_from_identity(8, zero_gamma=True, seed=seed) == {"first block": 0.0, "all blocks": 0.0}
+
+
+@pytest.fixture(scope="module")
+def init_scales():
+    return run_init_scales(InitScalesConfig(depth=12, seeds=SEEDS))
+
+
+def test_default_init_shrinks_the_gradient_about_four_times_per_block(init_scales) -> None:
+    # (1/3 · 1/2 · 1/3)^(1/2) = 0.236 per block, from nn.Linear's variance 1/(3 fan_in)
+    assert all(0.18 < f < 0.3 for f in init_scales.per_block("default"))
+    assert all(run[0] < 1e-6 for run in init_scales.gradient["default"])
+
+
+def test_the_init_picture_draws_one_line_per_initialisation_in_each_panel(init_scales) -> None:
+    figure = plot_init_scales(init_scales)
+    for ax, values in zip(figure.axes, (init_scales.activation, init_scales.gradient), strict=True):
+        assert [line.get_label() for line in ax.get_lines()] == list(init_scales.config.inits)
+        assert list(ax.get_lines()[0].get_ydata()) == values["default"][0]
+
+
+def test_xavier_shrinks_both_ways_and_he_keeps_the_scale(init_scales) -> None:
+    assert all(0.45 < f < 0.7 for f in init_scales.per_block("xavier"))
+    assert all(0.45 < f < 0.7 for f in init_scales.per_block("xavier", "activation"))
+    assert all(0.8 < f < 1.25 for f in init_scales.per_block("he"))
+    assert all(0.8 < f < 1.25 for f in init_scales.per_block("he", "activation"))
+    for run in init_scales.gradient["he"]:
+        assert math.isclose(run[-1], 1.0, rel_tol=0.2)  # v itself, unit RMS
+
+
+def test_he_init_is_variance_keeping_in_expectation() -> None:
+    """Over many seeds the log gradient factor of He init averages about 0 (single seeds drift)."""
+    result = run_init_scales(
+        InitScalesConfig(depth=8, d_model=64, batch=64, inits=("he",), seeds=tuple(range(12)))
+    )
+    logs = [math.log(f) for f in result.per_block("he")]
+    assert abs(sum(logs) / len(logs)) < 0.05
+
+
+def test_init_scales_config_refuses_bad_values() -> None:
+    with pytest.raises(ValueError, match="init"):
+        InitScalesConfig(inits=("lecun",))
+    with pytest.raises(TypeError, match="inits"):
+        InitScalesConfig(inits=[])
+    with pytest.raises(TypeError, match="InitScalesConfig"):
+        run_init_scales({"depth": 4})
+
+
+def test_the_grid_gradient_is_the_one_run_shattered_measures() -> None:
+    _, grads, rho = grid_gradients(10, residual=False, seed=1)
+    result = run_shattered(ShatteredConfig(depths=(10,), seeds=(1,)))
+    assert math.isclose(rho, result.correlation["plain"][0][0], rel_tol=1e-6)
+    assert len(grads) == 256
+    # the autocorrelation of a smooth ramp is about 1, of alternating signs -1
+    assert gradient_autocorrelation(lambda t: t * t, torch.linspace(-1, 1, 64).unsqueeze(1)) > 0.9
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_forward_mode_prefix_gradients_agree_with_autograd(residual: bool) -> None:
+    """Every depth's curve from the one forward-mode pass is the autograd gradient of the net cut
+    after that many blocks; the full depth is grid_gradients' net."""
+    from torch.nn import functional as F
+
+    from coursekit.data import make_grid
+    from coursekit.experiments.shattered import ScalarNet, calibrated, prefix_gradients
+    from coursekit.seeding import seed_everything
+
+    _, curves = prefix_gradients(6, residual, width=32, n_points=64, seed=2)
+    grid = make_grid(64)
+    seed_everything(2)
+    net = calibrated(ScalarNet(6, 32, residual=residual), grid)
+    x = grid.clone().requires_grad_(True)
+    h = net.stem(x)
+    for d, (linear, norm) in enumerate(zip(net.blocks, net.norms, strict=True)):
+        h = h + linear(F.relu(norm(h))) if residual else F.relu(norm(linear(h)))
+        (g,) = torch.autograd.grad(net.head(h).sum(), x, retain_graph=True)
+        torch.testing.assert_close(torch.tensor(curves[d]), g.squeeze(1), rtol=1e-4, atol=1e-5)
+    _, full, _ = grid_gradients(6, residual, width=32, n_points=64, seed=2)
+    torch.testing.assert_close(torch.tensor(curves[-1]), torch.tensor(full), rtol=1e-4, atol=1e-5)
+
+
+def test_the_shattered_view_shows_plain_noise_and_residual_structure() -> None:
+    summary, figure = shattered_view(depth=24)
+    assert isinstance(figure, Figure) and len(figure.axes) == 2
+    values = dict(part.split(": ") for part in summary.split(" | ")[2:])
+    assert abs(float(values["plain"])) < 0.2 and float(values["residual"]) > 0.6
+    with pytest.raises(ValueError, match="depth"):
+        shattered_view(depth=0)
+
+
+def test_the_shattered_explorer_follows_its_slider() -> None:
+    explorer = shattered_explorer(depth=2)
+    explorer.controls["depth"].value = 3
+    assert explorer.summary.startswith("depth 3 |")
+
+
+@pytest.mark.parametrize(
+    ("question", "right", "wrong"), [("lesson1_he_gradient", "b", "a"), ("lesson1_shattered", "b", "a")]
+)
+def test_the_lesson_questions_accept_the_answer_and_refuse_another(question, right, wrong) -> None:
+    assert check_answer(question, right).passed
+    assert not check_answer(question, wrong).passed

@@ -203,6 +203,65 @@ QUESTIONS = {
         nudge="compare the stream growth with and without the norms in lesson 4, and the depth",
         choices=("a", "b", "c"),
     ),
+    # lesson 01: residual connections (the questions at the end of the lesson)
+    "lesson1_he_gradient": Question(
+        digest="f6a502313bd81b4352c8f01e1885b674cbcb206a6cc3afa68ef472803d5dbddb",
+        explanation="Of the same order: He initialisation gives each layer the variance that "
+        "undoes ReLU's halving, so at init the gradient keeps its scale block after block (lesson 1 "
+        "measured a factor of about 1 per block). The 1e-20 belongs to nn.Linear's default "
+        "initialisation, which keeps about 1/18 of the variance per block: vanishing is a "
+        "property of the initialisation, not of depth alone.",
+        nudge="look again at lesson 1's initialisation picture: which line stays flat going backward?",
+        choices=("a", "b", "c"),
+    ),
+    "lesson1_shattered": Question(
+        digest="92e82a04d7001cac8086139e734b9fbbaff2f875e6693769a6f02be8a1002592",
+        explanation="The lag-1 autocorrelation compares the gradient at neighbouring inputs, not "
+        "its size: near 0, neighbours get unrelated gradients, like white noise (Balduzzi et al. "
+        "2017's shattered gradients), while the gradient itself need not be small. With skips the "
+        "correlation stays high much deeper.",
+        nudge="the autocorrelation is unchanged if you multiply every gradient by 1000: what can it "
+        "not be measuring?",
+        choices=("a", "b", "c"),
+    ),
+    # lesson 02: layer normalisation
+    "lesson2_scale_invariance": Question(
+        digest="3ff407a8929bed091c7b06be7bf8f3799d7a6e0215eb63f06076f73dfb585e78",
+        explanation="LN(cWx) = LN(Wx) for any c > 0 (up to eps): the mean and the standard "
+        "deviation both scale by c and cancel. So the output and the loss do not change, and the "
+        "gradient with respect to W shrinks by 1/c: larger weights take relatively smaller steps, "
+        "which keeps the effective step size in check (lesson 2 measured both).",
+        nudge="write LN(c·z) for z = Wx: what do the mean and the standard deviation of c·z become?",
+        choices=("a", "b", "c"),
+    ),
+    "lesson2_batch_independent": Question(
+        digest="f1ebfa6683eef4c5bb998e9df2dfe9cfc8f9da2daaa8edaa81b78c390a352709",
+        explanation="LayerNorm takes its statistics over one example's own features, so its output "
+        "does not depend on the rest of the batch and is the same in training and evaluation. "
+        "BatchNorm's statistics come from the batch in training and from running averages in "
+        "evaluation; lesson 2 measured both differences.",
+        nudge="over which axis does each norm take its mean and variance?",
+        choices=("a", "b", "c"),
+    ),
+    # lesson 03: the MLP block
+    "lesson3_one_token": Question(
+        digest="68c3a2a3c9659a864e3f531ff3cb6bf694dc3bfd66ee4eabbba9735511196a1c",
+        explanation="The MLP applies the same two matrices to each position on its own, so only "
+        "output 3 moves; self-attention mixes every position into every output, so all of them "
+        "move (a causal one: position 3 and the later ones). Lesson 3 measured a change of exactly "
+        "0 at the MLP's other positions.",
+        nudge="look at lesson 3's influence maps: which one is the diagonal?",
+        choices=("a", "b", "c"),
+    ),
+    "lesson3_rank_collapse": Question(
+        digest="8a317a2bcf8b1f9b5abbc202f498623067aea487825eab8b07e65c189d72a4c5",
+        explanation="The skip: x + attn(x) adds each layer's averages to the tokens instead of "
+        "replacing them, so the tokens stay distinct through 24 layers. Attention alone averages "
+        "them into one vector within a few layers (Dong et al. 2021), and at this initialisation "
+        "an MLP after each layer does not slow that down.",
+        nudge="lesson 3's rank-collapse numbers: which variants are still far from 0 at depth 24?",
+        choices=("a", "b", "c"),
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from .degradation import (
     train_twins_live,
 )
 from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
+from .initialisation import InitScalesConfig, InitScalesResult, run_init_scales
 from .lesion import LesionConfig, LesionResult, run_lesion
 from .models import BatchNormNet, TokenTransformer
 from .norm_placement import (
@@ -39,16 +40,17 @@ from .norm_training import (
     run_depth_sweep,
     run_warmup,
 )
-from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
+from .normalisation import batch_dependence, layer_norm_bug_errors, scale_invariance, train_test_gap
 from .rank import RankCollapseConfig, RankCollapseResult, run_rank_collapse
 from .residual_paths import (
     TrainingGradConfig,
     TrainingGradResult,
     block_jacobian_spectrum,
+    distance_from_identity,
     input_gradient_by_depth,
     run_training_grad_norms,
 )
-from .shattered import ShatteredConfig, ShatteredResult, run_shattered
+from .shattered import ShatteredConfig, ShatteredResult, grid_gradients, run_shattered
 from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
 from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth
 
@@ -62,10 +64,12 @@ __all__ = [
     "TrainingGradResult",
     "batch_dependence",
     "block_jacobian_spectrum",
+    "distance_from_identity",
     "input_gradient_by_depth",
     "layer_norm_bug_errors",
     "run_training_grad_norms",
     "train_test_gap",
+    "scale_invariance",
     "BatchNormNet",
     "DegradationConfig",
     "DegradationResult",
@@ -102,6 +106,10 @@ __all__ = [
     "RankCollapseConfig",
     "RankCollapseResult",
     "run_shattered",
+    "grid_gradients",
+    "InitScalesConfig",
+    "InitScalesResult",
+    "run_init_scales",
     "ShatteredConfig",
     "ShatteredResult",
     "run_shortcuts",

@@ -6,7 +6,10 @@
   batch statistics to running averages; LayerNorm has no modes);
 - :func:`layer_norm_bug_errors`: the relative error of dividing by ``std + eps`` with the unbiased
   std (a widely copied LayerNorm) against ``sqrt(biased var + eps)`` (``torch.nn.LayerNorm``),
-  each mistake alone and both together.
+  each mistake alone and both together;
+- :func:`scale_invariance`: one reason LayerNorm helps optimisation: ``LN(c W x) = LN(W x)``, so
+  the loss ignores the scale of the weights that feed it, and the gradient with respect to them
+  shrinks as ``1/c`` (the relative step of SGD as ``1/c²``).
 """
 
 from __future__ import annotations
@@ -98,4 +101,48 @@ def train_test_gap(d: int = 64, batch: int = 32, warm_batches: int = 5, seed: in
                 norm.train()(2.0 + 3.0 * torch.randn(batch, d, generator=gen))
             x = 2.0 + 3.0 * torch.randn(batch, d, generator=gen)  # (batch, d)
             out[name] = (norm.train()(x) - norm.eval()(x)).abs().max().item()
+    return out
+
+
+@single_threaded
+def scale_invariance(
+    scales: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0),
+    d: int = 64,
+    batch: int = 32,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> dict[float, dict[str, float]]:
+    """A ``Linear(d, d, bias=False)`` followed by ``torch.nn.LayerNorm(d)``, its weight multiplied
+    by each ``c`` in ``scales``; the loss is ``mean(v · LN(c W x))`` for fixed random ``x``, ``v``.
+    Per ``c``: ``output change`` (largest ``|LN(cWx) - LN(Wx)|``), ``gradient`` (norm of
+    ``∂loss/∂(cW)``, relative to ``c = 1``) and ``relative step`` (``lr · |grad| / |cW|`` of one
+    SGD step). Scale invariance predicts 0, ``1/c`` and ``1/c²`` (up to ``eps``)."""
+    require_positive_int("d", d)
+    require_positive_int("batch", batch)
+    require_positive_float("lr", lr)
+    if (
+        not isinstance(scales, tuple)
+        or not scales
+        or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and c > 0 for c in scales)
+    ):
+        raise TypeError(f"scales must be a non-empty tuple of positive numbers, got {scales!r}")
+    gen = torch.Generator().manual_seed(seed)
+    weight = nn.init.kaiming_uniform_(torch.empty(d, d), a=5**0.5, generator=gen)  # nn.Linear's default
+    x = torch.randn(batch, d, generator=gen)  # (batch, d)
+    v = torch.randn(batch, d, generator=gen)  # (batch, d)
+    norm = nn.LayerNorm(d)
+    reference = None
+    out = {}
+    for c in (1.0, *scales):
+        w = (c * weight).requires_grad_(True)
+        y = norm(x @ w.T)  # (batch, d)
+        (grad,) = torch.autograd.grad((v * y).sum() / batch, w)
+        if reference is None:
+            reference = (y.detach(), grad.norm().item())
+            continue
+        out[float(c)] = {
+            "output change": (y.detach() - reference[0]).abs().max().item(),
+            "gradient": grad.norm().item() / reference[1],
+            "relative step": lr * grad.norm().item() / w.detach().norm().item(),
+        }
     return out

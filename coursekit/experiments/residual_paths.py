@@ -4,6 +4,9 @@
   ``I + ∂F/∂x`` (the "gradient highway" of the skip);
 - :func:`input_gradient_by_depth`: how much gradient reaches the input of an un-normalised
   MLP stack, with and without skips, by depth;
+- :func:`distance_from_identity`: how far the digits BatchNorm residual net is from the
+  identity at init, with the branch's BatchNorm gain at 1 (PyTorch's default) or at 0
+  (Goyal et al. 2017; Fixup);
 - :func:`run_training_grad_norms`: gradient norm per block of the plain and residual BatchNorm
   nets at training steps 0, 1, 10, ...: at init the plain net's gradients *explode* toward the
   input (Yang et al. 2019) and one SGD step removes most of it.
@@ -68,6 +71,28 @@ def input_gradient_by_depth(
             (grad,) = torch.autograd.grad((stack(x1) * v).sum(), x1)
             out[kind].append(grad.pow(2).mean().sqrt().item())
     return out
+
+
+@single_threaded
+def distance_from_identity(depth: int = 16, zero_gamma: bool = False, seed: int = 0) -> dict[str, float]:
+    """How far the residual :class:`BatchNormNet`'s blocks are from the identity at init, on the
+    probe digits: ``first block`` is ``rms(x_1 - x_0) / rms(x_0)`` (its branch against its input),
+    ``all blocks`` is ``rms(x_L - x_0) / rms(x_0)``. With ``zero_gamma`` every block's BatchNorm
+    gain starts at 0, so each branch ``relu(BN(W x))`` starts at exactly 0."""
+    require_positive_int("depth", depth)
+    x, _ = probe_batch(load_digits())
+    seed_everything(seed)
+    model = BatchNormNet(depth, shortcut="identity")
+    if zero_gamma:
+        for block in model.blocks:
+            torch.nn.init.zeros_(block.bn.weight)
+    with torch.no_grad():
+        states = model.hidden_states(x)  # depth + 1 tensors (batch, width)
+    rms = lambda t: t.pow(2).mean().sqrt().item()  # noqa: E731
+    return {
+        "first block": rms(states[1] - states[0]) / rms(states[0]),
+        "all blocks": rms(states[-1] - states[0]) / rms(states[0]),
+    }
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,58 @@ def calibrated(net: ScalarNet, grid: torch.Tensor) -> ScalarNet:
     return net.eval()
 
 
+@single_threaded
+def grid_gradients(
+    depth: int, residual: bool, width: int = 200, n_points: int = 256, seed: int = 0
+) -> tuple[list[float], list[float], float]:
+    """``(xs, ∂f/∂x at each x, its lag-1 autocorrelation)`` over the grid for one scalar net at
+    init: the curve behind the number :func:`run_shattered` reports (same net for the same seed)."""
+    require_positive_int("depth", depth)
+    grid = make_grid(n_points)  # (n_points, 1)
+    seed_everything(seed)
+    net = calibrated(ScalarNet(depth, width, residual=residual), grid)
+    x = grid.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(net(x).sum(), x)  # (n_points, 1)
+    # the probe differentiates what it is given: x ↦ g·x has derivative g, so this is the probe's
+    # own measure of this very curve, without a second pass through the net
+    rho = gradient_autocorrelation(lambda t: t * g, grid)
+    return grid.squeeze(1).tolist(), g.squeeze(1).tolist(), rho
+
+
+def _bn_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
+    """The slope of an eval-mode BatchNorm, ``γ / sqrt(running_var + eps)``: ``(width,)``."""
+    return norm.weight / torch.sqrt(norm.running_var + norm.eps)
+
+
+@single_threaded
+@torch.no_grad()
+def prefix_gradients(
+    depth: int, residual: bool, width: int = 200, n_points: int = 256, seed: int = 0
+) -> tuple[list[float], list[list[float]]]:
+    """``(xs, curves)``: ``curves[d - 1]`` is ``∂f_d/∂x`` over the grid, where ``f_d`` is the
+    ``depth``-block net of :func:`grid_gradients` cut after its first ``d`` blocks (its own head
+    on top). Every depth at once, by carrying ``∂x_l/∂x`` forward (forward-mode, one pass): a
+    widget answers each depth from one computation. ``curves[-1]`` is :func:`grid_gradients`'s."""
+    require_positive_int("depth", depth)
+    grid = make_grid(n_points)  # (n_points, 1)
+    seed_everything(seed)
+    net = calibrated(ScalarNet(depth, width, residual=residual), grid)
+    h = net.stem(grid)  # (n_points, width)
+    t = net.stem.weight.T.expand_as(h)  # ∂h/∂x, (n_points, width)
+    curves = []
+    for linear, norm in zip(net.blocks, net.norms, strict=True):
+        if residual:  # x + W relu(BN(x))
+            pre = norm(h)
+            t = t + (t * _bn_scale(norm) * (pre > 0)) @ linear.weight.T
+            h = h + linear(F.relu(pre))
+        else:  # relu(BN(W x))
+            post = norm(linear(h))
+            t = (t @ linear.weight.T) * _bn_scale(norm) * (post > 0)
+            h = F.relu(post)
+        curves.append((t @ net.head.weight.T).squeeze(1).tolist())  # ∂f_d/∂x, (n_points,)
+    return grid.squeeze(1).tolist(), curves
+
+
 @dataclass(frozen=True)
 class ShatteredConfig:
     """Scalar nets at init: which depths, how wide, how fine a grid, which seeds."""

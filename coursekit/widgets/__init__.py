@@ -24,6 +24,7 @@ from .residual import (
     stream_growth_explorer,
     stream_growth_view,
 )
+from .shattered import shattered_explorer, shattered_view  # lesson 1
 from .shortcuts import (
     gate_carry_explorer,
     gate_carry_view,
@@ -60,6 +61,8 @@ __all__ = [
     "residual_gradients_view",
     "stream_growth_explorer",
     "stream_growth_view",
+    "shattered_explorer",
+    "shattered_view",
     "Explorer",
     "LiveExplorer",
     "skip_training_explorer",

@@ -28,7 +28,7 @@ def gradient_flow_view(depth: int, seed: int = 0) -> tuple[str, Figure]:
     return gradient_flow_summary(norms), figure
 
 
-def gradient_flow_explorer(depth: int = 8, max_depth: int = 52) -> Explorer:
+def gradient_flow_explorer(depth: int = 32, max_depth: int = 52) -> Explorer:
     """A depth slider over :func:`gradient_flow_view`: plain and residual stacks side by side."""
     slider = widgets.IntSlider(
         value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
