@@ -20,6 +20,7 @@ from .experiments.decoder import DecoderResult
 from .experiments.densenet import DenseNetResult
 from .experiments.norm_placement import GradientProfileResult, StreamResult, Theorem1Result
 from .experiments.norm_training import DepthSweepResult
+from .experiments.preactivation import OrderResult
 
 LOSS_LABEL = "training loss (cross-entropy, nats)"
 
@@ -351,3 +352,13 @@ def plot_decoder_ablation(result: DecoderResult, variants: Sequence[str] | None 
     ax.axhline(c.target_loss, color="black", linestyle="--", linewidth=0.8, label=f"target {c.target_loss:g}")
     ax.legend(fontsize="small")
     return fig
+
+
+# Lesson 7: norm and activation order in the residual block
+
+
+def plot_block_orders(result: OrderResult, seed_index: int = 0) -> Figure:
+    """Loss curves of every block order (He et al. 2016, Fig. 4) at one seed (by position in ``seeds``)."""
+    c = result.config
+    curves = {order: by_seed[seed_index] for order, by_seed in result.loss_curves.items()}
+    return plot_loss_curves(curves, f"Block orders, {c.depth} blocks, seed {c.seeds[seed_index]}")

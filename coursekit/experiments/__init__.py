@@ -40,6 +40,7 @@ from .norm_training import (
     run_warmup,
 )
 from .normalisation import batch_dependence, layer_norm_bug_errors, train_test_gap
+from .preactivation import OrderConfig, OrderResult, run_block_orders
 from .rank import RankCollapseConfig, RankCollapseResult, run_rank_collapse
 from .residual_paths import (
     TrainingGradConfig,
@@ -99,6 +100,9 @@ __all__ = [
     "run_theorem1",
     "sort_transformer",
     "run_rank_collapse",
+    "OrderConfig",
+    "OrderResult",
+    "run_block_orders",
     "RankCollapseConfig",
     "RankCollapseResult",
     "run_shattered",

@@ -191,6 +191,7 @@ class GradientProfileConfig:
     statistic: str = "batch"
     positions: int = 8  # statistic="position": tokens probed per seed
     setup: ModelSetup = ModelSetup()
+    placements: tuple[str, ...] = PLACEMENTS  # probe only these (lesson 7 needs post-norm alone)
 
     def __post_init__(self) -> None:
         require_positive_int("depth", self.depth)
@@ -198,6 +199,10 @@ class GradientProfileConfig:
         require_positive_int("batch_size", self.batch_size)
         require_choice("statistic", self.statistic, STATISTICS)
         require_positive_int("positions", self.positions)
+        if not isinstance(self.placements, tuple) or not self.placements:
+            raise TypeError(f"placements must be a non-empty tuple of {PLACEMENTS}, got {self.placements!r}")
+        for norm in self.placements:
+            require_choice("placements", norm, PLACEMENTS)
         if not isinstance(self.setup, ModelSetup):
             raise TypeError(f"setup must be a ModelSetup, got {type(self.setup).__name__}")
 
@@ -252,7 +257,7 @@ def run_gradient_profile(
     stream), then probed on both cores side by side (:func:`~coursekit.training.map_side_by_side`:
     the numbers of a one-thread loop)."""
     result = GradientProfileResult(config)
-    runs = [(norm, seed) for norm in PLACEMENTS for seed in config.seeds]
+    runs = [(norm, seed) for norm in config.placements for seed in config.seeds]
     bar = tqdm(total=len(runs), disable=not progress_bar, desc="gradient profile", leave=False)
     counted = Lock()  # both threads advance the one bar
     probes = []  # (model, x, y) per run
