@@ -87,7 +87,8 @@ QUESTIONS = {
         digest="937dda59bce92b172c03667c89787ccee5eae013a652903fb6616d61fea11604",
         explanation="Each block keeps 1 - sigmoid(-1) ≈ 0.73 of the shortcut signal, so after n "
         "blocks 0.73^n, which falls below 1 % at n = ln(0.01) / ln(0.73) ≈ 14.7, so 15 blocks. "
-        "At 32 blocks it is 4e-5: the gated net starts as a plain net. With bias -6, 0.9975^n "
+        "At 32 blocks it is 4e-5: the input's direct path through every block starts almost "
+        "empty, as in a plain net (each block still keeps 0.73 of its own input). With bias -6, 0.9975^n "
         "stays above 0.9 for 40 blocks.",
         nudge="the fraction after n blocks is (1 - sigmoid(-1))^n; solve for n with a logarithm",
         decimals=0,
