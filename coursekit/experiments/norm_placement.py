@@ -1,14 +1,16 @@
 """Pre-norm versus post-norm at initialisation (Xiong et al. 2020, "On Layer Normalization
 in the Transformer Architecture").
 
-- :func:`run_theorem1`: Theorem 1 as stated. The gradient of the *last* layer's second MLP
-  weight, for the loss at one position, is independent of the depth L under post-norm and
-  shrinks like 1/√L under pre-norm.
+- :func:`run_theorem1`: Theorem 1's scaling. The theorem bounds (O(·), at init) the gradient of
+  the sequence-average loss for the *last* layer's second MLP weight: independent of the depth L
+  under post-norm, shrinking like 1/√L under pre-norm. Measured here through a per-position proxy:
+  the mean over positions of the norm of each position's own loss gradient.
 - :func:`run_gradient_profile`: the gradient of every layer's second MLP weight. The paper's
-  "post-norm gradients grow with the layer index" (its Figure 3) holds only under conditions:
-  its Xavier init with zero biases (with ``nn.Linear``'s default init the profile is flat, with
-  ReLU or GELU), a batch-level statistic, and an average over seeds (single seeds range from
-  falling to a threefold rise). The switches here flip the activation, init and statistic.
+  "post-norm gradients grow with the layer index" (its Figure 3(a): the norm of the expected
+  gradient over many mini-batches, in an encoder–decoder) shows here only as a tendency of the
+  mean over seeds, with its Xavier init and zero biases (with ``nn.Linear``'s default init the
+  mean profile is flat); single seeds range from falling to a threefold rise in every setting.
+  The switches here flip the activation, init and statistic (one batch's gradient, or per position).
 - :func:`run_stream_norms`: ``‖x_l‖²/d`` by layer; the pre-norm stream grows linearly in l
   (the paper's lemma), the post-norm one is renormalised to 1 after every layer.
 
