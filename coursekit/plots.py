@@ -21,6 +21,7 @@ from .experiments.densenet import DenseNetResult
 from .experiments.initialisation import InitScalesResult
 from .experiments.norm_placement import GradientProfileResult, StreamResult, Theorem1Result
 from .experiments.norm_training import DepthSweepResult
+from .experiments.preactivation import OrderResult
 
 LOSS_LABEL = "training loss (cross-entropy, nats)"
 
@@ -384,3 +385,13 @@ def plot_grid_gradients(
     if title:
         fig.suptitle(title)
     return fig
+
+
+# Lesson 7: norm and activation order in the residual block
+
+
+def plot_block_orders(result: OrderResult, seed_index: int = 0) -> Figure:
+    """Loss curves of every block order (He et al. 2016, Fig. 4) at one seed (by position in ``seeds``)."""
+    c = result.config
+    curves = {order: by_seed[seed_index] for order, by_seed in result.loss_curves.items()}
+    return plot_loss_curves(curves, f"Block orders, {c.depth} blocks, seed {c.seeds[seed_index]}")

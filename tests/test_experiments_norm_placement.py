@@ -1,6 +1,5 @@
 """Pre-norm versus post-norm (lesson 6): each result's direction, pinned over several seeds."""
 
-import dataclasses
 import math
 
 import pytest
@@ -76,6 +75,9 @@ def test_profile_grows_toward_the_output_only_with_the_papers_init():
     assert paper.mean_slope("post") > 1.15  # Xiong et al.: grows with the layer index
     assert 0.85 < default.mean_slope("post") < 1.12  # GELU, PyTorch's init: flat
     assert paper.mean_slope("post") > default.mean_slope("post") + 0.1
+    # a tendency of the mean, not of each network: some seeds fall, some rise threefold
+    assert min(paper.slope("post")) < 1.0 < 2.5 < max(paper.slope("post")), paper.slope("post")
+    assert min(default.slope("post")) < 1.0, default.slope("post")
     # pre-norm falls toward the output at every seed, in both set-ups
     assert all(s < 0.8 for s in paper.slope("pre") + default.slope("pre"))
 
@@ -102,7 +104,7 @@ def test_pre_norm_stream_grows_linearly_post_norm_stays_at_one():
 def test_adam_warmup_rescues_deep_post_norm_at_every_seed():
     result = run_warmup(progress_bar=False)
     post, warm, pre = (result.final_loss[v] for v in ("post", "post+warmup", "pre"))
-    assert len(post) == 4
+    assert len(post) == 3
     assert all(p > 0.85 * CHANCE for p in post), post  # stuck near chance
     assert all(p > 1.4 * w for p, w in zip(post, warm, strict=True)), (post, warm)
     assert max(pre) < min(warm) and max(pre) < 0.5 * CHANCE
@@ -115,13 +117,6 @@ def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
     assert all(p > 0.9 * CHANCE for p in post), post  # at chance
     assert all(w < p - 0.15 for p, w in zip(post, warm, strict=True)), (post, warm)
     assert max(pre) < min(warm)
-
-
-def test_sgd_twice_the_rate_diverges_without_warmup_only():
-    config = dataclasses.replace(SGD_WARMUP, lr=2.0, steps=40, warmup_steps=40, seeds=(0, 1))
-    result = run_warmup(config, progress_bar=False)
-    assert all(step is not None and step < 30 for step in result.diverged_at["post"])
-    assert result.diverged_at["post+warmup"] == [None, None]
 
 
 def test_depth_sweep_post_norm_falls_behind_as_depth_grows():
@@ -151,6 +146,8 @@ def test_plots_draw_the_results(theorem1):
         (lambda: Theorem1Config(depths=(6, 0)), "depths"),
         (lambda: Theorem1Config(setup={"d_model": 64}), "setup"),
         (lambda: GradientProfileConfig(statistic="median"), "statistic"),
+        (lambda: GradientProfileConfig(placements=("mid",)), "placements"),
+        (lambda: GradientProfileConfig(placements=()), "placements"),
         (lambda: StreamConfig(seeds=()), "seeds"),
         (lambda: WarmupConfig(optimizer="rmsprop"), "optimizer"),
         (lambda: WarmupConfig(warmup_steps=500), "warmup_steps"),
@@ -178,3 +175,10 @@ def test_the_gradient_profile_on_two_threads_is_the_one_thread_loop():
                 model = sort_transformer(config.depth, norm, config.setup, seed)
                 x, y = _sort_batch(config.setup, config.batch_size, seed)
                 assert result.grad[norm][i] == grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")
+
+
+def test_the_gradient_profile_can_probe_one_placement():
+    """``placements=("post",)`` probes post-norm alone, with the same numbers as probing both."""
+    both = run_gradient_profile(GradientProfileConfig(depth=3, seeds=(0, 1)))
+    post = run_gradient_profile(GradientProfileConfig(depth=3, seeds=(0, 1), placements=("post",)))
+    assert list(post.grad) == ["post"] and post.grad["post"] == both.grad["post"]

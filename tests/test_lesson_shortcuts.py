@@ -74,6 +74,7 @@ LESSON_ANSWERS = {
     "densenet_width": 64 + 32 * 12,
     "residual_exploding": "b",
     "which_skips_train": "c",
+    "block_order_shortcut": "c",
 }
 
 

@@ -87,7 +87,8 @@ QUESTIONS = {
         digest="937dda59bce92b172c03667c89787ccee5eae013a652903fb6616d61fea11604",
         explanation="Each block keeps 1 - sigmoid(-1) ≈ 0.73 of the shortcut signal, so after n "
         "blocks 0.73^n, which falls below 1 % at n = ln(0.01) / ln(0.73) ≈ 14.7, so 15 blocks. "
-        "At 32 blocks it is 4e-5: the gated net starts as a plain net. With bias -6, 0.9975^n "
+        "At 32 blocks it is 4e-5: the input's direct path through every block starts almost "
+        "empty, as in a plain net (each block still keeps 0.73 of its own input). With bias -6, 0.9975^n "
         "stays above 0.9 for 40 blocks.",
         nudge="the fraction after n blocks is (1 - sigmoid(-1))^n; solve for n with a logarithm",
         decimals=0,
@@ -116,6 +117,15 @@ QUESTIONS = {
         nudge="look at the table above: which variant's loss range sits next to the identity's?",
         choices=("a", "b", "c", "d"),
     ),
+    "block_order_shortcut": Question(
+        digest="91c9213528bb20310b28dcf13753168dac7eca6ffc668c54ea6d5f28e606dff0",
+        explanation="Full pre-activation: every block is x + F(x) with nothing after the add, so "
+        "x_L = x_l + the sum of the branches in between, and the gradient reaches block l through "
+        "an identity term (He et al. 2016). The original block puts a ReLU after each add, BN after "
+        "addition a BN and a ReLU: each sits on the shortcut path of every later block.",
+        nudge="for each block, look at what is applied after x and F(x) are added",
+        choices=("a", "b", "c", "d"),
+    ),
     # exercise 6: warm-up
     "warmup_full_rate_step": Question(
         digest="061f61778ad41491667d1e097a5cada7dcd55e99cc714d2d5206df11e9d6a5d4",
@@ -126,13 +136,36 @@ QUESTIONS = {
     ),
     "postnorm_warmup": Question(
         digest="f15fa097456848708f43f349cca164a25fc9ae331994a9b00b6faa2d6cb32f06",
-        explanation="Theorem 1, measured in lesson 6: post-norm's last layer gets the same "
-        "gradient at any depth while pre-norm's shrinks like 1/sqrt(L), so at a rate that suits "
-        "pre-norm the first full-size steps knock the deep post-norm stack to chance. A warm-up "
-        "keeps the early steps small until the weights and Adam's statistics settle; with SGD "
-        "it helped too, so it is not only about Adam.",
-        nudge="look at lesson 6's Theorem 1 numbers: which placement's last-layer gradient "
-        "stays large as the stack gets deeper, and what does a big early step do to it?",
+        explanation="That is what the runs show, and all they show: the same network, from the "
+        "same weights and on the same minibatches, learns at a rate where without a warm-up it "
+        "stays at chance (with Adam here, and with plain SGD in lesson 6). Why is contested: "
+        "large last-layer gradients at init (Xiong et al. 2020, a hypothesis; Adam's steps ignore "
+        "the gradient's scale), post-norm amplifying small updates into large output changes "
+        "(Liu et al. 2020, Admin), or the variance of Adam's early second-moment estimate "
+        "(RAdam). The SGD run rules out the last as the whole story; it does not pick between "
+        "the first two.",
+        nudge="separate what the two curves show from the stories told about them: which option "
+        "claims no more than the experiment measured?",
+        choices=("a", "b", "c", "d"),
+    ),
+    # lesson 06: pre-norm versus post-norm
+    "prenorm_last_layer": Question(
+        digest="4c7ed4a1e2223d5f3643b3bf8d56f4cfbea0ea0b4830303a5b1a2f646d58067d",
+        explanation="Every pre-norm branch reads LN(x_l), so its input is unit-scale at any depth; "
+        "but it adds its output to a stream whose squared norm has grown with every layer "
+        "(about 17 d after 24 layers in the paper's set-up), and the final LayerNorm divides the "
+        "sum by its size. The branch's relative contribution, and with it its gradient, shrinks "
+        "(Theorem 1: like 1/sqrt(L) for the last layer).",
+        nudge="what does each pre-norm branch read, and what is its output added to?",
+        choices=("a", "b", "c", "d"),
+    ),
+    "adam_gradient_scale": Question(
+        digest="fb1ed922c780a996cb4c456555cd6798e245fd85f9f51af475ec750d1c2a4f4c",
+        explanation="Adam's step is lr * m / (sqrt(v) + eps): doubling every gradient doubles the "
+        "running mean m and the root of the running mean of squares sqrt(v), so the step is "
+        "unchanged. That is why 'large gradients mean large steps' holds for SGD but not, as "
+        "stated, for Adam: one reason the warm-up story is contested.",
+        nudge="write Adam's step as lr * m / sqrt(v) and double the gradient in both",
         choices=("a", "b", "c", "d"),
     ),
     # exercise 5: skip versus no skip

@@ -41,6 +41,7 @@ from .norm_training import (
     run_warmup,
 )
 from .normalisation import batch_dependence, layer_norm_bug_errors, scale_invariance, train_test_gap
+from .preactivation import OrderConfig, OrderResult, run_block_orders
 from .rank import RankCollapseConfig, RankCollapseResult, run_rank_collapse
 from .residual_paths import (
     TrainingGradConfig,
@@ -103,6 +104,9 @@ __all__ = [
     "run_theorem1",
     "sort_transformer",
     "run_rank_collapse",
+    "OrderConfig",
+    "OrderResult",
+    "run_block_orders",
     "RankCollapseConfig",
     "RankCollapseResult",
     "run_shattered",
