@@ -33,8 +33,19 @@ _RANGE = re.compile(
 )
 
 
+class Quoted(float):
+    """A number as the prose writes it: ``1.40`` keeps its ``.text``, so it claims three digits."""
+
+    text: str
+
+    def __new__(cls, token: str) -> Quoted:
+        value = super().__new__(cls, token.replace("−", "-").replace("–", "-").replace(",", ""))
+        value.text = token
+        return value
+
+
 def _to_float(token: str) -> float:
-    return float(token.replace("−", "-").replace("–", "-").replace(",", ""))
+    return Quoted(token)
 
 
 def numbers(text: str) -> list[float]:
@@ -82,8 +93,8 @@ def _agrees(quoted: float, shown: float, rel: float) -> bool:
     """``quoted`` is ``shown`` as a reader would round it: to the quoted precision, or within ``rel``."""
     if math.isclose(quoted, shown, rel_tol=rel, abs_tol=1e-12):
         return True
-    text = f"{quoted:g}"
-    digits = len(re.sub(r"[^0-9]", "", text.split("e")[0]).lstrip("0")) or 1
+    text = getattr(quoted, "text", f"{quoted:g}")  # "1.40" claims three digits, not two
+    digits = len(re.sub(r"[^0-9]", "", re.split(r"[eE]", text)[0]).lstrip("0")) or 1
     return _significant(shown, digits) == _significant(quoted, digits)
 
 

@@ -27,6 +27,8 @@ def test_a_range_must_match_the_rounded_extremes():
     assert_range_covers((5.1, 9.1), [9.12, 5.08, 7.0])
     with pytest.raises(AssertionError, match="quotes 0.3–1.9"):
         assert_range_covers((0.3, 1.9), [0.39, 1.65])
+    with pytest.raises(AssertionError, match="1.37"):  # "1.40" claims three digits: 1.37 is not it
+        assert_range_covers(quoted_range("between 1.19–1.40"), [1.19, 1.37])
     with pytest.raises(AssertionError, match="quotes 1,|quotes 1347"):
         assert_number_matches(1347, 1348)
 
