@@ -25,9 +25,10 @@ from torch.nn import functional as F
 
 from coursekit.course.bench import BenchConfig, _variants, time_training
 from coursekit.data import Task, batches, load_digits
-from coursekit.training import TrainConfig, map_side_by_side
-from coursekit.training.batched import _stack_weights
-from coursekit.training.fused import _compiled, keep_freed_memory
+from coursekit.engine import map_side_by_side
+from coursekit.engine.fused import _compiled, keep_freed_memory
+from coursekit.engine.step import stack_weights
+from coursekit.training import TrainConfig
 
 EPS = 1e-5
 BLOCK_WEIGHTS = ("linear.weight", "bn.weight", "bn.bias")  # each block's, in the stack's order
@@ -109,7 +110,7 @@ def _groups(config: BenchConfig, threads: int) -> list[tuple[KernelStep, torch.T
     share = -(-len(models) // threads)
     groups = []
     for first in range(0, len(models), share):
-        flat, params, buffers = _stack_weights(models[first : first + share])
+        flat, params, buffers = stack_weights(models[first : first + share])
         p = {n: t.detach() for n, t in (params | buffers).items()}
         groups.append((KernelStep(p, config.depth, list(params)), flat))
     return groups
@@ -119,7 +120,7 @@ def check_gradient(config: BenchConfig, task: Task) -> float:
     """The largest difference between the hand-written gradient and autograd's through the
     trainer's own stacked forward (the same kernels, in the same order)."""
     models = _variants(config)[:2]
-    flat, params, buffers = _stack_weights(models)
+    flat, params, buffers = stack_weights(models)
     step = KernelStep({n: t.detach() for n, t in (params | buffers).items()}, config.depth, list(params))
     x, y = task.x_train[: config.batch_size], task.y_train[: config.batch_size]
     grads, loss = step.gradient(x, y)

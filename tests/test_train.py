@@ -6,8 +6,9 @@ from torch import nn
 
 from coursekit import build_stack
 from coursekit.data import Task, load_digits, make_sort
+from coursekit.engine import train_many
 from coursekit.experiments.models import BatchNormNet
-from coursekit.training import TrainConfig, lr_factor, train_many, train_model
+from coursekit.training import TrainConfig, lr_factor, train_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -139,8 +140,8 @@ def test_token_transformers_of_several_depths_train_in_one_sweep_as_alone():
     """train_depth_sweep with TokenTransformer (forward_stacked's active=): depths 1, 3 and 2 in
     one run give what each gets alone, with one gradient norm per block of its own."""
     from coursekit import StackConfig
+    from coursekit.engine import train_depth_sweep
     from coursekit.experiments.models import TokenTransformer
-    from coursekit.training.batched import train_depth_sweep
 
     task = make_sort(n_train=64, n_test=8, length=4)
     config = TrainConfig(steps=4, batch_size=16, lr=0.01, optimizer="adam", log_every=2)
@@ -249,7 +250,7 @@ def _seeded(make, seed: int, **options) -> torch.nn.Module:
 def test_a_depth_sweep_trains_in_one_run_as_each_depth_alone(digits):
     """train_depth_sweep: depths 2, 4 and 3 (plain and residual) in one batched run give what
     train_many gives each depth on its own, and each its own number of block gradient norms."""
-    from coursekit.training.batched import train_depth_sweep
+    from coursekit.engine import train_depth_sweep
 
     config = TrainConfig(steps=6, batch_size=64, lr=0.05, momentum=0.9, log_every=2)
 
@@ -308,8 +309,8 @@ def test_with_forward_stacked_the_thread_count_changes_the_speed_not_the_trainin
 
 def test_runs_side_by_side_give_what_each_run_gives_alone(digits):
     """Two structures (additive and gated shortcuts) and a depth sweep, trained side by side."""
+    from coursekit.engine import train_depth_sweep, train_side_by_side
     from coursekit.experiments.models import BatchNormNet
-    from coursekit.training import train_depth_sweep, train_side_by_side
 
     config = TrainConfig(steps=4, batch_size=32, lr=0.05, log_every=2)
 
@@ -334,7 +335,7 @@ def test_runs_side_by_side_give_what_each_run_gives_alone(digits):
 
 
 def test_side_by_side_refuses_mixed_structures_within_a_run(digits):
-    from coursekit.training import train_side_by_side
+    from coursekit.engine import train_side_by_side
 
     mixed = _digits_nets("identity", (0,)) + _digits_nets("gated", (0,))
     with pytest.raises(ValueError, match="one structure"):
@@ -347,7 +348,7 @@ def test_side_by_side_refuses_mixed_structures_within_a_run(digits):
 
 def test_the_plan_deals_every_variant_once_in_about_equal_shares():
     """McNaughton's rule: contiguous pieces, shares within one variant of equal, few cuts."""
-    from coursekit.training.batched import _plan
+    from coursekit.engine.threads import plan as _plan
 
     class Sized:
         def __init__(self, work):
@@ -366,7 +367,7 @@ def test_the_plan_deals_every_variant_once_in_about_equal_shares():
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
 def test_map_side_by_side_gives_the_plain_loop_in_order(threads):
     """Held-out losses of several models, however the items are dealt out: exactly the loop's."""
-    from coursekit.training import map_side_by_side
+    from coursekit.engine import map_side_by_side
 
     task = make_sort(n_train=16, n_test=64, length=4)
     models = _transformers(5)
@@ -386,7 +387,7 @@ def test_map_side_by_side_gives_the_plain_loop_in_order(threads):
 def test_a_depth_sweeps_optimizer_steps_only_the_weights_each_variant_has():
     """The flat buffer's columns a shallower variant does not use (the blocks it lacks) are left
     out of its optimizer step; the runs of equal depth share one region per range of columns."""
-    from coursekit.training.batched import _used_regions
+    from coursekit.engine.optimizer import used_regions as _used_regions
 
     names = ["stem.w", "blocks.0.w", "blocks.0.b", "blocks.1.w", "blocks.2.w", "head.w"]
     sizes = [4, 3, 1, 3, 3, 2]

@@ -32,10 +32,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .. import experiments
 from ..data import load_digits
+from ..engine import threads as engine_threads
+from ..engine import train_many
+from ..engine.threads import THREADS
 from ..experiments.models import BatchNormNet
 from ..seeding import seed_everything
-from ..training import TrainConfig, batched, train_many, train_model
-from ..training.batched import THREADS
+from ..training import TrainConfig, train_model
 from ..validate import require_positive_int
 
 BUDGETS = {
@@ -177,8 +179,8 @@ class _OpTimer(TorchDispatchMode):
 def profile_breakdown(run: Callable[[], object], top: int = 3) -> Breakdown:
     """Rerun ``run`` on one thread, plainly and timing every op; the time outside all ops
     (Python, autograd's engine) is what the plain rerun's time leaves over."""
-    before = batched.THREADS
-    batched.THREADS = 1  # every train_many of the run on this thread, where the timer sees it
+    before = engine_threads.THREADS
+    engine_threads.THREADS = 1  # every train_many of the run on this thread, where the timer sees it
     try:
         start = clock()
         run()
@@ -187,7 +189,7 @@ def profile_breakdown(run: Callable[[], object], top: int = 3) -> Breakdown:
         with timer:
             run()
     finally:
-        batched.THREADS = before
+        engine_threads.THREADS = before
     matmul = sum(t for k, t in timer.own.items() if k in MATMUL_OPS)
     others = sorted(((k, t) for k, t in timer.own.items() if k not in MATMUL_OPS), key=lambda kv: -kv[1])
     return Breakdown(seconds, matmul, sum(timer.own.values()), others[:top])
