@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import inspect
-import os
 import resource
 import statistics
 import sys
@@ -39,14 +38,8 @@ from ..experiments.models import BatchNormNet
 from ..seeding import seed_everything
 from ..training import TrainConfig, train_model
 from ..validate import require_positive_int
+from . import machine
 
-BUDGETS = {
-    "speedup": 4.0,
-    "fraction_of_peak": 0.25,
-    "experiment_s": 5.0,
-    "sweep_s": 10.0,  # the degradation sweep (run_degradation)
-    "memory_mb": 1024.0,
-}
 SWEEP = "degradation"
 # the ATen ops that do a model's matrix products
 MATMUL_OPS = frozenset({"mm", "bmm", "addmm", "baddbmm", "addbmm", "addmv", "mv", "dot"})
@@ -201,6 +194,103 @@ def peak_memory_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+Row = tuple[str, str, str, bool]  # (what, measured, budget, met); no budget: shown, not judged
+
+
+def _training_rows(config: BenchConfig, timings: Timings, peak: float, threads: int) -> list[Row]:
+    """The trainer's rows: the machine's matmul peak, the loop, the batched run, the speed-up
+    and the batched run's share of the peak (shown, not judged: a machine whose small ops cost
+    more reaches less of its peak with the same code)."""
+    label = (
+        f"{config.variants} variants, depth {config.depth}, width {config.width}, batch {config.batch_size}"
+    )
+    spread = lambda xs: f"{min(xs):.2f} s (median {statistics.median(xs):.2f})"  # noqa: E731
+    speedup = statistics.median(timings.speedups)
+    fraction = training_flops(config) / min(timings.batched) / 1e9 / peak
+    disturbed = " (peak disturbed: rerun)" if fraction > 1 else ""  # measured while something held a core
+    return [
+        (
+            f"fp32 matmul 512x512, {threads} thread(s) (machine peak, best of 2)",
+            f"{peak:.1f} GFLOP/s",
+            "",
+            True,
+        ),
+        (f"loop over {label}, {config.steps} steps", spread(timings.loop), "", True),
+        (
+            f"batched {label}, {config.steps} steps ({threads} group(s) x 1 thread)",
+            spread(timings.batched),
+            "",
+            True,
+        ),
+        (
+            f"speed-up of batched over loop (median of {config.repeats} pairs)",
+            f"{speedup:.2f}x (range {min(timings.speedups):.2f}-{max(timings.speedups):.2f})",
+            "",
+            True,
+        ),
+        (f"batched matmul throughput, {threads} thread(s)", f"{fraction:.0%} of peak{disturbed}", "", True),
+    ]
+
+
+def _experiment_rows(args: argparse.Namespace, speed: machine.Speed) -> tuple[list[Row], dict]:
+    """Each chosen experiment's default, timed against its budget scaled to this machine, and
+    (unless ``--no-breakdown``) where its time goes."""
+    chosen = experiment_defaults()
+    if args.experiments:
+        unknown = set(args.experiments) - set(chosen)
+        if unknown:
+            raise SystemExit(f"unknown experiments {sorted(unknown)}; known: {sorted(chosen)}")
+        chosen = {k: v for k, v in chosen.items() if k in args.experiments}
+    rows: list[Row] = []
+    breakdowns: dict[str, tuple[float, Breakdown | None]] = {}
+    for name, experiment in chosen.items():
+        start = clock()
+        experiment()
+        seconds = clock() - start
+        budget = speed.budget(machine.BUDGETS_S["degradation sweep" if name == SWEEP else "experiment"])
+        rows.append(
+            (f"experiment default: {name}", f"{seconds:.2f} s", f"< {budget:.3g} s", seconds < budget)
+        )
+        breakdown = None if args.no_breakdown else profile_breakdown(experiment)
+        breakdowns[name] = (seconds, breakdown)
+        where = "" if breakdown is None else f", {breakdown.matmul_s / breakdown.seconds:.0%} in matmuls"
+        print(f"  {name}: {seconds:.2f} s{where}", file=sys.stderr, flush=True)
+    return rows, breakdowns
+
+
+def _print_table(rows: list[Row]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measurement':<{width}}  {'measured':<40} {'budget':<10} ok")
+    for what, measured, budget, met in rows:
+        print(f"{what:<{width}}  {measured:<40} {budget:<10} {('yes' if met else 'NO') if budget else ''}")
+
+
+def _print_breakdowns(breakdowns: dict[str, tuple[float, Breakdown | None]]) -> None:
+    if not any(b is not None for _, b in breakdowns.values()):
+        return
+    print("\nwhere each experiment's time goes, rerun on one thread (an op timer sees one thread):")
+    print("matmul ops, other ops, and outside any op (Python, autograd's engine, dispatch), as shares")
+    print("of the one-thread time; ops timed one by one in a second rerun")
+    print(
+        f"{'experiment':<22} {'time':>7} {'1 thread':>9} {'matmul':>7} {'other':>7} {'outside':>8}"
+        "  costliest other ops"
+    )
+    for name, (seconds, b) in breakdowns.items():
+        if b is None:
+            continue
+        matmul, other = b.matmul_s / b.seconds, (b.ops_s - b.matmul_s) / b.seconds
+        outside = max(0.0, 1 - matmul - other)
+        top = ", ".join(f"{k} {t / b.seconds:.0%}" for k, t in b.top_other)
+        shares = f"{matmul:>7.0%} {other:>7.0%} {outside:>8.0%}"
+        print(f"{name:<22} {seconds:>6.2f}s {b.seconds:>8.2f}s {shares}  {top}")
+
+
+def _machine_speed(args: argparse.Namespace) -> machine.Speed:
+    """This machine's speed against the reference (measured on the bench's clock), or the one
+    ``--factor`` gives."""
+    return machine.measure(clock) if args.factor is None else machine.Speed.of_factor(args.factor)
+
+
 def run(args: argparse.Namespace) -> int:
     global clock
     clock = CLOCKS[args.clock]
@@ -208,131 +298,46 @@ def run(args: argparse.Namespace) -> int:
     config = BenchConfig(
         depth=args.depth, width=args.width, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats
     )
-    rows: list[tuple[str, str, str, bool]] = []  # (what, measured, budget, met)
     threads = torch.get_num_threads()
     print(f"coursekit bench: torch {torch.__version__}, {threads} thread(s), {args.clock} clock", flush=True)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5 * (os.cpu_count() or 1):
-        print(
-            f"note: load average {load:.1f} on {os.cpu_count()} cores: other work shares this machine, so "
-            "wall times inflate and vary; --threads 1 --clock cpu measures this process alone",
-            flush=True,
-        )
-
+    speed = _machine_speed(args)
+    print(machine.describe(speed), flush=True)
+    print(machine.budgets_line(speed, ["experiment", "degradation sweep"]), flush=True)
     before = matmul_gflops()
     timings = time_training(config, threads)
     # another process on a core slows a multi-threaded matmul far more than the small training
     # ops; measuring before and after and keeping the best keeps the peak honest
     peak = max(before, matmul_gflops())
-    batched = min(timings.batched)
-    speedup = statistics.median(timings.speedups)
-    achieved = training_flops(config) / batched / 1e9
-    rows.append(
-        (
-            f"fp32 matmul 512x512, {threads} thread(s) (machine peak, best of 2)",
-            f"{peak:.1f} GFLOP/s",
-            "",
-            True,
-        )
-    )
-    label = (
-        f"{config.variants} variants, depth {config.depth}, width {config.width}, batch {config.batch_size}"
-    )
-    spread = lambda xs: f"{min(xs):.2f} s (median {statistics.median(xs):.2f})"  # noqa: E731
-    rows.append((f"loop over {label}, {config.steps} steps", spread(timings.loop), "", True))
-    rows.append(
-        (
-            f"batched {label}, {config.steps} steps ({threads} group(s) x 1 thread)",
-            spread(timings.batched),
-            "",
-            True,
-        )
-    )
-    rows.append(
-        (
-            f"speed-up of batched over loop (median of {config.repeats} pairs)",
-            f"{speedup:.2f}x (range {min(timings.speedups):.2f}-{max(timings.speedups):.2f})",
-            f">= {BUDGETS['speedup']:g}x",
-            speedup >= BUDGETS["speedup"],
-        )
-    )
-    fraction = achieved / peak
-    disturbed = fraction > 1  # the peak was measured while something else held a core
-    rows.append(
-        (
-            f"batched matmul throughput, {threads} thread(s)",
-            f"{achieved:.1f} GFLOP/s = {fraction:.0%} of peak"
-            + (" (peak disturbed: rerun)" if disturbed else ""),
-            f">= {BUDGETS['fraction_of_peak']:.0%}",
-            not disturbed and fraction >= BUDGETS["fraction_of_peak"],
-        )
-    )
-
+    rows = _training_rows(config, timings, peak, threads)
     breakdowns: dict[str, tuple[float, Breakdown | None]] = {}
     if not args.skip_experiments:
-        chosen = experiment_defaults()
-        if args.experiments:
-            unknown = set(args.experiments) - set(chosen)
-            if unknown:
-                raise SystemExit(f"unknown experiments {sorted(unknown)}; known: {sorted(chosen)}")
-            chosen = {k: v for k, v in chosen.items() if k in args.experiments}
-        for name, experiment in chosen.items():
-            start = clock()
-            experiment()
-            seconds = clock() - start
-            budget = BUDGETS["sweep_s"] if name == SWEEP else BUDGETS["experiment_s"]
-            rows.append(
-                (f"experiment default: {name}", f"{seconds:.2f} s", f"< {budget:g} s", seconds < budget)
-            )
-            breakdown = None if args.no_breakdown else profile_breakdown(experiment)
-            breakdowns[name] = (seconds, breakdown)
-            where = "" if breakdown is None else f", {breakdown.matmul_s / breakdown.seconds:.0%} in matmuls"
-            print(f"  {name}: {seconds:.2f} s{where}", file=sys.stderr, flush=True)
-
+        experiment_rows, breakdowns = _experiment_rows(args, speed)
+        rows += experiment_rows
     memory = peak_memory_mb()
-    rows.append(
-        (
-            "peak memory (resident)",
-            f"{memory:.0f} MB",
-            f"< {BUDGETS['memory_mb']:g} MB",
-            memory < BUDGETS["memory_mb"],
-        )
-    )
-
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measurement':<{width}}  {'measured':<40} {'budget':<10} ok")
-    for what, measured, budget, met in rows:
-        print(f"{what:<{width}}  {measured:<40} {budget:<10} {('yes' if met else 'NO') if budget else ''}")
-    if any(b is not None for _, b in breakdowns.values()):
-        print("\nwhere each experiment's time goes, rerun on one thread (an op timer sees one thread):")
-        print("matmul ops, other ops, and outside any op (Python, autograd's engine, dispatch), as shares")
-        print("of the one-thread time; ops timed one by one in a second rerun")
-        print(
-            f"{'experiment':<22} {'time':>7} {'1 thread':>9} {'matmul':>7} {'other':>7} {'outside':>8}"
-            "  costliest other ops"
-        )
-        for name, (seconds, b) in breakdowns.items():
-            if b is None:
-                continue
-            matmul, other = b.matmul_s / b.seconds, (b.ops_s - b.matmul_s) / b.seconds
-            outside = max(0.0, 1 - matmul - other)
-            top = ", ".join(f"{k} {t / b.seconds:.0%}" for k, t in b.top_other)
-            shares = f"{matmul:>7.0%} {other:>7.0%} {outside:>8.0%}"
-            print(f"{name:<22} {seconds:>6.2f}s {b.seconds:>8.2f}s {shares}  {top}")
+    budget_mb = machine.KERNEL_BUDGET_MB
+    rows.append(("peak memory (resident)", f"{memory:.0f} MB", f"< {budget_mb:g} MB", memory < budget_mb))
+    _print_table(rows)
+    _print_breakdowns(breakdowns)
     judged = [r for r in rows if r[2]]
     failed = [r[0] for r in judged if not r[3]]
-    if speedup < BUDGETS["speedup"]:
-        print(
-            "\nthe speed-up's ceiling with PyTorch's own kernels (the step without autograd or Python "
-            "around each op): python benchmarks/kernel_floor.py"
-        )
+    speedup = statistics.median(timings.speedups)
     print(
-        f"summary: batched {speedup:.2f}x faster than the loop, {fraction:.0%} of matmul peak "
-        f"({threads} thread(s), {args.clock} clock), peak memory {memory:.0f} MB; "
+        f"summary: batched {speedup:.2f}x faster than the loop ({threads} thread(s), {args.clock} clock), "
+        f"peak memory {memory:.0f} MB, on a machine {speed.factor:.2f}x the reference's speed; "
         f"{len(judged) - len(failed)}/{len(judged)} budgets met"
         + (f" (missed: {'; '.join(failed)})" if failed else "")
     )
     return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -369,6 +374,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--repeats", type=_positive_int, default=BenchConfig.repeats, help="timings to take the best of"
     )
     parser.add_argument("--skip-experiments", action="store_true", help="time the trainer only")
+    parser.add_argument(
+        "--factor",
+        type=_positive_float,
+        default=None,
+        help="this machine's speed against the reference machine of the budgets (default: measured)",
+    )
     parser.add_argument(
         "--experiments",
         nargs="+",
