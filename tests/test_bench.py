@@ -46,8 +46,11 @@ def test_bench_prints_its_table_and_ends_with_the_summary(capsys):
         == "budgets here (on the reference): experiment < 9.25 s (18.5 s), degradation sweep < 18.5 s (37 s)"
     )
     assert any(line.startswith("speed-up of batched over loop") for line in lines)
+    share = next(line for line in lines if line.startswith("batched speed-up as a share of the floor's"))
+    assert ">= 85%" in share
     assert any(line.startswith("batched matmul throughput") for line in lines)
     assert lines[-1].startswith("summary: batched ") and "faster than the loop" in lines[-1]
+    assert "of the kernel floor's" in lines[-1] and "2.00x the reference's speed" in lines[-1]
 
 
 @pytest.mark.parametrize(
@@ -70,8 +73,11 @@ def test_the_kernel_floor_benchmark_times_the_real_gradient():
     """benchmarks/kernel_floor.py writes the digits step's gradient by hand to time its kernels
     alone; its gradient must be autograd's through the trainer's stacked forward, or the ceiling
     it reports is the ceiling of some other computation."""
-    config = BenchConfig(variants=2, depth=3, width=16, batch_size=32)
-    assert _benchmark("kernel_floor").check_gradient(config, load_digits()) < 1e-5  # raises if larger
+    from coursekit.course.bench import _variants
+    from coursekit.course.kernel_floor import check_gradient
+
+    models = _variants(BenchConfig(variants=2, depth=3, width=16, batch_size=32))
+    assert check_gradient(models, load_digits(), batch_size=32) < 1e-5  # raises if larger
 
 
 def test_the_widget_benchmark_moves_every_control_away_from_its_value():

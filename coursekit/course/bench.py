@@ -1,12 +1,16 @@
 """``coursekit bench``: how fast the experiments engine is on this machine, against its budgets.
 
-Measured in one run, on the same number of threads: (a) batched training of 8 variants (in
-``--threads`` groups side by side, one PyTorch thread each, as :func:`~coursekit.train_many`
-runs them) against a plain Python loop over the same 8 models (on that many PyTorch threads),
-interleaved, best and median of ``repeats``;
-(b) the batched run's matmul GFLOP/s as a fraction of this machine's own fp32 matmul
-throughput at the same thread count; (c) the wall time of every experiment's default (every
-``run_*`` that :mod:`coursekit.experiments` exports) and where it goes: two reruns on one
+First this machine's speed against the slow reference machine the budgets are set on
+(:mod:`.machine`: a tiny op and a Python loop; ``--factor`` gives it instead). Then, in one run,
+on the same number of threads: (a) batched training of 8 variants (in ``--threads`` groups side
+by side, one PyTorch thread each, as :func:`~coursekit.train_many` runs them), a plain Python
+loop over the same 8 models (on that many PyTorch threads) and the kernel floor, the same
+training as PyTorch's kernels alone (:mod:`.kernel_floor`), interleaved, best and median of
+``repeats``: the trainer's speed-up over the loop is judged as a share of the floor's (at
+least 85 %, on any machine: both are measured side by side); (b) the batched run's matmul
+GFLOP/s as a fraction of this machine's own fp32 matmul throughput (shown, not judged);
+(c) the time of every experiment's default (every ``run_*`` that :mod:`coursekit.experiments`
+exports), against its budget scaled to this machine, and where it goes: two reruns on one
 thread, one plain and one profiled, split it into matmul kernels, other ops and time outside
 any op, and name the costliest other ops (what to attack next); (d) the process's peak
 memory. Prints a table, then one summary line.
@@ -39,8 +43,12 @@ from ..seeding import seed_everything
 from ..training import TrainConfig, train_model
 from ..validate import require_positive_int
 from . import machine
+from .kernel_floor import train_kernels
 
 SWEEP = "degradation"
+# the batched trainer's speed-up over the loop, as a share of the kernel floor's (:mod:`.kernel_floor`):
+# the same on any machine, as both are measured side by side
+OF_FLOOR = 0.85
 # the ATen ops that do a model's matrix products
 MATMUL_OPS = frozenset({"mm", "bmm", "addmm", "baddbmm", "addbmm", "addmv", "mv", "dot"})
 
@@ -97,25 +105,39 @@ def training_flops(config: BenchConfig, d_in: int = 64, n_classes: int = 10) -> 
 
 @dataclass(frozen=True)
 class Timings:
-    """Seconds per repeat, interleaved: ``batched[i]`` and ``loop[i]`` ran back to back."""
+    """Seconds per repeat, interleaved: ``batched[i]``, ``loop[i]`` and ``kernels[i]`` (the
+    kernel floor, :mod:`.kernel_floor`) ran back to back."""
 
     batched: list[float]
     loop: list[float]
+    kernels: list[float]
 
     @property
     def speedups(self) -> list[float]:
         return [lo / b for b, lo in zip(self.batched, self.loop, strict=True)]
 
+    @property
+    def floor_speedups(self) -> list[float]:
+        """The kernels' speed-up over the loop: the ceiling of the trainer's without new kernels."""
+        return [lo / k for k, lo in zip(self.kernels, self.loop, strict=True)]
+
+    @property
+    def of_floor(self) -> list[float]:
+        """The trainer's speed-up as a share of the floor's, each repeat (``kernels / batched``)."""
+        return [k / b for b, k in zip(self.batched, self.kernels, strict=True)]
+
 
 def time_training(config: BenchConfig, threads: int) -> Timings:
-    """The batched run (``threads`` groups) and the loop over the same models (on the caller's
-    PyTorch threads), interleaved, ``repeats`` times, after one warm-up of each."""
+    """The batched run (``threads`` groups), the loop over the same models (on the caller's
+    PyTorch threads) and the kernel floor (``threads`` groups), interleaved, ``repeats`` times,
+    after one warm-up of each."""
     task = load_digits()
     train = TrainConfig(steps=config.steps, lr=0.05, batch_size=config.batch_size)
     warm_up = TrainConfig(steps=2, batch_size=config.batch_size)
     train_many(_variants(config), task, warm_up, progress_bar=False, threads=threads)
     train_model(_variants(config)[0], task, warm_up, progress_bar=False)
-    batched, loop = [], []
+    train_kernels(_variants(config), task, warm_up, threads)
+    batched, loop, kernels = [], [], []
     for _ in range(config.repeats):
         models = _variants(config)
         start = clock()
@@ -126,7 +148,11 @@ def time_training(config: BenchConfig, threads: int) -> Timings:
         for model in models:
             train_model(model, task, train, progress_bar=False)
         loop.append(clock() - start)
-    return Timings(batched, loop)
+        models = _variants(config)
+        start = clock()
+        train_kernels(models, task, train, threads)
+        kernels.append(clock() - start)
+    return Timings(batched, loop, kernels)
 
 
 def experiment_defaults() -> dict[str, Callable[[], object]]:
@@ -198,14 +224,15 @@ Row = tuple[str, str, str, bool]  # (what, measured, budget, met); no budget: sh
 
 
 def _training_rows(config: BenchConfig, timings: Timings, peak: float, threads: int) -> list[Row]:
-    """The trainer's rows: the machine's matmul peak, the loop, the batched run, the speed-up
-    and the batched run's share of the peak (shown, not judged: a machine whose small ops cost
+    """The trainer's rows: the machine's matmul peak, the loop, the batched run, the kernel
+    floor, the speed-ups, the trainer's share of the floor's (judged), and the batched run's
+    share of the matmul peak (shown, not judged: a machine whose small ops cost
     more reaches less of its peak with the same code)."""
     label = (
         f"{config.variants} variants, depth {config.depth}, width {config.width}, batch {config.batch_size}"
     )
     spread = lambda xs: f"{min(xs):.2f} s (median {statistics.median(xs):.2f})"  # noqa: E731
-    speedup = statistics.median(timings.speedups)
+    speedup, of_floor = statistics.median(timings.speedups), statistics.median(timings.of_floor)
     fraction = training_flops(config) / min(timings.batched) / 1e9 / peak
     disturbed = " (peak disturbed: rerun)" if fraction > 1 else ""  # measured while something held a core
     return [
@@ -223,10 +250,28 @@ def _training_rows(config: BenchConfig, timings: Timings, peak: float, threads: 
             True,
         ),
         (
-            f"speed-up of batched over loop (median of {config.repeats} pairs)",
+            f"kernel floor, the same step's kernels alone ({threads} group(s))",
+            spread(timings.kernels),
+            "",
+            True,
+        ),
+        (
+            f"speed-up of batched over loop (median of {config.repeats} repeats)",
             f"{speedup:.2f}x (range {min(timings.speedups):.2f}-{max(timings.speedups):.2f})",
             "",
             True,
+        ),
+        (
+            "speed-up of the kernel floor over loop (the ceiling)",
+            f"{statistics.median(timings.floor_speedups):.2f}x",
+            "",
+            True,
+        ),
+        (
+            "batched speed-up as a share of the floor's",
+            f"{of_floor:.0%} (range {min(timings.of_floor):.0%}-{max(timings.of_floor):.0%})",
+            f">= {OF_FLOOR:.0%}",
+            of_floor >= OF_FLOOR,
         ),
         (f"batched matmul throughput, {threads} thread(s)", f"{fraction:.0%} of peak{disturbed}", "", True),
     ]
@@ -320,9 +365,10 @@ def run(args: argparse.Namespace) -> int:
     _print_breakdowns(breakdowns)
     judged = [r for r in rows if r[2]]
     failed = [r[0] for r in judged if not r[3]]
-    speedup = statistics.median(timings.speedups)
+    speedup, of_floor = statistics.median(timings.speedups), statistics.median(timings.of_floor)
     print(
-        f"summary: batched {speedup:.2f}x faster than the loop ({threads} thread(s), {args.clock} clock), "
+        f"summary: batched {speedup:.2f}x faster than the loop, {of_floor:.0%} of the kernel floor's "
+        f"{statistics.median(timings.floor_speedups):.2f}x ({threads} thread(s), {args.clock} clock), "
         f"peak memory {memory:.0f} MB, on a machine {speed.factor:.2f}x the reference's speed; "
         f"{len(judged) - len(failed)}/{len(judged)} budgets met"
         + (f" (missed: {'; '.join(failed)})" if failed else "")
