@@ -5,7 +5,8 @@ Python threads, each training its share as one stacked computation on one PyTorc
 torch releases the GIL inside every op, so the shares run side by side. The deal
 (:func:`plan`) depends on the models and ``threads`` only, never on the machine's cores, and
 one intra-op thread fixes the order of every sum (more would change it, and training
-amplifies the change), so a seeded run gives the same numbers whatever the core count.
+amplifies the change), so a seeded run gives the same numbers whatever the core count (another
+kind of CPU may still round differently).
 """
 
 from __future__ import annotations
