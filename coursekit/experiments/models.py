@@ -22,6 +22,9 @@ from ..training import TrainConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
 
 SHORTCUTS = ("none", "identity", "scaled", "gated", "projected")
+# the shortcuts that only scale the input (by the buffer ``skip``: 0, 1, ``scale``): one structure,
+# one batch, and the engine's fused stack
+ADDITIVE = SHORTCUTS[:3]
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class BatchNormBlock(nn.Module):
         return torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x)
 
     def extra_repr(self) -> str:
-        return "additive" if self.shortcut in ("none", "identity", "scaled") else self.shortcut
+        return "additive" if self.shortcut in ADDITIVE else self.shortcut
 
 
 class BatchNormNet(nn.Module):
@@ -209,7 +212,7 @@ class BatchNormNet(nn.Module):
         input through): variants of several depths in one run
         (:func:`coursekit.engine.train_depth_sweep`)."""
         blocks = list(self.blocks)
-        if all(getattr(b, "shortcut", None) in ("none", "identity", "scaled") for b in blocks):
+        if all(getattr(b, "shortcut", None) in ADDITIVE for b in blocks):
             return digits_net_stacked(
                 p,
                 x,
