@@ -11,7 +11,7 @@ Each job's variants are dealt out to threads (:mod:`.threads`), each thread trai
 (:mod:`.step`), and the loop pauses Python's cyclic garbage collector and keeps freed memory
 for the next step. For models whose ``forward_stacked`` computes each variant alone, as the
 course's do, another ``threads`` trains every variant the same to the last bit
-(tests/test_train.py); through ``vmap``, or in the logged gradient norms, another deal can move
+(tests/test_engine.py); through ``vmap``, or in the logged gradient norms, another deal can move
 the last bits.
 """
 
