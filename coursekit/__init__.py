@@ -5,7 +5,8 @@ The layers, each importing only from those below it:
 - ``validate``, ``seeding``, ``data``: foundations;
 - ``nn/``: the reference blocks, with PyTorch's names (the learners' contracts);
 - ``measures``, ``probes``: the one implementation of each measure, and probes that leave no trace;
-- ``training/``: the textbook loop and the batched engine;
+- ``training/``: the textbook loop; ``engine/``: the batched engine that trains many variants
+  as one computation (for the maintainers: the experiments run on it);
 - ``experiments/``: the published results in miniature, config in, result out;
 - ``plots``, ``widgets/``: thin layers that draw the experiments' numbers;
 - ``checks/``: the exercise checks; ``course/``: the tooling (layout, build, grade, progress,
@@ -56,7 +57,7 @@ _EXPORTS = {
     "seed_everything": "coursekit.seeding",
     "TrainConfig": "coursekit.training",
     "TrainResult": "coursekit.training",
-    "train_many": "coursekit.training",
+    "train_many": "coursekit.engine",
     "train_model": "coursekit.training",
 }
 

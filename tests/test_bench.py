@@ -11,13 +11,13 @@ import ipywidgets
 import pytest
 import torch
 
-from coursekit.course import cli
+from coursekit.course import cli, machine
 from coursekit.course.bench import BenchConfig
 from coursekit.data import load_digits
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
-TINY = ["--steps", "2", "--depth", "2", "--width", "8", "--repeats", "1"]
+TINY = ["--steps", "2", "--depth", "2", "--width", "8", "--repeats", "1", "--factor", "2"]
 
 
 @pytest.fixture(autouse=True)
@@ -40,9 +40,17 @@ def _benchmark(name: str) -> ModuleType:
 def test_bench_prints_its_table_and_ends_with_the_summary(capsys):
     assert cli.main(["bench", "--skip-experiments", *TINY]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[1].startswith("machine: ") and "2.00x the reference machine's speed (given)" in lines[1]
+    assert (
+        lines[2]
+        == "budgets here (on the reference): experiment < 9.25 s (18.5 s), degradation sweep < 18.5 s (37 s)"
+    )
     assert any(line.startswith("speed-up of batched over loop") for line in lines)
+    share = next(line for line in lines if line.startswith("batched speed-up as a share of the floor's"))
+    assert ">= 85%" in share
     assert any(line.startswith("batched matmul throughput") for line in lines)
     assert lines[-1].startswith("summary: batched ") and "faster than the loop" in lines[-1]
+    assert "of the kernel floor's" in lines[-1] and "2.00x the reference's speed" in lines[-1]
 
 
 @pytest.mark.parametrize(
@@ -50,6 +58,7 @@ def test_bench_prints_its_table_and_ends_with_the_summary(capsys):
     [
         (["bench", "--skip-experiments", *TINY, "--threads", "0"], "--threads"),
         (["bench", "--skip-experiments", *TINY, "--steps", "-1"], "--steps"),
+        (["bench", "--skip-experiments", *TINY, "--factor", "0"], "--factor"),
         (["bench", *TINY, "--no-breakdown", "--experiments", "no_such_experiment"], "no_such_experiment"),
     ],
 )
@@ -64,8 +73,11 @@ def test_the_kernel_floor_benchmark_times_the_real_gradient():
     """benchmarks/kernel_floor.py writes the digits step's gradient by hand to time its kernels
     alone; its gradient must be autograd's through the trainer's stacked forward, or the ceiling
     it reports is the ceiling of some other computation."""
-    config = BenchConfig(variants=2, depth=3, width=16, batch_size=32)
-    assert _benchmark("kernel_floor").check_gradient(config, load_digits()) < 1e-5  # raises if larger
+    from coursekit.course.bench import _variants
+    from coursekit.course.kernel_floor import check_gradient
+
+    models = _variants(BenchConfig(variants=2, depth=3, width=16, batch_size=32))
+    assert check_gradient(models, load_digits(), batch_size=32) < 1e-5  # raises if larger
 
 
 def test_the_widget_benchmark_moves_every_control_away_from_its_value():
@@ -77,3 +89,55 @@ def test_the_widget_benchmark_moves_every_control_away_from_its_value():
     assert probes(toggle) == ["gelu"]
     assert probes(ipywidgets.Dropdown(options=["a", "b", "c"], value="b")) == ["a", "c"]
     assert probes(ipywidgets.Checkbox(value=False)) == [True]
+
+
+def test_the_factor_is_the_geometric_mean_of_the_two_speed_ratios():
+    assert machine.Speed(machine.REFERENCE_OP_US, machine.REFERENCE_LOOP_S).factor == pytest.approx(1.0)
+    twice = machine.Speed(machine.REFERENCE_OP_US / 2, machine.REFERENCE_LOOP_S / 2)
+    assert twice.factor == pytest.approx(2.0)
+    assert twice.budget(60.0) == pytest.approx(30.0)  # a faster machine gets less time
+    mixed = machine.Speed(machine.REFERENCE_OP_US / 4, machine.REFERENCE_LOOP_S)  # ops 4x, Python 1x
+    assert mixed.factor == pytest.approx(2.0)
+    slower = machine.Speed(machine.REFERENCE_OP_US * 2, machine.REFERENCE_LOOP_S * 2)
+    assert slower.budget(1.0) == pytest.approx(2.0)  # a slower machine gets more
+    assert machine.Speed.of_factor(3.7).factor == pytest.approx(3.7) and machine.Speed.of_factor(3.7).given
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="factor"):
+            machine.Speed.of_factor(bad)
+
+
+def test_the_speed_probes_turn_their_clock_into_the_reference_units():
+    """Each round reads the clock twice; a clock that advances 1 s per read makes every round
+    last 1 s, so the arithmetic, not the machine, sets the answer."""
+    ticks = iter(range(10**6))
+    clock = lambda: float(next(ticks))  # noqa: E731
+    assert machine.op_us(rounds=3, ops=1000, clock=clock) == pytest.approx(1e3)  # 1 s / 1000 ops
+    assert machine.loop_s(rounds=2, steps=1000, clock=clock) == pytest.approx(machine.LOOP_STEPS / 1000)
+
+
+def test_the_budgets_line_names_each_budget_here_and_on_the_reference():
+    line = machine.budgets_line(machine.Speed.of_factor(4.0), ["lesson", "course", "widget move"])
+    assert line == (
+        "budgets here (on the reference): "
+        "lesson < 15 s (60 s), course < 75 s (300 s), widget move < 0.25 s (1 s)"
+    )
+    assert "(given)" in machine.describe(machine.Speed.of_factor(4.0))
+    assert machine.cpu_name() and "cores" in machine.cores()
+
+
+def test_the_course_benchmark_applies_each_notebooks_budget_scaled():
+    course = _benchmark("course")
+    assert course.time_budget("notebooks/03_mlp_block.ipynb") == "lesson"
+    assert course.time_budget("notebooks/08_capstone.ipynb") == "capstone lesson (08)"
+    assert course.time_budget("solutions/05_skip_vs_noskip.ipynb") == "solution 05"
+    assert course.time_budget("solutions/03_mlp.ipynb") is None  # counted in the course's total only
+    speed = machine.Speed.of_factor(2.0)  # lesson 30 s, capstone 90 s, solution 05 10 s here
+    row = {"notebook": "notebooks/03_mlp_block.ipynb", "seconds": 29.0, "peak_mb": 500.0, "error": ""}
+    assert course.verdict(row, speed) == "ok"
+    assert course.verdict(row | {"seconds": 31.0}, speed) == "OVER 30 s"
+    assert course.verdict(row | {"notebook": "notebooks/08_capstone.ipynb", "seconds": 89.0}, speed) == "ok"
+    assert (
+        course.verdict(row | {"notebook": "solutions/05_skip_vs_noskip.ipynb", "seconds": 11.0}, speed)
+        == "OVER 10 s"
+    )
+    assert course.verdict(row | {"peak_mb": 2000.0}, speed) == "OVER 1 GB"

@@ -7,8 +7,8 @@ from torch.func import stack_module_state
 from torch.nn import functional as F
 
 from coursekit.data import load_digits
-from coursekit.experiments.models import BatchNormNet
-from coursekit.training.fused import bn_net_stacked, bn_stack, keep_freed_memory
+from coursekit.engine.fused import bn_stack, keep_freed_memory
+from coursekit.experiments.models import BatchNormNet, digits_net_stacked
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -160,7 +160,7 @@ def test_bn_net_stacked_is_a_two_layer_basic_block_net_too():
     models = [net(s) for s in (0.0, 1.0)]
     params, buffers = stack_module_state(models)
     x = load_digits().x_train[:32]
-    logits = bn_net_stacked(params | buffers, x, 3, layers=2, post_relu=True)
+    logits = digits_net_stacked(params | buffers, x, 3, layers=2, post_relu=True)
     for v, m in enumerate(models):
         h = m.stem(x)
         for block in m.blocks:
@@ -176,7 +176,7 @@ def test_the_fused_path_is_the_per_block_path_bit_for_bit():
     """BatchNormNet.forward_stacked (fused) against the per-block path it replaced
     (batch_norm_stacked and BatchNormBlock.forward_stacked): the same logits and gradients,
     head included, so no experiment's numbers move."""
-    from coursekit.experiments.stacked import batch_norm_stacked, linear_stacked
+    from coursekit.engine.layers import batch_norm_stacked, linear_stacked
 
     models = []
     for seed, shortcut in enumerate(("none", "identity", "scaled", "none")):
@@ -209,7 +209,7 @@ def test_the_fused_path_is_the_per_block_path_bit_for_bit():
 def test_the_stack_runs_compiled_and_gives_its_python_source_bit_for_bit(layers, post_relu, active):
     """TorchScript runs the stack's loops (without the GIL); the same ATen ops in the same order,
     so the compiled forward and backward give exactly what their Python source gives."""
-    from coursekit.training import fused
+    from coursekit.engine import fused
 
     compiled = fused._compiled()
     assert all(isinstance(f, torch.jit.ScriptFunction) for f in compiled)

@@ -22,14 +22,16 @@ RANKS = {
     "coursekit.nn": 1,
     "coursekit.measures": 2,
     "coursekit.probes": 3,
-    "coursekit.training": 4,
-    "coursekit.experiments": 5,
-    "coursekit.plots": 6,
-    "coursekit.checks": 6,
-    "coursekit.widgets": 7,
-    "coursekit.course": 8,
-    "coursekit": 9,  # the public API re-exports the layers; nothing inside imports it
+    "coursekit.training": 4,  # the textbook loop a learner reads
+    "coursekit.engine": 5,  # the batched engine, for the maintainers: below the experiments it runs
+    "coursekit.experiments": 6,
+    "coursekit.plots": 7,
+    "coursekit.checks": 7,
+    "coursekit.widgets": 8,
+    "coursekit.course": 9,
+    "coursekit": 10,  # the public API re-exports the layers; nothing inside imports it
 }
+LEARNERS_ROOMS = ("coursekit.nn", "coursekit.training")  # what a learner reads: never the engine
 PUBLIC = {"coursekit", "coursekit.checks", "coursekit.widgets", "coursekit.plots"}
 
 
@@ -86,6 +88,19 @@ def test_each_module_imports_only_from_lower_layers(name: str) -> None:
         )
 
 
+def test_the_learners_rooms_never_import_the_engine() -> None:
+    """``nn/`` and ``training/`` are the textbook a learner reads: the engine sits above them and
+    they know nothing of it (the ranks say so too; this says why, and holds if ranks move)."""
+    reach = {
+        name: sorted(t for t in targets if rank(t)[1] == "coursekit.engine")
+        for name, targets in GRAPH.items()
+        if rank(name)[1] in LEARNERS_ROOMS
+    }
+    assert reach, "no module found in nn/ or training/"
+    assert not any(reach.values()), {k: v for k, v in reach.items() if v}
+    assert rank("coursekit.training")[0] < rank("coursekit.engine")[0] < rank("coursekit.experiments")[0]
+
+
 def test_the_import_graph_has_no_cycle() -> None:
     resolved = {n: {t if t in GRAPH else t.rsplit(".", 1)[0] for t in ts} for n, ts in GRAPH.items()}
     state: dict[str, str] = {}
@@ -107,7 +122,8 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_the_cycle_test_can_fail() -> None:
     """The checker above, on a graph with a circle, finds it (guards against a vacuous test)."""
-    assert rank("coursekit.experiments.models") == (5, "coursekit.experiments")
+    assert rank("coursekit.experiments.models") == (6, "coursekit.experiments")
+    assert rank("coursekit.engine.fused") == (5, "coursekit.engine")
     assert rank("coursekit.course.layout") == (0, "coursekit.course.layout")
     assert imports_of(PACKAGE / "course" / "build.py") >= {"coursekit.course.layout"}
 

@@ -24,12 +24,13 @@ import torch
 from torch import nn
 
 from ..data import Task
+from ..engine import train_many
+from ..engine.layers import attention_stacked, layer_norm_stacked, linear_stacked, mlp_stacked
 from ..nn import MLP, SelfAttention
 from ..probes import parameter_counts, stream_norms
 from ..seeding import seed_everything, single_threaded
-from ..training import TrainConfig, train_many
+from ..training import TrainConfig
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
-from .stacked import attention_stacked, layer_norm_stacked, linear_stacked, mlp_stacked
 
 # variant -> (residual around attention, residual around the MLP, LayerNorms on,
 #             attention sublayer on, MLP sublayer on)

@@ -27,12 +27,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data import DIGITS_CLASSES, load_digits, probe_batch
+from ..engine import train_depth_sweep, train_many
 from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
-from ..training import TrainConfig, train_depth_sweep, train_many
-from ..training.fused import bn_net_stacked
+from ..training import TrainConfig
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, batch_norm_stem
+from .models import BatchNormNet, batch_norm_stem, digits_net_stacked
 
 KINDS = ("plain", "residual")
 
@@ -99,11 +99,11 @@ class DegradationNet(nn.Module):
         self, p: dict[str, torch.Tensor], x: torch.Tensor, active: tuple[int, ...] | None = None
     ) -> torch.Tensor:
         """:meth:`forward` of stacked variants (see ``train_many``), its blocks one autograd node
-        with a hand-written backward (:func:`coursekit.training.fused.bn_net_stacked`, bit for bit
+        with a hand-written backward (:func:`~coursekit.experiments.models.digits_net_stacked`, bit for bit
         the same numbers). ``x`` ``(batch, d_in)``; ``active`` as in
         :meth:`~coursekit.experiments.models.BatchNormNet.forward_stacked`."""
         layers = len(self.blocks[0].linears)
-        return bn_net_stacked(
+        return digits_net_stacked(
             p, x, len(self.blocks), layers, post_relu=True, eps=self.norm.eps, active=active
         )
 

@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from ..data import DIGITS_CLASSES, load_digits
+from ..engine import train_side_by_side
+from ..engine.layers import batch_norm_stacked, linear_stacked
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
-from ..training import train_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, digits_training
-from .stacked import batch_norm_stacked, linear_stacked
 
 
 class DenseLayer(nn.Module):

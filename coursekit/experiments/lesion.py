@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..data import load_digits
+from ..engine import train_many
 from ..probes import error_rate, lesion
 from ..seeding import single_threaded
-from ..training import train_many
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
 from .degradation import KINDS, DegradationConfig, skip_twins
 

@@ -3,7 +3,7 @@ TokenTransformer (embeddings, a stack of transformer blocks, per-position logits
 
 Both keep their blocks in a ``ModuleList`` called ``blocks`` (what the probes and the
 trainer's per-layer gradient norms read), and both can be trained many at once by
-:func:`coursekit.train_many`.
+:func:`coursekit.train_many` (each gathers its own weights by name for the engine).
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data import DIGITS_CLASSES
+from ..engine.fused import BatchNormNetWeights, bn_net_stacked
+from ..engine.layers import batch_norm_stacked, layer_norm_stacked, linear_stacked, transformer_block_stacked
 from ..nn import Stack, StackConfig
 from ..training import TrainConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
-from .stacked import batch_norm_stacked, layer_norm_stacked, linear_stacked, transformer_block_stacked
 
 SHORTCUTS = ("none", "identity", "scaled", "gated", "projected")
+# the shortcuts that only scale the input (by the buffer ``skip``: 0, 1, ``scale``): one structure,
+# one batch, and the engine's fused stack
+ADDITIVE = SHORTCUTS[:3]
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,38 @@ def batch_norm_stem(d_in: int, width: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(d_in, width, bias=False), nn.BatchNorm1d(width, track_running_stats=False), nn.ReLU()
     )
+
+
+def digits_net_stacked(
+    p: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    depth: int,
+    layers: int = 1,
+    post_relu: bool = False,
+    linear: str = "blocks.{i}.linears.{j}.weight",
+    norm: str = "blocks.{i}.norms.{j}",
+    eps: float = 1e-5,
+    active: tuple[int, ...] | None = None,
+) -> torch.Tensor:
+    """The ``forward_stacked`` of a digits net: ``stem`` (:func:`batch_norm_stem`), ``depth``
+    blocks of ``layers`` Linear → BatchNorm layers and a buffer ``skip``, a final BatchNorm
+    ``norm`` and a Linear ``head``, through the engine's fused stack
+    (:func:`coursekit.engine.fused.bn_net_stacked`, which reads no names: they are gathered
+    here). ``linear`` and ``norm`` give the blocks' names, ``{i}`` the block and ``{j}`` the
+    layer: the defaults are the degradation net's (two layers, ``post_relu``), and
+    :class:`BatchNormNet` passes its own. ``x`` ``(batch, d_in)``; returns ``(variant, batch, n_classes)``."""
+    grid = [[(linear.format(i=i, j=j), norm.format(i=i, j=j)) for j in range(layers)] for i in range(depth)]
+    weights = BatchNormNetWeights(
+        stem=p["stem.0.weight"],
+        stem_norm=(p["stem.1.weight"], p["stem.1.bias"]),
+        weights=[[p[w] for w, _ in row] for row in grid],
+        bn_weights=[[p[n + ".weight"] for _, n in row] for row in grid],
+        bn_biases=[[p[n + ".bias"] for _, n in row] for row in grid],
+        skips=[p[f"blocks.{i}.skip"] for i in range(depth)],
+        norm=(p["norm.weight"], p["norm.bias"]),
+        head=(p["head.weight"], p["head.bias"]),
+    )
+    return bn_net_stacked(weights, x, post_relu=post_relu, eps=eps, active=active)
 
 
 class BatchNormBlock(nn.Module):
@@ -116,7 +152,7 @@ class BatchNormBlock(nn.Module):
         return torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x)
 
     def extra_repr(self) -> str:
-        return "additive" if self.shortcut in ("none", "identity", "scaled") else self.shortcut
+        return "additive" if self.shortcut in ADDITIVE else self.shortcut
 
 
 class BatchNormNet(nn.Module):
@@ -168,18 +204,16 @@ class BatchNormNet(nn.Module):
 
         When every block is additive (``skip * x + relu(BN(W x))``: none, identity, scaled), the
         whole stack of blocks is one autograd node with a hand-written backward, on activations
-        laid out ``(batch, variant, width)`` (:func:`coursekit.training.fused.bn_net_stacked`):
+        laid out ``(batch, variant, width)`` (:func:`digits_net_stacked`):
         the same numbers, bit for bit, in far fewer ops. Otherwise each block's own
         :meth:`BatchNormBlock.forward_stacked` runs.
 
         ``active[i]``: how many variants, the first ones, run block ``i`` (the others pass their
         input through): variants of several depths in one run
-        (:func:`coursekit.training.batched.train_depth_sweep`)."""
-        from ..training.fused import bn_net_stacked
-
+        (:func:`coursekit.engine.train_depth_sweep`)."""
         blocks = list(self.blocks)
-        if all(getattr(b, "shortcut", None) in ("none", "identity", "scaled") for b in blocks):
-            return bn_net_stacked(
+        if all(getattr(b, "shortcut", None) in ADDITIVE for b in blocks):
+            return digits_net_stacked(
                 p,
                 x,
                 len(blocks),
@@ -229,12 +263,12 @@ class TokenTransformer(nn.Module):
         self, p: dict[str, torch.Tensor], tokens: torch.Tensor, active: tuple[int, ...] | None = None
     ) -> torch.Tensor:
         """:meth:`forward` of ``variant`` copies at once, their weights stacked in ``p``, in batched
-        ops (:mod:`.stacked`; ~3x faster to train than ``vmap`` over :meth:`forward`).
+        ops (:mod:`coursekit.engine.layers`; ~3x faster to train than ``vmap`` over :meth:`forward`).
         ``tokens`` ``(batch, seq)``; returns ``(variant, batch, seq, vocab)``.
 
         ``active[i]``: how many variants, the first ones, run block ``i``; the others' stream
         passes it unchanged (variants of several depths in one run,
-        :func:`coursekit.training.batched.train_depth_sweep`)."""
+        :func:`coursekit.engine.train_depth_sweep`)."""
         x = p["embed.weight"][:, tokens] + p["pos"].unsqueeze(1)  # (variant, batch, seq, d_model)
         for i, block in enumerate(self.stack.blocks):
             prefix, n = f"stack.blocks.{i}.", x.shape[0] if active is None else active[i]

@@ -30,10 +30,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data import make_sort
+from ..engine import map_side_by_side
 from ..nn import StackConfig
 from ..probes import grad_norms_by_layer, hidden_states
 from ..seeding import seed_everything, single_threaded
-from ..training import map_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import TokenTransformer
 

@@ -21,8 +21,9 @@ import torch
 from torch.nn import functional as F
 
 from ..data import Task, make_sort
+from ..engine import map_side_by_side, train_side_by_side
 from ..seeding import single_threaded
-from ..training import TrainConfig, map_side_by_side, train_side_by_side
+from ..training import TrainConfig
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .norm_placement import ModelSetup, sort_transformer
 

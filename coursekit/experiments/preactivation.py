@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data import DIGITS_CLASSES, load_digits
+from ..engine import train_side_by_side
 from ..probes import error_rate
 from ..seeding import seed_everything, single_threaded
-from ..training import train_side_by_side
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import batch_norm_stem, digits_training
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data import load_digits, probe_batch
+from ..engine import train_side_by_side
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
-from ..training import train_side_by_side
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, digits_training
 

@@ -1,16 +1,7 @@
-"""Training: the textbook loop a learner reads (:mod:`.loop`) and the batched engine that trains
-many variants as one computation (:mod:`.batched`). Both record a :class:`TrainResult`."""
+"""Training: the textbook loop a learner reads (:mod:`.loop`): the config, the schedule, the
+record, :func:`train_model`. The batched engine that trains many variants as one computation,
+and records the same :class:`TrainResult`, is :mod:`coursekit.engine`."""
 
-from .batched import map_side_by_side, train_depth_sweep, train_many, train_side_by_side
 from .loop import TrainConfig, TrainResult, lr_factor, train_model
 
-__all__ = [
-    "TrainConfig",
-    "TrainResult",
-    "lr_factor",
-    "map_side_by_side",
-    "train_depth_sweep",
-    "train_many",
-    "train_model",
-    "train_side_by_side",
-]
+__all__ = ["TrainConfig", "TrainResult", "lr_factor", "train_model"]

@@ -1,7 +1,7 @@
 """The textbook training loop, and what every trainer shares: the config, the schedule, the record.
 
 :func:`train_model` is the loop a learner reads: ``loss.backward()``, ``torch.optim``, a
-learning-rate schedule. :func:`coursekit.training.batched.train_many` trains many variants at
+learning-rate schedule. :func:`coursekit.engine.train_many` trains many variants at
 once and records the same numbers (tests check that they agree).
 
 A run whose loss or gradient turns NaN/Inf stops; its step is recorded in ``diverged_at``.

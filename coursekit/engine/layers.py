@@ -1,5 +1,5 @@
-"""The layers of the experiments' models for many variants at once: the ops their
-``forward_stacked`` methods are made of (see :func:`coursekit.train_many`).
+"""Layers for many variants at once: the ops the models' ``forward_stacked`` methods are made of
+(the contract: :mod:`.contract`).
 
 Every weight carries a leading ``variant`` dimension, as ``torch.func.stack_module_state``
 stacks it, and each function computes, per variant, what the ``torch.nn`` layer computes,

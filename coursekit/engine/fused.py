@@ -1,4 +1,4 @@
-"""Fused stacked operations for :func:`~coursekit.training.batched.train_many`: a BatchNorm MLP's
+"""Fused stacked operations for :func:`~coursekit.engine.train_many`: a BatchNorm MLP's
 layers over many variants at once, with a hand-written backward pass.
 
 At the course's sizes (8 variants × width 64 × batch 128) one batched matmul takes ~100 µs and
@@ -21,9 +21,9 @@ logits of 8 layers, 1e-3 at 34.) tests/test_fused.py checks values and gradients
   autograd node: the forward keeps what the backward needs, the backward runs the blocks in
   reverse, three ``bmm`` and a few full-size ops per layer. ``active`` lets variants of
   different depths share one run (a variant skips the blocks past its own depth). Its loops
-  run compiled by TorchScript, which holds no GIL, so :mod:`.batched`'s threads run side by side.
+  run compiled by TorchScript, which holds no GIL, so :mod:`.threads`' threads run side by side.
 - :func:`bn_net_stacked`: stem → :func:`bn_stack` → norm → head, the ``forward_stacked`` of
-  the digits nets.
+  the digits nets, on the weights they gather (:class:`BatchNormNetWeights`).
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["bn_net_stacked", "bn_stack", "keep_freed_memory"]
+__all__ = ["BatchNormNetWeights", "bn_net_stacked", "bn_stack", "keep_freed_memory"]
 
 _KEPT = False
 
@@ -201,7 +202,7 @@ def _compiled() -> tuple[Callable, Callable]:
     """:func:`_stack_forward` and :func:`_stack_backward` compiled by TorchScript, whose
     interpreter runs the whole loop of small ops without Python's GIL: 1.6x faster for a loop of
     tiny ops on one thread, and two threads run side by side (measured: 1.96x the work in the
-    same time, against 0.8x for the same loop in Python), which is what :mod:`.batched`'s
+    same time, against 0.8x for the same loop in Python), which is what :mod:`.threads`'
     threads need. The same ATen ops run, so the numbers are the same to the last bit. Where
     TorchScript is missing or cannot read the source, the Python functions run instead.
     Compiled once, under a lock: the first calls come from several threads at once."""
@@ -271,7 +272,7 @@ def bn_stack(
     Block ``i`` computes, per variant, ``u = relu(BN(u W_j^T))`` for each layer from ``u = x``, then
     ``skip * x + u``; with ``post_relu`` the last layer has no ReLU of its own and the block
     returns ``relu(skip * x + u)`` (He et al. 2015's basic block). Without, it is
-    :class:`~coursekit.experiments.models.BatchNormBlock`'s ``skip * x + relu(BN(W x))``.
+    the digits nets' ``BatchNormBlock``: ``skip * x + relu(BN(W x))``.
 
     ``active[i]`` (default: all) is how many variants, the first ones, run block ``i``; the
     others pass their input through unchanged and their weights of that block get zero
@@ -304,46 +305,43 @@ def _batch_norm(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: 
     return out.view(b, v, d)
 
 
+@dataclass(frozen=True)
+class BatchNormNetWeights:
+    """The stacked weights of a BatchNorm MLP laid out as the digits nets are, each
+    ``(variant, ...)``: a stem (Linear without bias → BatchNorm → ReLU), blocks of Linear →
+    BatchNorm layers (:func:`bn_stack`'s ``weights``, ``bn_weights``, ``bn_biases``, ``skips``),
+    a final BatchNorm and a Linear head. The model that owns the names gathers them."""
+
+    stem: torch.Tensor  # (variant, width, d_in)
+    stem_norm: tuple[torch.Tensor, torch.Tensor]  # BatchNorm weight, bias (variant, width)
+    weights: list[list[torch.Tensor]]  # [block][layer] (variant, width, width)
+    bn_weights: list[list[torch.Tensor]]  # [block][layer] (variant, width)
+    bn_biases: list[list[torch.Tensor]]
+    skips: list[torch.Tensor]  # [block] (variant,)
+    norm: tuple[torch.Tensor, torch.Tensor]  # the final BatchNorm's weight, bias
+    head: tuple[torch.Tensor, torch.Tensor]  # weight (variant, n_classes, width), bias (variant, n_classes)
+
+
 def bn_net_stacked(
-    p: dict[str, torch.Tensor],
+    w: BatchNormNetWeights,
     x: torch.Tensor,
-    depth: int,
-    layers: int = 1,
     post_relu: bool = False,
-    linear: str = "blocks.{i}.linears.{j}.weight",
-    norm: str = "blocks.{i}.norms.{j}",
-    skip: str = "blocks.{i}.skip",
     eps: float = 1e-5,
     active: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """The ``forward_stacked`` of a BatchNorm MLP laid out as the digits nets are: ``stem``
-    (``stem.0`` Linear without bias → ``stem.1`` BatchNorm → ReLU), ``depth`` residual blocks of
-    ``layers`` Linear → BatchNorm layers (see :func:`bn_stack`), a final BatchNorm ``norm`` and
-    a Linear ``head``. ``p`` maps parameter and buffer names to stacked tensors; ``linear``,
-    ``norm`` and ``skip`` give the blocks' names with ``{i}`` the block and ``{j}`` the layer.
-    ``x`` ``(batch, d_in)``; returns the logits ``(variant, batch, n_classes)``.
-
-    :class:`~coursekit.experiments.models.BatchNormNet` (one layer per block, ReLU before the
-    shortcut) calls it with ``linear="blocks.{i}.linear.weight", norm="blocks.{i}.bn"``; the
-    degradation net's two-layer basic block (ReLU after the shortcut) with the defaults and
-    ``layers=2, post_relu=True``.
+    """The ``forward_stacked`` of a BatchNorm MLP (:class:`BatchNormNetWeights`): stem →
+    :func:`bn_stack` → norm → head. ``x`` ``(batch, d_in)``; returns the logits
+    ``(variant, batch, n_classes)``. ``post_relu`` and ``active`` as in :func:`bn_stack`:
+    without ``post_relu`` each block is ``skip * x + relu(BN(W x))`` (the course's
+    ``BatchNormNet``), with it and two layers He et al. 2015's basic block (the degradation net).
     """
-    stem = p["stem.0.weight"]  # (variant, width, d_in)
-    variants, width, _ = stem.shape
+    variants, width, _ = w.stem.shape
     # one matmul for every variant: (batch, d_in) @ (d_in, variant * width)
-    h = torch.matmul(x, stem.reshape(variants * width, -1).t()).view(-1, variants, width)
-    h = F.relu(_batch_norm(h, p["stem.1.weight"], p["stem.1.bias"], eps), inplace=True)
-    blocks = range(depth)
+    h = torch.matmul(x, w.stem.reshape(variants * width, -1).t()).view(-1, variants, width)
+    h = F.relu(_batch_norm(h, *w.stem_norm, eps), inplace=True)
     h = bn_stack(
-        h,
-        [[p[linear.format(i=i, j=j)] for j in range(layers)] for i in blocks],
-        [[p[norm.format(i=i, j=j) + ".weight"] for j in range(layers)] for i in blocks],
-        [[p[norm.format(i=i, j=j) + ".bias"] for j in range(layers)] for i in blocks],
-        [p[skip.format(i=i)] for i in blocks],
-        post_relu=post_relu,
-        eps=eps,
-        active=active,
+        h, w.weights, w.bn_weights, w.bn_biases, w.skips, post_relu=post_relu, eps=eps, active=active
     )  # (batch, variant, width)
-    h = _batch_norm(h, p["norm.weight"], p["norm.bias"], eps)
+    h = _batch_norm(h, *w.norm, eps)
     # h W^T + b per variant: (variant, batch, n_classes)
-    return torch.baddbmm(p["head.bias"].unsqueeze(1), _per_variant(h), p["head.weight"].transpose(1, 2))
+    return torch.baddbmm(w.head[1].unsqueeze(1), _per_variant(h), w.head[0].transpose(1, 2))
