@@ -39,7 +39,7 @@ def time_budget(notebook: str) -> str | None:
     name = Path(notebook).name
     if notebook.startswith("notebooks/"):
         return "capstone lesson (08)" if name.startswith("08_") else "lesson"
-    return "solution 05" if notebook.startswith("solutions/") and name.startswith("05_") else None
+    return "solution 05" if notebook.startswith("solutions/") and name.startswith("exercise_05_") else None
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -54,14 +54,56 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-async def run_one(path: Path, timeout: int) -> dict[str, object]:
-    """Run ``path`` in a fresh kernel; its wall time, the kernel's peak memory and any error."""
-    import nbformat
+PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}  # what tqdm.auto draws in Jupyter
+
+
+def progress_bar_client(nb: object, **kwargs: object) -> object:
+    """An nbclient ``NotebookClient`` that also counts, per cell, the progress bars it opened."""
     from nbclient import NotebookClient
+
+    class Client(NotebookClient):
+        def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+            state = msg["content"].get("data", {}).get("state", {})
+            if msg["msg_type"] == "comm_open" and state.get("_model_name") in PROGRESS_MODELS:
+                self.bars[cell_index] = self.bars.get(cell_index, 0) + 1
+            super().handle_comm_msg(outs, msg, cell_index)
+
+    client = Client(nb, **kwargs)
+    client.bars = {}
+    return client
+
+
+def cell_seconds(cell: dict) -> float:
+    """How long a cell ran, from the timing nbclient records in its metadata (0 if not run)."""
+    from datetime import datetime
+
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.status.busy"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    began, ended = (datetime.fromisoformat(t.rstrip("Z")) for t in (start, end))
+    return (ended - began).total_seconds()
+
+
+def silent_cells(nb: dict, bars: dict[int, int], limit_s: float) -> list[tuple[int, float]]:
+    """``(index, seconds)`` of each code cell that ran longer than ``limit_s`` without a progress bar."""
+    return [
+        (index, seconds)
+        for index, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and (seconds := cell_seconds(cell)) > limit_s and not bars.get(index)
+    ]
+
+
+async def run_one(path: Path, timeout: int, speed: machine.Speed) -> dict[str, object]:
+    """Run ``path`` in a fresh kernel; its wall time, the kernel's peak memory, any error, and the
+    cells that kept a learner waiting past the progress-bar budget without a bar."""
+    import nbformat
 
     nb = nbformat.read(path, as_version=4)
     km = current_env_kernel_manager()
-    client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
+    client = progress_bar_client(
+        nb, km=km, timeout=timeout, record_timing=True, resources={"metadata": {"path": str(path.parent)}}
+    )
     error, peak = "", None
     start = time.perf_counter()
     try:
@@ -74,13 +116,20 @@ async def run_one(path: Path, timeout: int) -> dict[str, object]:
             pid = getattr(km.provisioner, "pid", None)
             peak = peak_rss_mb(pid) if pid else None
             await km.shutdown_kernel(now=False)
-    return {"notebook": str(path.relative_to(ROOT)), "seconds": seconds, "peak_mb": peak, "error": error}
+    silent = silent_cells(nb, client.bars, speed.budget(machine.BUDGETS_S["cell without a progress bar"]))
+    return {
+        "notebook": str(path.relative_to(ROOT)),
+        "seconds": seconds,
+        "peak_mb": peak,
+        "error": error,
+        "silent_cells": [f"cell {i} ({s:.1f} s)" for i, s in silent],
+    }
 
 
 async def run_all(paths: list[Path], timeout: int, speed: machine.Speed) -> list[dict[str, object]]:
     rows = []
     for path in paths:
-        row = await run_one(path, timeout)
+        row = await run_one(path, timeout, speed)
         rows.append(row)
         peak = "n/a" if row["peak_mb"] is None else f"{row['peak_mb']:.0f} MB"
         line = f"{row['notebook']:<42} {row['seconds']:>6.1f}s {peak:>12}  {verdict(row, speed)}"
@@ -98,6 +147,8 @@ def verdict(row: dict[str, object], speed: machine.Speed) -> str:
         problems.append(f"OVER {speed.budget(machine.BUDGETS_S[budget]):.3g} s")
     if row["peak_mb"] is not None and row["peak_mb"] >= KERNEL_BUDGET_MB:
         problems.append("OVER 1 GB")
+    if row.get("silent_cells"):
+        problems.append("NO PROGRESS BAR: " + ", ".join(row["silent_cells"]))
     return ", ".join(problems) or "ok"
 
 
@@ -115,7 +166,11 @@ def main() -> int:
     args = parser.parse_args()
     speed = machine.measure() if args.factor is None else machine.Speed.of_factor(args.factor)
     print(machine.describe(speed))
-    print(machine.budgets_line(speed, ["lesson", "capstone lesson (08)", "solution 05", "course"]))
+    print(
+        machine.budgets_line(
+            speed, ["lesson", "capstone lesson (08)", "solution 05", "course", "cell without a progress bar"]
+        )
+    )
     paths = find_notebooks(args.paths or [str(ROOT / "notebooks"), str(ROOT / "solutions")])
     paths = [p.resolve() for p in paths]
     with tempfile.TemporaryDirectory(prefix="coursekit-course-bench-") as scratch:

@@ -129,15 +129,30 @@ def test_the_course_benchmark_applies_each_notebooks_budget_scaled():
     course = _benchmark("course")
     assert course.time_budget("notebooks/03_mlp_block.ipynb") == "lesson"
     assert course.time_budget("notebooks/08_capstone.ipynb") == "capstone lesson (08)"
-    assert course.time_budget("solutions/05_skip_vs_noskip.ipynb") == "solution 05"
+    assert course.time_budget("solutions/exercise_05_skip_vs_noskip.ipynb") == "solution 05"
     assert course.time_budget("solutions/03_mlp.ipynb") is None  # counted in the course's total only
     speed = machine.Speed.of_factor(2.0)  # lesson 30 s, capstone 90 s, solution 05 10 s here
     row = {"notebook": "notebooks/03_mlp_block.ipynb", "seconds": 29.0, "peak_mb": 500.0, "error": ""}
     assert course.verdict(row, speed) == "ok"
     assert course.verdict(row | {"seconds": 31.0}, speed) == "OVER 30 s"
     assert course.verdict(row | {"notebook": "notebooks/08_capstone.ipynb", "seconds": 89.0}, speed) == "ok"
-    assert (
-        course.verdict(row | {"notebook": "solutions/05_skip_vs_noskip.ipynb", "seconds": 11.0}, speed)
-        == "OVER 10 s"
-    )
+    solution_05 = row | {"notebook": "solutions/exercise_05_skip_vs_noskip.ipynb", "seconds": 11.0}
+    assert course.verdict(solution_05, speed) == "OVER 10 s"
     assert course.verdict(row | {"peak_mb": 2000.0}, speed) == "OVER 1 GB"
+
+
+def test_the_course_benchmark_names_a_long_cell_without_a_progress_bar():
+    course = _benchmark("course")
+
+    def cell(seconds: float) -> dict:
+        timing = {"iopub.status.busy": "2026-12-03T08:00:00.000000Z"}
+        timing["shell.execute_reply"] = f"2026-12-03T08:00:{seconds:09.6f}Z"
+        return {"cell_type": "code", "metadata": {"execution": timing}}
+
+    nb = {"cells": [cell(0.2), {"cell_type": "markdown", "metadata": {}}, cell(3.5), cell(9.0), cell(0.0)]}
+    assert course.cell_seconds(nb["cells"][2]) == 3.5
+    assert course.silent_cells(nb, bars={3: 1}, limit_s=1.0) == [(2, 3.5)]  # cell 3 showed its bar
+    assert course.silent_cells(nb, bars={}, limit_s=5.0) == [(3, 9.0)]
+    row = {"notebook": "notebooks/03_mlp_block.ipynb", "seconds": 1.0, "peak_mb": 5.0, "error": ""}
+    verdict = course.verdict(row | {"silent_cells": ["cell 2 (3.5 s)"]}, machine.Speed.of_factor(1.0))
+    assert verdict == "NO PROGRESS BAR: cell 2 (3.5 s)"

@@ -35,6 +35,7 @@ BUDGETS_S = {
     "course": 300.0,  # every lesson and solution notebook together
     "solution 05": 20.0,  # the graded skip experiment
     "widget move": 1.0,  # from a control's move (or the widget's first draw) to its picture
+    "cell without a progress bar": 2.0,  # a learner waiting longer than this sees a bar move
     # one experiment's default, and the degradation sweep: the 5 s and 10 s first set on the
     # development machine (3.7x the reference) as reference budgets
     "experiment": 18.5,
