@@ -149,8 +149,10 @@ QUESTIONS = {
     "skip_lesion": Question(
         digest="48067de1d3efb589c6fc1451461991c88e94efd1e0e63be4fc6dafb3b124f9b5",
         explanation="With skips, deleting a block removes one term of a sum: the stream flows on "
-        "past the gap and the error barely moves (Veit et al. 2016). Without skips every block "
-        "feeds the next, so deleting any one breaks the chain and the error jumps toward chance.",
+        "past the gap and the error barely moves (Veit et al. 2016 saw the same in ResNets). "
+        "Without skips every block feeds the next, so deleting any one breaks the chain and the "
+        "error jumps toward chance. (The nets' BatchNorms use the test batch's statistics, which "
+        "helps the block after a gap; lesson 5 says so.)",
         nudge="write out what the block after the deleted one receives, with and without x +",
         choices=("a", "b", "c"),
     ),
@@ -219,6 +221,25 @@ QUESTIONS = {
         "gradient's scale. With plain SGD at rate 1 the un-normalised stream and its gradient fed "
         "each other until they overflowed, at every seed; the norms held them at unit scale.",
         nudge="look at the steps to loss 0.1 with and without norms, and at the SGD run's last column",
+        choices=("a", "b", "c"),
+    ),
+    # lesson 05
+    "lesson_skip_not_vanishing": Question(
+        digest="04c71121634780b71b7a5a5f2546cb8b6d2ec994ac58c6514bb773ffea291f39",
+        explanation="A vanishing gradient would leave the early blocks with a tiny share of the "
+        "gradient. Lesson 5 logged every block's gradient during training: the smallest share stayed "
+        "orders of magnitude above lesson 1's 1e-10, and the plain net still failed to fit. "
+        "(a) is about generalisation, (c) about fairness: true, but neither speaks to gradients.",
+        nudge="which option is a measurement of the gradient itself?",
+        choices=("a", "b", "c"),
+    ),
+    "lesson_skip_lesion_reading": Question(
+        digest="b5224511a060f5f23e7ac1caa7a8aea9d3ea8b0ffa6c15f47c054319ffff3134",
+        explanation="Deleting one block cost the residual net less than a point on average and "
+        "several blocks degraded it step by step, while any single deletion sent the plain net "
+        "toward chance. That is robustness. Veit et al.'s ensemble reading also rests on counting "
+        "the lengths of the paths that carry the gradient, which the lesson did not repeat.",
+        nudge="separate what was measured (errors after deletions) from how the paper explains it",
         choices=("a", "b", "c"),
     ),
 }
