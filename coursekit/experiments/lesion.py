@@ -20,6 +20,7 @@ from itertools import combinations
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..data import load_digits
 from ..measures import find_blocks
@@ -144,15 +145,22 @@ def run_lesion(
     task = load_digits()
     twins = _trained_twins(config, progress_bar, sweep)
     x, y = task.x_test, task.y_test
+    sets = {n: _block_sets(config.depth, n, config.sets) for n in config.several}
+    per_net = config.depth + sum(len(v) for v in sets.values())
     baseline = {k: [100 * error_rate(t[k], x, y) for t in twins] for k in KINDS}
-    deleted = {k: [[100 * lesion(t[k], x, y, i) for i in range(config.depth)] for t in twins] for k in KINDS}
-    several = {k: {n: [] for n in config.several} for k in KINDS}
-    for n in config.several:
-        sets = _block_sets(config.depth, n, config.sets)
-        for k in KINDS:
-            for t in twins:
-                errors = [100 * error_rate(delete_blocks(t[k], ks), x, y) for ks in sets]
-                several[k][n].append(sum(errors) / len(errors))
+    deleted: dict[str, list[list[float]]] = {k: [] for k in KINDS}
+    several: dict[str, dict[int, list[float]]] = {k: {n: [] for n in config.several} for k in KINDS}
+    with tqdm(
+        total=len(twins) * len(KINDS) * per_net, desc="deleting blocks", disable=not progress_bar
+    ) as bar:
+        for t in twins:
+            for k in KINDS:
+                deleted[k].append([100 * lesion(t[k], x, y, i) for i in range(config.depth)])
+                bar.update(config.depth)
+                for n, chosen in sets.items():
+                    errors = [100 * error_rate(delete_blocks(t[k], ks), x, y) for ks in chosen]
+                    several[k][n].append(sum(errors) / len(errors))
+                    bar.update(len(chosen))
     n = len(config.seeds)
     return LesionResult(
         config,
