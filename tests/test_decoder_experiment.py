@@ -176,3 +176,21 @@ def test_adams_first_step_ignores_the_losss_scale_and_sgds_follows_it():
     assert sizes["adam"][100.0] / sizes["adam"][1.0] == pytest.approx(1, rel=1e-3)
     # Adam's first step moves each weight by lr * sign(g): an rms of at most lr
     assert 0.5 * DecoderConfig().lr < sizes["adam"][1.0] <= DecoderConfig().lr * 1.0001
+
+
+@pytest.mark.parametrize("name, optimizer", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam)])
+def test_the_first_step_is_the_one_torch_optims_classes_take(name, optimizer):
+    config = DecoderConfig()
+    sizes = first_step_sizes(config, scales=(1.0, 100.0))
+    task = make_causal_task()
+    x, y = task.x_train[: config.batch_size], task.y_train[: config.batch_size]
+    for scale in (1.0, 100.0):
+        seed_everything(0)
+        model = CausalDecoder(10, 8, config.depth, config.d_model, config.n_heads)
+        before = torch.cat([p.detach().flatten() for p in model.parameters()])
+        opt = optimizer(model.parameters(), lr=config.lr)
+        loss = scale * torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        opt.step()
+        after = torch.cat([p.detach().flatten() for p in model.parameters()])
+        assert sizes[name][scale] == pytest.approx((after - before).pow(2).mean().sqrt().item(), rel=1e-4)

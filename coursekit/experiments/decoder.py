@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 from ..data import Task
 from ..nn import MLP, SelfAttention
@@ -349,12 +351,59 @@ def run_decoder_ablation(config: DecoderConfig = DecoderConfig(), progress_bar: 
     )
 
 
+def _first_step(name: str, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float) -> None:
+    """One step of ``torch.optim``'s own SGD or Adam update (the functions ``torch.optim.SGD`` and
+    ``torch.optim.Adam`` call), in place on ``params``; fresh state, defaults otherwise."""
+    if name == "sgd":
+        sgd(
+            params,
+            grads,
+            [None] * len(params),
+            weight_decay=0.0,
+            momentum=0.0,
+            lr=lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            foreach=False,
+            fused=None,
+            has_sparse_grad=False,
+            grad_scale=None,
+            found_inf=None,
+        )
+        return
+    zeros = [torch.zeros_like(p) for p in params]
+    adam(
+        params,
+        grads,
+        zeros,
+        [torch.zeros_like(p) for p in params],
+        [],
+        [torch.tensor(0.0) for _ in params],
+        foreach=False,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        grad_scale=None,
+        found_inf=None,
+        has_complex=False,
+        amsgrad=False,
+        beta1=0.9,
+        beta2=0.999,
+        lr=lr,
+        weight_decay=0.0,
+        eps=1e-8,
+        maximize=False,
+    )
+
+
+@single_threaded
 def first_step_sizes(
     config: DecoderConfig = DecoderConfig(), scales: tuple[float, ...] = (1.0, 100.0), seed: int = 0
 ) -> dict[str, dict[float, float]]:
     """How far the first optimiser step moves the weights when the loss is multiplied by each of
-    ``scales``: ``{"sgd": {scale: rms change}, "adam": {...}}``, with ``torch.optim.SGD`` and
-    ``torch.optim.Adam`` at ``config.lr`` on the residual+norm decoder of ``seed``, one minibatch.
+    ``scales``: ``{"sgd": {scale: rms change}, "adam": {...}}``, with PyTorch's own SGD and Adam
+    updates at ``config.lr`` on the residual+norm decoder of ``seed``, one minibatch.
 
     SGD's step is ``lr * g``, so it scales with the gradient; Adam's first step is
     ``lr * m / (sqrt(v) + eps)`` with ``m = (1 - b1) g``, ``v = (1 - b2) g^2`` after bias
@@ -362,19 +411,17 @@ def first_step_sizes(
     """
     task = make_causal_task(config.rule, config.vocab, config.seq, config.n_train)
     x, y = task.x_train[: config.batch_size], task.y_train[: config.batch_size]
+    seed_everything(seed)
+    model = CausalDecoder(config.vocab, config.seq, config.depth, config.d_model, config.n_heads, config.norm)
+    params = list(model.parameters())
+    logits = model(x)  # (batch, seq, vocab)
+    loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+    grads = torch.autograd.grad(loss, params)
     sizes: dict[str, dict[float, float]] = {"sgd": {}, "adam": {}}
-    for name, optimizer in (("sgd", torch.optim.SGD), ("adam", torch.optim.Adam)):
+    for name in sizes:
         for scale in scales:
-            seed_everything(seed)
-            model = CausalDecoder(
-                config.vocab, config.seq, config.depth, config.d_model, config.n_heads, config.norm
-            )
-            before = torch.cat([p.detach().flatten() for p in model.parameters()])
-            opt = optimizer(model.parameters(), lr=config.lr)
-            logits = model(x)  # (batch, seq, vocab)
-            loss = scale * nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
-            loss.backward()
-            opt.step()
-            after = torch.cat([p.detach().flatten() for p in model.parameters()])
-            sizes[name][scale] = (after - before).pow(2).mean().sqrt().item()
+            moved = [p.detach().clone() for p in params]
+            _first_step(name, moved, [scale * g for g in grads], config.lr)
+            change = torch.cat([(a - b.detach()).flatten() for a, b in zip(moved, params, strict=True)])
+            sizes[name][scale] = change.pow(2).mean().sqrt().item()
     return sizes
