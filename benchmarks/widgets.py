@@ -33,7 +33,7 @@ def lesson_widgets() -> dict[str, Callable[[], widgets.Explorer]]:
     """Every widget the lessons show, by lesson, built with the lessons' own arguments."""
 
     def decoder() -> widgets.Explorer:
-        post = experiments.run_decoder_ablation(experiments.DecoderConfig(), progress_bar=False)
+        post = experiments.run_decoder_ablation(experiments.DecoderConfig(steps=200), progress_bar=False)
         return widgets.decoder_explorer(post, variant="no residuals")
 
     def shortcuts() -> widgets.Explorer:
