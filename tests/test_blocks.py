@@ -53,7 +53,7 @@ def test_block_matches_torch_encoder_layer(norm_first, activation, causal, dtype
     [("gelu", nn.GELU()), ("gelu_tanh", nn.GELU(approximate="tanh")), ("relu", nn.ReLU())],
 )
 def test_mlp_activations_are_torchs(activation, reference):
-    """"gelu" is the exact GELU (BERT, torch.nn), "gelu_tanh" GPT-2's tanh form; they differ."""
+    """The exact GELU (torch.nn's default) as "gelu", GPT-2's tanh form as "gelu_tanh"; they differ."""
     torch.manual_seed(0)
     mlp = MLP(8, activation=activation)
     x = torch.randn(4, 8, dtype=torch.float64) * 3

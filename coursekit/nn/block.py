@@ -33,7 +33,7 @@ class TransformerBlock(nn.Module):
         d_hidden: MLP hidden width. Default: ``4 * d_model``.
         norm: ``"pre"``, ``"post"`` or ``"none"``. Default: ``"pre"``.
         residual: keep the skip connections. Default: True.
-        activation: MLP activation: ``"gelu"`` (exact, as BERT and ``torch.nn``), ``"gelu_tanh"``
+        activation: MLP activation: ``"gelu"`` (exact, as ``torch.nn.GELU()``), ``"gelu_tanh"``
             (the tanh approximation GPT-2 uses) or ``"relu"``. Default: ``"gelu"``.
         eps: LayerNorm epsilon. Default: 1e-5.
 
