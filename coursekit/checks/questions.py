@@ -201,7 +201,7 @@ QUESTIONS = {
         explanation="A measurement supports what it measured. With Adam the decoder without norms "
         "was as fast at 4 and 8 blocks (Adam's step ignores the gradient's scale); with plain SGD "
         "at rate 1 it diverged at every seed while the normalised one did not. Nothing here tests "
-        "a much deeper decoder, so 'never' and 'always' go beyond the evidence.",
+        "other models or a much deeper decoder, so (a) and (c) go beyond the evidence.",
         nudge="which of the three claims stays within what lesson 4 measured?",
         choices=("a", "b", "c"),
     ),
