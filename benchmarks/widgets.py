@@ -52,7 +52,7 @@ class LessonWidget:
 
 
 def _decoder_runs() -> tuple:
-    return (experiments.run_decoder_ablation(experiments.DecoderConfig(), progress_bar=False),)
+    return (experiments.run_decoder_ablation(experiments.DecoderConfig(steps=200), progress_bar=False),)
 
 
 def _shortcut_runs() -> tuple:

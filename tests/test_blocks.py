@@ -7,7 +7,7 @@ from torch import nn
 from coursekit import MLP, Residual, SelfAttention, TransformerBlock, build_stack, causal_mask
 
 
-def _torch_layer(norm_first: bool, activation: str, dtype=torch.float32) -> nn.TransformerEncoderLayer:
+def _torch_layer(norm_first: bool, activation, dtype=torch.float32) -> nn.TransformerEncoderLayer:
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(
         d_model=32,
@@ -28,18 +28,41 @@ def _torch_layer(norm_first: bool, activation: str, dtype=torch.float32) -> nn.T
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("activation", ["gelu", "relu"])
+@pytest.mark.parametrize("activation", ["gelu", "relu", "gelu_tanh"])
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_block_matches_torch_encoder_layer(norm_first, activation, causal, dtype):
-    layer = _torch_layer(norm_first, activation, dtype)
+    # torch spells GPT-2's activation nn.GELU(approximate="tanh")
+    torch_activation = nn.GELU(approximate="tanh") if activation == "gelu_tanh" else activation
+    layer = _torch_layer(norm_first, torch_activation, dtype)
     block = TransformerBlock.from_torch(layer)
     assert block.norm == ("pre" if norm_first else "post")
+    assert block.mlp.activation == activation
     x = torch.randn(3, 7, 32, dtype=dtype)
     mask = nn.Transformer.generate_square_subsequent_mask(7, dtype=dtype) if causal else None
+    # torch's no-grad fast path runs every GELU exact (it ignores approximate="tanh"), so the
+    # tanh form is compared against the layer's own Python path, which calls its activation
+    with torch.set_grad_enabled(activation == "gelu_tanh"):
+        expected = layer(x, src_mask=mask, is_causal=causal).detach()
     with torch.no_grad():
-        expected = layer(x, src_mask=mask, is_causal=causal)
         actual = block(x, causal=causal)
     torch.testing.assert_close(actual, expected)
+
+
+@pytest.mark.parametrize(
+    "activation, reference",
+    [("gelu", nn.GELU()), ("gelu_tanh", nn.GELU(approximate="tanh")), ("relu", nn.ReLU())],
+)
+def test_mlp_activations_are_torchs(activation, reference):
+    """The exact GELU (torch.nn's default) as "gelu", GPT-2's tanh form as "gelu_tanh"; they differ."""
+    torch.manual_seed(0)
+    mlp = MLP(8, activation=activation)
+    x = torch.randn(4, 8, dtype=torch.float64) * 3
+    mlp = mlp.double()
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x), mlp.fc2(reference(mlp.fc1(x))), rtol=0, atol=0)
+        if activation == "gelu_tanh":  # the approximation is close to, and not, the exact GELU
+            gap = (nn.GELU()(x) - reference(x)).abs().max().item()
+            assert 1e-6 < gap < 1e-2
 
 
 def test_causal_mask_hides_the_future():

@@ -6,14 +6,20 @@ import pytest
 import torch
 
 from coursekit import seed_everything
-from coursekit.experiments import CausalDecoder, DecoderConfig, make_causal_task, run_decoder_ablation
+from coursekit.experiments import (
+    CausalDecoder,
+    DecoderConfig,
+    first_step_sizes,
+    make_causal_task,
+    run_decoder_ablation,
+)
 from coursekit.experiments.decoder import VARIANTS
 
 
 @pytest.fixture(scope="module")
 def result():
-    """The default run: five variants from three seeds' initial weights (several CPU seconds)."""
-    return run_decoder_ablation(DecoderConfig(), progress_bar=False)
+    """Lesson 4's run: five variants from three seeds' initial weights, 200 steps (several CPU seconds)."""
+    return run_decoder_ablation(DecoderConfig(steps=200), progress_bar=False)
 
 
 def test_the_full_block_reaches_the_target_from_every_seed(result):
@@ -135,12 +141,56 @@ def test_without_norms_the_trained_stream_grows_more_at_every_seed(result):
         assert plain > 2 * normed, f"seed {seed}: growth {plain:.2f} without norms, {normed:.2f} with"
 
 
-def test_at_depth_24_the_pre_norm_layernorms_speed_up_every_seed():
-    """Where the norms pay: 24 blocks, Adam 1e-2 (lesson 4's second measurement)."""
-    config = DecoderConfig(depth=24, lr=1e-2, norm="pre", variants=("residual+norm", "no norms"))
-    deep = run_decoder_ablation(config, progress_bar=False)
-    assert deep.reached("residual+norm") == len(config.seeds)
-    for seed, (plain, normed) in enumerate(
-        zip(deep.steps_to_target["no norms"], deep.steps_to_target["residual+norm"], strict=True)
+def test_at_8_blocks_the_post_norm_decoder_is_no_slower_without_its_norms():
+    """Lesson 4's LayerNorm half: post-norm, 8 blocks, Adam 1e-2: the norms do not speed it up."""
+    config = DecoderConfig(depth=8, lr=1e-2, steps=100, variants=("residual+norm", "no norms"))
+    deeper = run_decoder_ablation(config, progress_bar=False)
+    assert deeper.reached("residual+norm") == deeper.reached("no norms") == len(config.seeds)
+    normed, plain = deeper.steps_to_target["residual+norm"], deeper.steps_to_target["no norms"]
+    assert sum(plain) <= 1.1 * sum(normed), f"{plain} steps without the norms against {normed}"
+    for seed, (a, b) in enumerate(
+        zip(deeper.stream_growth["no norms"], deeper.stream_growth["residual+norm"], strict=True)
     ):
-        assert plain is None or plain > 1.3 * normed, f"seed {seed}: {plain} steps against {normed}"
+        assert a > 2 * b, f"seed {seed}: stream growth {a:.2f} without norms, {b:.2f} with"
+
+
+def test_under_sgd_at_rate_1_only_the_decoder_without_norms_blows_up_at_every_seed():
+    """The mechanism lesson 4 claims: without the norms, SGD's steps and the gradient feed each other."""
+    config = DecoderConfig(
+        optimizer="sgd", lr=1.0, steps=20, log_every=1, variants=("residual+norm", "no norms")
+    )
+    sgd = run_decoder_ablation(config, progress_bar=False)
+    assert all(step is not None for step in sgd.diverged_at["no norms"])
+    assert all(step is None for step in sgd.diverged_at["residual+norm"])
+    for run in sgd.grad_norms["residual+norm"]:
+        assert len(run) == config.steps
+        assert max(max(row) for row in run) < 5
+    for run in sgd.grad_norms["no norms"]:  # the gradient grows by orders of magnitude before NaN/Inf
+        largest = [max(row) for row in run]
+        assert max(largest) > 100 * largest[0]
+
+
+def test_adams_first_step_ignores_the_losss_scale_and_sgds_follows_it():
+    sizes = first_step_sizes(DecoderConfig(), scales=(1.0, 100.0))
+    assert sizes["sgd"][100.0] / sizes["sgd"][1.0] == pytest.approx(100, rel=1e-3)
+    assert sizes["adam"][100.0] / sizes["adam"][1.0] == pytest.approx(1, rel=1e-3)
+    # Adam's first step moves each weight by lr * sign(g): an rms of at most lr
+    assert 0.5 * DecoderConfig().lr < sizes["adam"][1.0] <= DecoderConfig().lr * 1.0001
+
+
+@pytest.mark.parametrize("name, optimizer", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam)])
+def test_the_first_step_is_the_one_torch_optims_classes_take(name, optimizer):
+    config = DecoderConfig()
+    sizes = first_step_sizes(config, scales=(1.0, 100.0))
+    task = make_causal_task()
+    x, y = task.x_train[: config.batch_size], task.y_train[: config.batch_size]
+    for scale in (1.0, 100.0):
+        seed_everything(0)
+        model = CausalDecoder(10, 8, config.depth, config.d_model, config.n_heads)
+        before = torch.cat([p.detach().flatten() for p in model.parameters()])
+        opt = optimizer(model.parameters(), lr=config.lr)
+        loss = scale * torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        opt.step()
+        after = torch.cat([p.detach().flatten() for p in model.parameters()])
+        assert sizes[name][scale] == pytest.approx((after - before).pow(2).mean().sqrt().item(), rel=1e-4)

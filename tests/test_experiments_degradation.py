@@ -3,6 +3,7 @@
 Each test states a direction that must hold at *every* seed, never one machine's numbers.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -103,6 +104,26 @@ def test_lesion_breaks_the_plain_net_at_every_seed_and_barely_touches_the_residu
     _, residual_high = result.damage_range("residual", skip_first=True)
     assert plain_low > 40 and residual_high < 5, (result.baseline_by_seed, result.deleted_by_seed)
     assert len(result.deleted["plain"]) == 6 and len(result.deleted_by_seed["plain"]) == 3
+    # several blocks at once: the plain net stays broken; the residual one degrades step by step
+    for seed in range(3):
+        residual = [result.deleted_by_seed["residual"][seed], result.several["residual"][2][seed]]
+        single = sum(residual[0]) / len(residual[0])
+        assert single <= residual[1] <= result.several["residual"][4][seed] < 50, result.several
+        assert result.several["plain"][4][seed] > 40, result.several
+
+
+def test_the_lesion_reuses_a_sweeps_nets_and_gets_the_numbers_it_would_train_itself():
+    """Lesson 5 lesions the depth sweep's own 8-block nets instead of training them again."""
+    config = LesionConfig(depth=3, seeds=(0, 1), epochs=2, several=(2,), sets=2)
+    sweep = run_degradation(dataclasses.replace(config.sweep(), depths=(2, 3)), progress_bar=False)
+    reused, trained = (
+        run_lesion(config, progress_bar=False, sweep=sweep),
+        run_lesion(config, progress_bar=False),
+    )
+    assert reused.baseline_by_seed == trained.baseline_by_seed
+    assert reused.deleted_by_seed == trained.deleted_by_seed and reused.several == trained.several
+    with pytest.raises(ValueError, match="sweep"):
+        run_lesion(dataclasses.replace(config, lr=0.1), progress_bar=False, sweep=sweep)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +134,7 @@ def test_lesion_breaks_the_plain_net_at_every_seed_and_barely_touches_the_residu
         (lambda: DegradationConfig(momentum=1.0), ValueError, "momentum"),
         (lambda: DegradationConfig(momentum="0.9"), TypeError, "momentum"),
         (lambda: LesionConfig(seeds=(0, 1.5)), TypeError, "seeds"),
+        (lambda: LesionConfig(depth=3, several=(4,)), ValueError, "several"),
         (lambda: run_degradation("deep"), TypeError, "DegradationConfig"),
         (lambda: run_lesion(LesionConfig(batch_size=5000), progress_bar=False), ValueError, "batch_size"),
     ],

@@ -51,7 +51,9 @@ def test_a_config_is_trained_once_and_kept():
     [
         ("block_causal_positions", 3, 10),
         ("block_decoder_residual", "b", "a"),
-        ("block_decoder_norms", "c", "a"),
+        ("block_decoder_norms", "b", "c"),
+        ("lesson_block_adam_scale", "c", "a"),
+        ("lesson_block_norms_role", "b", "a"),
     ],
 )
 def test_the_questions_accept_the_answer_and_refuse_another(question, right, wrong):

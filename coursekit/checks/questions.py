@@ -182,8 +182,10 @@ QUESTIONS = {
     "skip_lesion": Question(
         digest="48067de1d3efb589c6fc1451461991c88e94efd1e0e63be4fc6dafb3b124f9b5",
         explanation="With skips, deleting a block removes one term of a sum: the stream flows on "
-        "past the gap and the error barely moves (Veit et al. 2016). Without skips every block "
-        "feeds the next, so deleting any one breaks the chain and the error jumps toward chance.",
+        "past the gap and the error barely moves (Veit et al. 2016 saw the same in ResNets). "
+        "Without skips every block feeds the next, so deleting any one breaks the chain and the "
+        "error jumps toward chance. (The nets' BatchNorms use the test batch's statistics, which "
+        "helps the block after a gap; lesson 5 says so.)",
         nudge="write out what the block after the deleted one receives, with and without x +",
         choices=("a", "b", "c"),
     ),
@@ -221,19 +223,56 @@ QUESTIONS = {
     ),
     "block_decoder_residual": Question(
         digest="a33775cf5255d2e71080e7f0fd004cef15f0b2e7c3b41c5fd80fde43ffb86bdd",
-        explanation="Without both residuals no seed reached loss 0.1 in 300 steps, in post-norm and "
-        "pre-norm alike; without the norms, or with the attention residual alone, every seed did. "
-        "The residual around attention keeps each token's own content on an identity path.",
+        explanation="Without both residuals no seed reached loss 0.1 in 200 steps; without the "
+        "norms, or with the attention residual alone, every seed did. The residual around "
+        "attention keeps each token's own content on an identity path.",
         nudge="look at the 'reached loss 0.1 at … of 3 seeds' lines of lesson 4",
         choices=("a", "b", "c"),
     ),
     "block_decoder_norms": Question(
-        digest="53ac598aeb4352605104ab95f552b83bc9207bf8f979446e3eba465343d3afda",
-        explanation="With 4 blocks and Adam the un-normalised stream grew only about ×5–7 and did no "
-        "harm. The norms keep what each sublayer reads at a fixed scale, which matters as depth "
-        "grows: at 24 blocks (Adam 1e-2) the pre-norm decoder without them needed about twice the "
-        "steps at every seed (lesson 4); lesson 1 measures ×10⁷ over 50 un-normalised blocks.",
-        nudge="compare the stream growth with and without the norms in lesson 4, and the depth",
+        digest="5181ff8fce7f97cac2db01204b7b71f3ba205d47068930ec2791103c57f80492",
+        explanation="A measurement supports what it measured. With Adam the decoder without norms "
+        "was as fast at 4 and 8 blocks (Adam's step ignores the gradient's scale); with plain SGD "
+        "at rate 1 it diverged at every seed while the normalised one did not. Nothing here tests "
+        "other models or a much deeper decoder, so (a) and (c) go beyond the evidence.",
+        nudge="which of the three claims stays within what lesson 4 measured?",
+        choices=("a", "b", "c"),
+    ),
+    # lesson 04
+    "lesson_block_adam_scale": Question(
+        digest="6bfb3024c205751da70b0d079b50929286e0b4023278b9851f9d667715437ef9",
+        explanation="SGD steps by lr × g, so a gradient 100 times larger gives a step 100 times "
+        "larger. Adam steps by lr × m / (sqrt(v) + eps): m and sqrt(v) both grow 100 times, so the "
+        "step does not change (its first step is lr × sign(g)). Lesson 4 measured ×100 and ×1.",
+        nudge="write both update rules and multiply g by 100 in each",
+        choices=("a", "b", "c", "d"),
+    ),
+    "lesson_block_norms_role": Question(
+        digest="d506755b5dd2164e51d7ccd9cc2eece17fadf0b45ac3b19ee0d8a70df443b2ec",
+        explanation="With Adam the decoder without norms reached loss 0.1 as fast as with them, "
+        "at 4 and at 8 blocks, while its stream grew several times more: Adam's step ignores the "
+        "gradient's scale. With plain SGD at rate 1 the un-normalised stream and its gradient fed "
+        "each other until they overflowed, at every seed; the norms held them at unit scale.",
+        nudge="look at the steps to loss 0.1 with and without norms, and at the SGD run's last column",
+        choices=("a", "b", "c"),
+    ),
+    # lesson 05
+    "lesson_skip_not_vanishing": Question(
+        digest="04c71121634780b71b7a5a5f2546cb8b6d2ec994ac58c6514bb773ffea291f39",
+        explanation="A vanishing gradient would leave the early blocks with a tiny share of the "
+        "gradient. Lesson 5 logged every block's gradient during training: the smallest share stayed "
+        "orders of magnitude above lesson 1's 1e-10, and the plain net still failed to fit. "
+        "(a) is about generalisation, (c) about fairness: true, but neither speaks to gradients.",
+        nudge="which option is a measurement of the gradient itself?",
+        choices=("a", "b", "c"),
+    ),
+    "lesson_skip_lesion_reading": Question(
+        digest="b5224511a060f5f23e7ac1caa7a8aea9d3ea8b0ffa6c15f47c054319ffff3134",
+        explanation="Deleting one block cost the residual net less than a point on average and "
+        "several blocks degraded it step by step, while any single deletion sent the plain net "
+        "toward chance. That is robustness. Veit et al.'s ensemble reading also rests on counting "
+        "the lengths of the paths that carry the gradient, which the lesson did not repeat.",
+        nudge="separate what was measured (errors after deletions) from how the paper explains it",
         choices=("a", "b", "c"),
     ),
     # lesson 01: residual connections (the questions at the end of the lesson)

@@ -3,7 +3,14 @@
 One module per family; none prints or plots (``coursekit.plots`` draws their numbers).
 """
 
-from .decoder import CausalDecoder, DecoderConfig, DecoderResult, make_causal_task, run_decoder_ablation
+from .decoder import (
+    CausalDecoder,
+    DecoderConfig,
+    DecoderResult,
+    first_step_sizes,
+    make_causal_task,
+    run_decoder_ablation,
+)
 from .degradation import (
     DegradationConfig,
     DegradationNet,
@@ -61,6 +68,7 @@ __all__ = [
     "DecoderResult",
     "make_causal_task",
     "run_decoder_ablation",
+    "first_step_sizes",
     "TrainingGradConfig",
     "TrainingGradResult",
     "batch_dependence",

@@ -18,10 +18,12 @@ structure and all variants and seeds train as one batched computation (:func:`tr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 from ..data import Task
 from ..engine import train_many
@@ -215,11 +217,13 @@ class DecoderConfig:
     norm: str = "post"  # where the LayerNorm sits when it is on: "post" (Add & Norm) or "pre"
     variants: tuple[str, ...] = ABLATION
     steps: int = 300
-    lr: float = 3e-3  # Adam, no warm-up
+    lr: float = 3e-3  # no warm-up
+    optimizer: str = "adam"  # or "sgd" (plain): its steps follow the gradient's scale, Adam's do not
     batch_size: int = 32
     target_loss: float = 0.1  # nats; chance is ln(vocab)
     seeds: tuple[int, ...] = (0, 1, 2)  # initial weights; the data and its order are fixed
     n_train: int = 4096
+    log_every: int | None = None  # per-block gradient norms every this many steps (None: first, last)
 
     def __post_init__(self) -> None:
         require_choice("rule", self.rule, RULES)
@@ -227,8 +231,11 @@ class DecoderConfig:
             require_positive_int(name, getattr(self, name))
         require_choice("norm", self.norm, PLACEMENTS)
         require_positive_float("lr", self.lr)
+        require_choice("optimizer", self.optimizer, ("adam", "sgd"))
         require_positive_float("target_loss", self.target_loss)
         require_int_tuple("seeds", self.seeds)
+        if self.log_every is not None:
+            require_positive_int("log_every", self.log_every)
         if not isinstance(self.variants, tuple) or not self.variants:
             raise TypeError(f"variants must be a non-empty tuple of names, got {self.variants!r}")
         for v in self.variants:
@@ -247,6 +254,9 @@ class DecoderResult:
     ``config.target_loss``, or ``None`` if it never did within ``config.steps``.
     ``stream_growth`` is the RMS of the stream leaving the last block of the trained model
     divided by the RMS of its embedded input, on the held-out sequences.
+    ``grad_norms[variant][seed]`` holds, per logged step (``config.log_every``), the gradient
+    norm of each block's parameters; ``diverged_at`` the step whose loss or gradient turned
+    NaN/Inf (training stops there), else ``None``.
     """
 
     config: DecoderConfig
@@ -255,6 +265,8 @@ class DecoderResult:
     final_loss: dict[str, list[float]]
     parameters: dict[str, int]
     stream_growth: dict[str, list[float]]
+    grad_norms: dict[str, list[list[list[float]]]] = field(default_factory=dict)
+    diverged_at: dict[str, list[int | None]] = field(default_factory=dict)
 
     @property
     def chance(self) -> float:
@@ -318,23 +330,99 @@ def run_decoder_ablation(config: DecoderConfig = DecoderConfig(), progress_bar: 
         steps=config.steps,
         lr=config.lr,
         batch_size=config.batch_size,
-        optimizer="adam",
-        log_every=config.steps,
+        optimizer=config.optimizer,
+        log_every=config.log_every or config.steps,
     )
     runs = train_many(models, task, train, progress_bar=progress_bar)
-    curves: dict[str, list[list[float]]] = {v: [] for v in config.variants}
-    for variant, run in zip(keys, runs, strict=True):
-        curves[variant].append(run.loss)
+
+    def per_variant(value) -> dict[str, list]:
+        rows = list(zip(runs, models, keys, strict=True))
+        return {v: [value(r, m) for r, m, k in rows if k == v] for v in config.variants}
+
+    curves = per_variant(lambda run, _: run.loss)
     return DecoderResult(
         config,
         loss_curves=curves,
         steps_to_target={v: [first_below(c, config.target_loss) for c in cs] for v, cs in curves.items()},
-        final_loss={
-            v: [r.final_loss for r, k in zip(runs, keys, strict=True) if k == v] for v in config.variants
-        },
+        final_loss=per_variant(lambda run, _: run.final_loss),
         parameters={v: parameter_counts(models[keys.index(v)])["total"] for v in config.variants},
-        stream_growth={
-            v: [_growth(m, task.x_test) for m, k in zip(models, keys, strict=True) if k == v]
-            for v in config.variants
-        },
+        stream_growth=per_variant(lambda _, model: _growth(model, task.x_test)),
+        grad_norms=per_variant(lambda run, _: run.grad_norms),
+        diverged_at=per_variant(lambda run, _: run.diverged_at),
     )
+
+
+def _first_step(name: str, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float) -> None:
+    """One step of ``torch.optim``'s own SGD or Adam update (the functions ``torch.optim.SGD`` and
+    ``torch.optim.Adam`` call), in place on ``params``; fresh state, defaults otherwise."""
+    if name == "sgd":
+        sgd(
+            params,
+            grads,
+            [None] * len(params),
+            weight_decay=0.0,
+            momentum=0.0,
+            lr=lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            foreach=False,
+            fused=None,
+            has_sparse_grad=False,
+            grad_scale=None,
+            found_inf=None,
+        )
+        return
+    zeros = [torch.zeros_like(p) for p in params]
+    adam(
+        params,
+        grads,
+        zeros,
+        [torch.zeros_like(p) for p in params],
+        [],
+        [torch.tensor(0.0) for _ in params],
+        foreach=False,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        grad_scale=None,
+        found_inf=None,
+        has_complex=False,
+        amsgrad=False,
+        beta1=0.9,
+        beta2=0.999,
+        lr=lr,
+        weight_decay=0.0,
+        eps=1e-8,
+        maximize=False,
+    )
+
+
+@single_threaded
+def first_step_sizes(
+    config: DecoderConfig = DecoderConfig(), scales: tuple[float, ...] = (1.0, 100.0), seed: int = 0
+) -> dict[str, dict[float, float]]:
+    """How far the first optimiser step moves the weights when the loss is multiplied by each of
+    ``scales``: ``{"sgd": {scale: rms change}, "adam": {...}}``, with PyTorch's own SGD and Adam
+    updates at ``config.lr`` on the residual+norm decoder of ``seed``, one minibatch.
+
+    SGD's step is ``lr * g``, so it scales with the gradient; Adam's first step is
+    ``lr * m / (sqrt(v) + eps)`` with ``m = (1 - b1) g``, ``v = (1 - b2) g^2`` after bias
+    correction: ``lr * sign(g)`` whatever ``g``'s scale (Kingma and Ba 2015, section 2.1).
+    """
+    task = make_causal_task(config.rule, config.vocab, config.seq, config.n_train)
+    x, y = task.x_train[: config.batch_size], task.y_train[: config.batch_size]
+    seed_everything(seed)
+    model = CausalDecoder(config.vocab, config.seq, config.depth, config.d_model, config.n_heads, config.norm)
+    params = list(model.parameters())
+    logits = model(x)  # (batch, seq, vocab)
+    loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+    grads = torch.autograd.grad(loss, params)
+    sizes: dict[str, dict[float, float]] = {"sgd": {}, "adam": {}}
+    for name in sizes:
+        for scale in scales:
+            moved = [p.detach().clone() for p in params]
+            _first_step(name, moved, [scale * g for g in grads], config.lr)
+            change = torch.cat([(a - b.detach()).flatten() for a, b in zip(moved, params, strict=True)])
+            sizes[name][scale] = change.pow(2).mean().sqrt().item()
+    return sizes

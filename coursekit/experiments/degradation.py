@@ -179,6 +179,7 @@ class DegradationResult:
     ``loss_curves[kind][depth]`` (one loss per step) and ``grad_norms[kind][depth]``
     (``[logged step][block]``) are the first seed's, ``seed_grad_norms[kind][depth][seed]``
     every seed's; ``parameters[depth]`` is the count, the same for both kinds.
+    ``nets[kind][depth][seed]`` are the trained nets themselves (lesson 5's lesion reuses them).
     """
 
     config: DegradationConfig
@@ -191,6 +192,7 @@ class DegradationResult:
     parameters: list[int] = field(default_factory=list)
     steps_logged: list[int] = field(default_factory=list)
     diverged: int = 0  # number of runs stopped by a NaN/Inf loss
+    nets: dict[str, list[list[nn.Module]]] = field(default_factory=dict, repr=False)
 
     def mean_error(self, kind: str) -> list[float]:
         """Training error in %, averaged over seeds, one number per depth."""
@@ -248,6 +250,7 @@ def run_degradation(
             result.loss_curves[kind].append(pairs[0][1].loss)
             result.grad_norms[kind].append(pairs[0][1].grad_norms)
             result.seed_grad_norms[kind].append([r.grad_norms for _, r in pairs])
+            result.nets.setdefault(kind, []).append([m for m, _ in pairs])
         result.steps_logged = runs[0].steps_logged
         result.diverged += sum(r.diverged_at is not None for r in runs)
     return result

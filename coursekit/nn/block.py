@@ -33,7 +33,8 @@ class TransformerBlock(nn.Module):
         d_hidden: MLP hidden width. Default: ``4 * d_model``.
         norm: ``"pre"``, ``"post"`` or ``"none"``. Default: ``"pre"``.
         residual: keep the skip connections. Default: True.
-        activation: MLP activation, ``"gelu"`` or ``"relu"``. Default: ``"gelu"``.
+        activation: MLP activation: ``"gelu"`` (exact, as ``torch.nn.GELU()``), ``"gelu_tanh"``
+            (the tanh approximation GPT-2 uses) or ``"relu"``. Default: ``"gelu"``.
         eps: LayerNorm epsilon. Default: 1e-5.
 
     Shape:
@@ -91,7 +92,7 @@ class TransformerBlock(nn.Module):
     def from_torch(cls, layer: nn.TransformerEncoderLayer) -> TransformerBlock:
         """A block computing what ``layer`` computes in eval mode, with its weights copied.
 
-        ``layer`` must use ``batch_first=True``, biases, and GELU or ReLU. Dropout is not
+        ``layer`` must use ``batch_first=True``, biases, and ReLU or GELU (exact or tanh). Dropout is not
         copied: this block has none, so compare against ``layer.eval()``.
         """
         if not isinstance(layer, nn.TransformerEncoderLayer):
@@ -107,8 +108,10 @@ class TransformerBlock(nn.Module):
             activation = "relu"
         elif act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
             activation = "gelu"
+        elif isinstance(act, nn.GELU) and act.approximate == "tanh":
+            activation = "gelu_tanh"
         else:
-            raise ValueError(f"only ReLU and exact GELU activations can be copied, got {act!r}")
+            raise ValueError(f"only ReLU and GELU (exact or tanh) activations can be copied, got {act!r}")
         block = cls(
             d_model=layer.self_attn.embed_dim,
             n_heads=layer.self_attn.num_heads,

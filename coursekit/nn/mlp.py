@@ -8,7 +8,15 @@ from torch.nn import functional as F
 
 from ..validate import require_choice, require_features, require_positive_int
 
-ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """GELU's tanh approximation, as GPT-2 and Google's BERT code compute it (Hendrycks and Gimpel 2016):
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``; ``nn.GELU(approximate="tanh")``."""
+    return F.gelu(x, approximate="tanh")
+
+
+# "gelu" is the exact x * Phi(x), torch.nn.GELU()'s default; "gelu_tanh" the approximation GPT-2 uses
+ACTIVATIONS = {"gelu": F.gelu, "gelu_tanh": gelu_tanh, "relu": F.relu}
 
 
 class MLP(nn.Module):
@@ -24,7 +32,10 @@ class MLP(nn.Module):
     Args:
         d_model: input and output width.
         d_hidden: hidden width. Default: ``4 * d_model``.
-        activation: ``"gelu"`` (GPT-2, BERT) or ``"relu"`` (the original Transformer).
+        activation: ``"gelu"``, the exact :math:`x\,\Phi(x)` (``torch.nn.GELU()``);
+            ``"gelu_tanh"``, its tanh approximation (GPT-2's, and Google's BERT code's;
+            ``nn.GELU(approximate="tanh")``);
+            or ``"relu"`` (the original Transformer). Default: ``"gelu"``.
         bias: give both linear layers a bias. Default: True.
 
     Shape:
