@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +44,16 @@ class Submission:
 
 
 def grade_submission(
-    submission: Submission, exercises: Path, *, cwd: Path, timeout: int = DEFAULT_TIMEOUT
+    submission: Submission,
+    exercises: Path,
+    *,
+    cwd: Path,
+    timeout: int = DEFAULT_TIMEOUT,
+    launch: Callable[[Path], tuple[object, dict]] | None = None,
 ) -> NotebookReport:
     """Grade one submission in a fresh kernel whose working folder is ``cwd``; nothing is written
-    anywhere but a scratch folder of its own.
+    anywhere but a scratch folder of its own. ``launch(scratch)``: the kernel manager and the
+    environment additions the kernel runs with (:mod:`.isolation`: sandboxed, pristine library).
 
     The exercise it answers is found in ``exercises`` (its ``coursekit.exercise`` metadata, else
     its file name). Raises :class:`NotebookError` for a notebook that cannot be graded,
@@ -61,7 +68,8 @@ def grade_submission(
         report.flag(f)
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            run = KernelRun(nb.metadata, cwd, timeout, Path(scratch))
+            km, env = launch(Path(scratch)) if launch else (None, None)
+            run = KernelRun(nb.metadata, cwd, timeout, Path(scratch), km, env)
         except Exception as exc:  # noqa: BLE001 - no kernel manager, no kernel
             raise GradeError(f"could not start a Python kernel ({type(exc).__name__}: {exc})") from None
         with kernel_session(run):
