@@ -22,7 +22,7 @@ from pathlib import Path
 import coursekit
 
 from ..layout import course_root, find_notebooks
-from .isolation import Custody, Watch, grade_in_box
+from .isolation import CULPRIT, Custody, Watch, grade_in_box
 from .notebook import DEFAULT_TIMEOUT, Submission
 from .report import GradeError, NotebookError, NotebookReport, graded_line, json_document, short_names
 from .sandbox import SandboxError, choose
@@ -171,8 +171,11 @@ def _grade_all(
     for k in sorted(watch.again):
         if log is not None:
             log.write(f"{names[k]}: graded again, alone (the library changed while it ran beside others)\n")
-        reports[k] = work(read[k])  # type: ignore[arg-type]
+        first, reports[k] = reports[k], work(read[k])  # type: ignore[arg-type]
         watch.check([k])
+        for flag in first.flags:  # what was seen while it ran beside others still holds
+            if flag.startswith(CULPRIT):
+                reports[k].flag(flag)
         finished(k, watch.flagged(k, reports[k]))
     return [reports[k] for k in range(len(read))]
 

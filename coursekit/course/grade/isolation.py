@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,7 +29,9 @@ from pathlib import Path
 
 from .notebook import Submission
 from .report import NotebookReport
+from .sandbox import WORK_MB
 
+CULPRIT = "files outside its own working folder changed while it ran"
 TOKEN_ENV = "COURSEKIT_GRADE_KERNEL"  # marks a kernel's processes, so those it leaves behind can be found
 SUBMISSION, LIBRARY, EXERCISES, PRISTINE = (
     "a learner's notebook",
@@ -172,10 +175,14 @@ class Custody:
             return "the pristine copy is made anew for the next notebook"
         if change.how == "added":
             return f"moved to {self.recover(change.path, move=True)}"
+        if change.how == "changed":
+            kept = self.recover(change.path, move=True)
+            return f"put back as it was read (what replaced it is kept in {kept})"
         return "put back as it was read"
 
     def recover(self, path: Path, move: bool = False) -> Path:
-        """Write the original of notebook ``path`` (or move an added file) into the recovery folder."""
+        """Write the original of notebook ``path`` into the recovery folder (or move a library file
+        that was added or changed there: nothing anyone wrote is destroyed)."""
         if self.recovery is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             self.recovery = (
@@ -228,7 +235,7 @@ def culprit_flag(changes: list[Change], running: list[str]) -> str:
             f"{kind}: {', '.join(files[:3])}" + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         )
     who = "" if len(running) <= 1 else f" (one of the {len(running)} being graded then: {', '.join(running)})"
-    return f"files outside its own working folder changed while it ran{who}: {'; '.join(what)}"
+    return f"{CULPRIT}{who}: {'; '.join(what)}"
 
 
 @contextlib.contextmanager
@@ -278,11 +285,54 @@ def grade_in_box(submission: Submission, course: Path, timeout: int, sandbox: st
             return kernel_manager(prefix, root / "runtime"), kernel_env(course, token)
 
         try:
-            return grade_submission(
+            report = grade_submission(
                 submission, course / "exercises", cwd=work, timeout=timeout, launch=launch
             )
         finally:
             reap(token)
+        for flag in reach_flags(submission.data):
+            report.flag(flag)
+        size = sum(p.stat().st_size for p in work.rglob("*") if p.is_file() and not p.is_symlink())
+        if size > WORK_MB * 2**20:
+            report.flag(
+                f"its working folder held {size / 2**20:.0f} MB at the end (the sandbox allows {WORK_MB})"
+            )
+        return report
+
+
+_REACH = [
+    (
+        re.compile(
+            r"\bos\.(remove|unlink|rmdir|removedirs|rename|replace)\b|\bshutil\.(rmtree|move)\b|\.unlink\(|\.rmdir\("
+        ),
+        "deletes or moves files",
+    ),
+    (
+        re.compile(r"\bsubprocess\b|\bPopen\b|\bos\.(system|fork|spawn\w*|exec\w*|posix_spawn\w*)\b"),
+        "starts processes",
+    ),
+    (re.compile(r"\.write_(text|bytes)\(|\bopen\([^)]*['\"][rwxa]?[wax+]b?['\"]"), "writes files"),
+]
+
+
+def reach_flags(data: bytes) -> list[str]:
+    """What in the learner's own code reaches beyond its kernel (files, processes): a sandbox stops
+    it, a reader should still look; a pristine check cell never does this."""
+    from .matching import parse_notebook, text
+
+    try:
+        cells = parse_notebook(data).cells
+    except Exception:  # noqa: BLE001 - a notebook that cannot be parsed is reported elsewhere
+        return []
+    flags = []
+    for k, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        for pattern, what in _REACH:
+            m = pattern.search(text(cell))
+            if m and what not in " ".join(flags):
+                flags.append(f"cell {k} {what}: {m.group(0).strip()[:40]}")
+    return flags
 
 
 @dataclass
@@ -343,8 +393,9 @@ def merge_isolation(documents: list[dict]) -> dict | None:
     if not parts:
         return None
     recovery = [p["recovery"] for p in parts if p.get("recovery")]
+    levels = sorted({p["sandbox"] for p in parts})
     return {
-        "sandbox": sorted({p["sandbox"] for p in parts}),
+        "sandbox": levels[0] if len(levels) == 1 else levels,
         "events": [e for p in parts for e in p["events"]],
         "recovery": "; ".join(recovery) or None,
     }

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 LEVELS = ("auto", "none", "bwrap")
-WORK_MB = 512  # the size of a sandboxed kernel's working folder and /tmp (tmpfs, in memory)
+WORK_MB = 256  # the size of a sandboxed kernel's working folder and /tmp (tmpfs, in memory)
 
 
 class SandboxError(Exception):
