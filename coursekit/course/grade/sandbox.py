@@ -75,6 +75,9 @@ def bwrap_prefix(writable: list[Path], work: Path, notebook: Path) -> list[str]:
     size = str(WORK_MB * 1024 * 1024)
     binds = [arg for folder in writable for arg in ("--bind", str(folder), str(folder))]
     return [
+        # the grader interrupts a cell by signalling the kernel's process group: bwrap must not die of
+        # that SIGINT (the kernel, inside, sets its own handler); an ignored signal stays so across exec
+        "/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh",
         shutil.which("bwrap") or "bwrap",
         *_base(),
         "--size", size, "--tmpfs", "/tmp",
@@ -95,13 +98,13 @@ def kernel_manager(prefix: list[str], runtime: Path) -> object:
     (nothing for no sandbox) and talks to it over ``ipc`` sockets in ``runtime``."""
     from jupyter_client import AsyncKernelManager
 
-    from ..jupyter_kernel import current_env_kernel_manager
+    from . import kernel
 
     class Sandboxed(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             return [*prefix, *super().format_kernel_cmd(extra_arguments)]
 
-    specs = current_env_kernel_manager().kernel_spec_manager  # type: ignore[attr-defined]
+    specs = kernel.current_env_kernel_manager().kernel_spec_manager  # type: ignore[attr-defined]
     return Sandboxed(
         kernel_name="python3",
         kernel_spec_manager=specs,
