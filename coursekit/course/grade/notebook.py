@@ -2,8 +2,8 @@
 
 :func:`grade_submission` is the one entry point per notebook. It is given the submission's bytes
 (read once, by the caller) and the folder the kernel works in, so a caller can grade from a
-private copy in a working folder of its own; :func:`grade_notebook` is the plain case, a file
-graded where it lies.
+private copy in a working folder of its own; :func:`grade_notebook` is the plain case, one
+file graded in a fresh working folder.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ def grade_submission(
 
 
 def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) -> NotebookReport:
-    """Grade one notebook file where it lies (the kernel works in its folder); the file is only read."""
-    return grade_submission(Submission.read(path), exercises, cwd=path.resolve().parent, timeout=timeout)
+    """Grade one notebook file, read once; the kernel works in a fresh empty folder, never the
+    notebook's own (a class is graded by :func:`.classroom.grade`, with everything it protects)."""
+    with tempfile.TemporaryDirectory(prefix="coursekit-work-") as work:
+        return grade_submission(Submission.read(path), exercises, cwd=Path(work), timeout=timeout)
 
 
 def _setup(run: KernelRun) -> None:
