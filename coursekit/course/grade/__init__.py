@@ -84,8 +84,9 @@ What that does not defend against: without bwrap, a notebook can read classmates
 network, fill the disk (its working folder is removed after it; over 256 MB is flagged), or harm
 anything outside the files watched (the user's home, other processes); a process that clears its
 environment escapes the kill, and a change it makes later is blamed on the notebook running then
-(and undone); a library change made and undone within one notebook's run goes unseen (its own
-score only). Bytecode caches in the installed library are not watched (the kernels write none and
+(and undone); a library change made and undone within one notebook's run goes unseen (with
+``--jobs`` 1 it can touch that notebook's own score only; with more, the notebooks running beside
+it too). Bytecode caches in the installed library are not watched (the kernels write none and
 import from the pristine copy). Under bwrap a kernel can still read the whole machine (the class
 folder included), use its memory and CPU (``--timeout`` bounds the time), and attack the kernel
 of the machine itself. For an exam under adversarial conditions, grade with ``--sandbox bwrap``

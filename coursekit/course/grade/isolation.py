@@ -188,7 +188,8 @@ class Custody:
             self.recovery = (
                 self.recovery_parent.resolve() / f"coursekit-grade-recovery-{stamp}-{secrets.token_hex(2)}"
             )
-        target = self.recovery / str(path.resolve()).lstrip(os.sep)
+        absolute = path.resolve()
+        target = self.recovery / absolute.relative_to(absolute.anchor)  # its whole path, under the folder
         target.parent.mkdir(parents=True, exist_ok=True)
         if move:
             with contextlib.suppress(OSError):
