@@ -309,3 +309,23 @@ def test_custody_keeps_what_it_read(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     finally:
         custody.finish()
     assert not custody.run_dir.exists()
+
+
+def test_the_originals_go_to_the_temp_folder_when_the_working_folder_cannot_hold_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "temp").mkdir()
+    monkeypatch.setattr(isolation.tempfile, "tempdir", str(tmp_path / "temp"))
+    notebook = tmp_path / "a.ipynb"
+    notebook.write_bytes(b"original")
+    (tmp_path / "lib").mkdir()
+    custody = isolation.Custody.start({notebook: b"original"}, tmp_path / "lib", tmp_path / "lib")
+    (tmp_path / "a-file").write_text("")
+    custody.recovery_parent = tmp_path / "a-file"  # no folder can be made in a file (root or not)
+    try:
+        notebook.unlink()
+        custody.settle(["b.ipynb"])
+        assert custody.recovery is not None and custody.recovery.parent == tmp_path / "temp"
+        assert (custody.recovery / notebook.relative_to(notebook.anchor)).read_bytes() == b"original"
+    finally:
+        custody.finish()

@@ -184,10 +184,14 @@ class Custody:
         """Write the original of notebook ``path`` into the recovery folder (or move a library file
         that was added or changed there: nothing anyone wrote is destroyed)."""
         if self.recovery is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            self.recovery = (
-                self.recovery_parent.resolve() / f"coursekit-grade-recovery-{stamp}-{secrets.token_hex(2)}"
-            )
+            name = f"coursekit-grade-recovery-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            for parent in (self.recovery_parent.resolve(), Path(tempfile.gettempdir())):
+                with contextlib.suppress(OSError):
+                    (parent / name).mkdir(parents=True)
+                    self.recovery = parent / name  # in the working folder, else (read-only) the temp folder
+                    break
+            if self.recovery is None:
+                raise OSError(f"no folder to keep the originals in ({name}): the report's events name them")
         absolute = path.resolve()
         target = self.recovery / absolute.relative_to(absolute.anchor)  # its whole path, under the folder
         target.parent.mkdir(parents=True, exist_ok=True)
