@@ -329,3 +329,30 @@ def test_the_originals_go_to_the_temp_folder_when_the_working_folder_cannot_hold
         assert (custody.recovery / notebook.relative_to(notebook.anchor)).read_bytes() == b"original"
     finally:
         custody.finish()
+
+
+def test_with_several_running_a_loss_names_them_all_and_a_library_change_grades_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The --jobs > 1 bookkeeping, without kernels: who is flagged, who is graded again alone."""
+    monkeypatch.chdir(tmp_path)
+    notebooks = {tmp_path / f"{n}.ipynb": n.encode() for n in "abc"}
+    for path, data in notebooks.items():
+        path.write_bytes(data)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "x.py").write_text("x = 1\n")
+    custody = isolation.Custody.start(dict(notebooks), tmp_path / "lib", tmp_path / "lib")
+    watch = isolation.Watch(custody, ["a.ipynb", "b.ipynb", "c.ipynb"])
+    try:
+        (tmp_path / "lib" / "x.py").write_text("x = 2\n")
+        watch.check([0, 1])
+        assert watch.again == {0, 1} and watch.flags == {}  # who did it is found by grading alone
+        (tmp_path / "c.ipynb").unlink()
+        watch.check([1, 2])
+        assert watch.again == {0, 1}
+        assert set(watch.flags) == {1, 2} and "(one of the 2 being graded then" in watch.flags[1][0]
+        (tmp_path / "lib" / "x.py").write_text("x = 3\n")
+        watch.check([2])  # alone: the culprit
+        assert len(watch.flags[2]) == 2 and isolation.LIBRARY in watch.flags[2][1]
+    finally:
+        custody.finish()
