@@ -269,6 +269,9 @@ def test_auto_falls_back_to_no_sandbox_and_bwrap_says_why(monkeypatch: pytest.Mo
         assert sandbox.choose("auto") == "none"
         with pytest.raises(sandbox.SandboxError, match="bubblewrap"):
             sandbox.choose("bwrap")
+        why = sandbox.bwrap_works()
+        table = isolation.format_isolation({"sandbox": "none", "events": [], "why_not_bwrap": why})
+        assert "sandbox: none" in table and "apt install bubblewrap" in table
     finally:
         sandbox.bwrap_works.cache_clear()
 

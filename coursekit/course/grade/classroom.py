@@ -25,7 +25,7 @@ from ..layout import course_root, find_notebooks
 from .isolation import CULPRIT, Custody, Watch, grade_in_box
 from .notebook import DEFAULT_TIMEOUT, Submission
 from .report import GradeError, NotebookError, NotebookReport, graded_line, json_document, short_names
-from .sandbox import SandboxError, choose
+from .sandbox import SandboxError, bwrap_works, choose
 
 STOP_SECONDS = 60  # how long a stopped worker gets to shut its kernel down before it is killed
 
@@ -133,7 +133,7 @@ def grade(
     finally:
         custody.finish()
     graded = Graded(reports)
-    graded.isolation = custody.summary(level)
+    graded.isolation = custody.summary(level, bwrap_works() if sandbox == "auto" and level == "none" else "")
     return graded
 
 

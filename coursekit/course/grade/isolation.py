@@ -222,13 +222,14 @@ class Custody:
                 self.recover(Path(event["path"]))
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def summary(self, sandbox: str) -> dict:
-        """The report's ``isolation`` section."""
-        return {
+    def summary(self, sandbox: str, why_not_bwrap: str = "") -> dict:
+        """The report's ``isolation`` section (``why_not_bwrap``: why ``auto`` found no sandbox)."""
+        summary = {
             "sandbox": sandbox,
             "events": self.events,
             "recovery": str(self.recovery) if self.recovery else None,
         }
+        return {**summary, "why_not_bwrap": why_not_bwrap} if why_not_bwrap else summary
 
 
 def culprit_flag(changes: list[Change], running: list[str]) -> str:
@@ -381,6 +382,8 @@ def format_isolation(info: dict | None) -> str:
         return ""
     levels = info["sandbox"] if isinstance(info["sandbox"], list) else [info["sandbox"]]
     lines = [f"sandbox: {SANDBOX_WORDS.get(level, level)}" for level in levels]
+    if info.get("why_not_bwrap"):
+        lines.append(f"  (no bwrap here: {info['why_not_bwrap']})")
     events = info.get("events") or []
     if events:
         lost = sum(e["kind"] == SUBMISSION for e in events)
@@ -399,8 +402,10 @@ def merge_isolation(documents: list[dict]) -> dict | None:
         return None
     recovery = [p["recovery"] for p in parts if p.get("recovery")]
     levels = sorted({p["sandbox"] for p in parts})
-    return {
+    merged = {
         "sandbox": levels[0] if len(levels) == 1 else levels,
         "events": [e for p in parts for e in p["events"]],
         "recovery": "; ".join(recovery) or None,
     }
+    why = next((p["why_not_bwrap"] for p in parts if p.get("why_not_bwrap")), "")
+    return {**merged, "why_not_bwrap": why} if why else merged
