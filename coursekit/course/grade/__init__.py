@@ -3,8 +3,10 @@
 An instructor who grades a class of 100 notebooks will not read them, so a score has to be
 right on its own. How each notebook is graded:
 
-1. **Read, never written.** The notebook (nbformat 4 or 3) is read; a file that cannot be read
-   is reported on its own line and the rest of the class is graded (exit status 1).
+1. **Read once, never written.** Every notebook of the class (nbformat 4 or 3) is read, bytes
+   and SHA-256, before the first kernel starts; a file that cannot be read is reported on its
+   own line and the rest of the class is graded (exit status 1). Each is graded from that
+   private copy, in a fresh working folder of its own, never the class folder (:mod:`.isolation`).
 2. **Pristine check cells, found robustly.** Each check cell of the matching exercise is found
    in the learner's notebook by cell id, else by content (the same check calls: a notebook
    whose cells were pasted into a new one, or saved as nbformat 3, has other ids or none),
@@ -57,8 +59,38 @@ dig the grader's own objects out of the kernel's memory (``gc.get_objects()``, f
 closure inspection, ``ctypes``) and forge from there, or to change torch below Python (its
 C++ dispatch), can still forge. Such code is deliberate, cannot be written by accident, and
 the usual ways in are flagged by the source scan. Guessing a multiple-choice answer is
-possible too. For an exam under adversarial conditions, grade in a sandbox and read the
-flagged notebooks.
+possible too.
+
+One notebook against the others (:mod:`.isolation`, :mod:`.sandbox`). The library (``coursekit``
+and the pristine exercises) is read into memory with the class, and each kernel imports it from a
+pristine copy made for the run, first on its ``PYTHONPATH``. Before and after each notebook the
+class's notebooks, the installed library (the grader's own files included) and the pristine copy
+are compared by hash with what was read (the grader may run as root: file permissions are no
+defence, the comparison is). A classmate's notebook deleted or changed is still graded from the
+copy read at the start and is reported on stderr and in the report (``isolation.events``), its
+original written to a recovery folder it names, never put back silently; a changed library file is
+moved there and the original put back, and the pristine copy made anew, so the next notebook is
+graded against the pristine library; processes a kernel leaves behind are killed (found by a token
+in their environment, Linux); the notebook graded when the change appeared is flagged (with
+``--jobs`` > 1, every one running then, and those running when the library changed are graded
+again, alone, so no score was taken against a changed library). The order of grading changes no
+score. Learner code that deletes or writes files or starts processes is flagged by a source scan.
+``--sandbox bwrap`` (``auto`` where it runs) adds bubblewrap: the kernel sees the machine
+read-only, writes only its own 256 MB tmpfs working folder and the grader's scratch folder, has no
+network (ZMQ over Unix sockets), and its processes die with it; then nothing outside the box
+changes at all.
+
+What that does not defend against: without bwrap, a notebook can read classmates' work, use the
+network, fill the disk (its working folder is removed after it; over 256 MB is flagged), or harm
+anything outside the files watched (the user's home, other processes); a process that clears its
+environment escapes the kill, and a change it makes later is blamed on the notebook running then
+(and undone); a library change made and undone within one notebook's run goes unseen (with
+``--jobs`` 1 it can touch that notebook's own score only; with more, the notebooks running beside
+it too). Bytecode caches in the installed library are not watched (the kernels write none and
+import from the pristine copy). Under bwrap a kernel can still read the whole machine (the class
+folder included), use its memory and CPU (``--timeout`` bounds the time), and attack the kernel
+of the machine itself. For an exam under adversarial conditions, grade with ``--sandbox bwrap``
+and read the flagged notebooks.
 
 A cell that runs past ``--timeout`` seconds is stopped: a check scores "timeout"; a check
 that then fails for want of what the stopped cell would have defined also scores "timeout",
@@ -72,6 +104,8 @@ fresh kernel of its own, with the same report (:mod:`.classroom`). The modules, 
 responsibility: :mod:`.matching` (reading a notebook, putting the pristine check cells back),
 :mod:`.flags` (the source scan), :mod:`.guard` (the code the kernel receives), :mod:`.kernel`
 (the kernel driver), :mod:`.notebook` (one submission: :func:`grade_submission`),
+:mod:`.isolation` (the class and the library in custody, each notebook in a box of its own),
+:mod:`.sandbox` (bubblewrap),
 :mod:`.classroom` (a class: jobs, shards, merge), :mod:`.report` (scores, table, summary, CSV,
 JSON) and :mod:`.command` (the command line).
 """

@@ -19,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import coursekit
+
 from ..layout import course_root, find_notebooks
-from .notebook import DEFAULT_TIMEOUT, grade_notebook
+from .isolation import CULPRIT, Custody, Watch, grade_in_box
+from .notebook import DEFAULT_TIMEOUT, Submission
 from .report import GradeError, NotebookError, NotebookReport, graded_line, json_document, short_names
+from .sandbox import SandboxError, bwrap_works, choose
 
 STOP_SECONDS = 60  # how long a stopped worker gets to shut its kernel down before it is killed
 
@@ -68,12 +72,23 @@ def class_notebooks(paths: list[str], shard: Shard | None = None) -> list[tuple[
     return [(k, p) for k, p in enumerate(notebooks) if shard is None or shard.holds(p)]
 
 
-def grade_one(path: Path, exercises: Path, timeout: int) -> NotebookReport:
-    """One notebook's report; one that cannot be graded gets a report saying why."""
+def grade_one(
+    submission: Submission, course: Path, timeout: int, sandbox: str = "none", exercises: str = ""
+) -> NotebookReport:
+    """One notebook's report, graded in a box of its own against the pristine ``course``
+    (:func:`.isolation.grade_in_box`); one that cannot be graded gets a report saying why (naming
+    ``exercises``, the folder the pristine exercises were read from)."""
     try:
-        return grade_notebook(path, exercises, timeout)
+        return grade_in_box(submission, course, timeout, sandbox)
     except NotebookError as exc:
-        return NotebookReport(str(path), problem=str(exc))
+        problem = str(exc).replace(str(course / "exercises"), exercises or str(course / "exercises"))
+        return NotebookReport(str(submission.path), problem=problem)
+
+
+class Graded(list):
+    """The reports, in the order named, and the run's ``isolation`` section (:meth:`.Custody.summary`)."""
+
+    isolation: dict
 
 
 def grade(
@@ -84,43 +99,98 @@ def grade(
     *,
     jobs: int = 1,
     shard: Shard | None = None,
-) -> list[NotebookReport]:
+    sandbox: str = "auto",
+) -> Graded:
     """Grade every notebook named (folders included) with ``jobs`` at a time, one line to ``log`` as
     each is done; the reports in the order named. A notebook that cannot be graded gets a report
-    with ``problem`` set; the others are graded. :class:`GradeError` when grading cannot run."""
+    with ``problem`` set; the others are graded. Every notebook is read before the first kernel
+    starts and graded from a private copy, under ``sandbox`` (:mod:`.sandbox`), against a pristine
+    library, everything checked before and after each (:mod:`.isolation`). :class:`GradeError`
+    when grading cannot run."""
     if jobs < 1:
         raise GradeError(f"--jobs must be at least 1, got {jobs}")
+    try:
+        level = choose(sandbox)
+    except SandboxError as exc:
+        raise GradeError(str(exc)) from None
     exercises = exercises or course_root() / "exercises"
     notebooks = [p for _, p in class_notebooks(paths, shard)]
     names = short_names([str(p) for p in notebooks])
+    read: dict[int, Submission | NotebookReport] = {}
+    for k, path in enumerate(notebooks):
+        try:
+            read[k] = Submission.read(path)
+        except NotebookError as exc:
+            read[k] = NotebookReport(str(path), problem=str(exc))
+    submissions = {s.path: s.data for s in read.values() if isinstance(s, Submission)}
+    custody = Custody.start(submissions, Path(coursekit.__file__).parent, exercises)
+    watch = Watch(custody, names)
+    work = functools.partial(
+        grade_one, course=custody.course, timeout=timeout, sandbox=level, exercises=str(exercises)
+    )
+    try:
+        reports = _grade_all(read, work, jobs, watch, log, names)
+    finally:
+        custody.finish()
+    graded = Graded(reports)
+    graded.isolation = custody.summary(level, bwrap_works() if sandbox == "auto" and level == "none" else "")
+    return graded
+
+
+def _grade_all(
+    read: dict[int, Submission | NotebookReport],
+    work: Callable[[Submission], NotebookReport],
+    jobs: int,
+    watch: Watch,
+    log: io.TextIOBase | None,
+    names: list[str],
+) -> list[NotebookReport]:
+    """Every notebook graded (those that could not be read: their report as it is), then those a
+    library change may have touched graded again, alone."""
     done = 0
 
     def finished(k: int, report: NotebookReport) -> None:
         nonlocal done
         done += 1
         if log is not None:
-            log.write(graded_line(done, len(notebooks), names[k], report) + "\n")
+            log.write(graded_line(done, len(read), names[k], report) + "\n")
             log.flush()
 
-    if jobs == 1 or len(notebooks) <= 1:
-        reports = []
-        for k, path in enumerate(notebooks):
-            reports.append(grade_one(path, exercises, timeout))
-            finished(k, reports[-1])
-        return reports
-    work = functools.partial(grade_one, exercises=exercises, timeout=timeout)  # picklable, for spawn
-    return _in_parallel(notebooks, work, min(jobs, len(notebooks)), finished)
+    todo = [k for k, s in read.items() if isinstance(s, Submission)]
+    reports: dict[int, NotebookReport] = {k: r for k, r in read.items() if isinstance(r, NotebookReport)}
+    for k in reports:
+        finished(k, reports[k])
+    if jobs == 1 or len(todo) <= 1:
+        for k in todo:
+            watch.check([])
+            reports[k] = work(read[k])  # type: ignore[arg-type]
+            watch.check([k])
+            finished(k, watch.flagged(k, reports[k]))
+    else:
+        reports |= _in_parallel({k: read[k] for k in todo}, work, min(jobs, len(todo)), finished, watch)  # type: ignore[misc]
+    for k in sorted(watch.again):
+        if log is not None:
+            log.write(f"{names[k]}: graded again, alone (the library changed while it ran beside others)\n")
+        first, reports[k] = reports[k], work(read[k])  # type: ignore[arg-type]
+        watch.check([k])
+        for flag in first.flags:  # what was seen while it ran beside others still holds
+            if flag.startswith(CULPRIT):
+                reports[k].flag(flag)
+        finished(k, watch.flagged(k, reports[k]))
+    return [reports[k] for k in range(len(read))]
 
 
 def _worker(
-    send: multiprocessing.connection.Connection, work: Callable[[Path], NotebookReport], path: Path
+    send: multiprocessing.connection.Connection,
+    work: Callable[[Submission], NotebookReport],
+    submission: Submission,
 ) -> None:
     """A worker process: grades one notebook, sends (report, error). Ctrl-C is the parent's to handle;
     the parent stops a worker with SIGTERM, raised here as KeyboardInterrupt so the kernel is shut down."""
     signal.signal(signal.SIGINT, lambda *_: None)  # a handler, not SIG_IGN: the kernel must not inherit it
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        send.send((work(path), ""))
+        send.send((work(submission), ""))
     except GradeError as exc:
         send.send((None, str(exc)))
     except KeyboardInterrupt:  # stopped by the parent: the kernel is shut down already, nothing to say
@@ -130,21 +200,24 @@ def _worker(
 
 
 def _in_parallel(
-    notebooks: list[Path],
-    work: Callable[[Path], NotebookReport],
+    notebooks: dict[int, Submission],
+    work: Callable[[Submission], NotebookReport],
     jobs: int,
     finished: Callable[[int, NotebookReport], None],
-) -> list[NotebookReport]:
-    """Each notebook in a process of its own, ``jobs`` at a time; on any exit (Ctrl-C included) the
-    running ones are stopped and waited for, so no kernel outlives the command."""
+    watch: Watch,
+) -> dict[int, NotebookReport]:
+    """Each notebook in a process of its own, ``jobs`` at a time, ``watch`` checking before each
+    starts and after each ends; on any exit (Ctrl-C included) the running ones are stopped and
+    waited for, so no kernel outlives the command."""
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     reports: dict[int, NotebookReport] = {}
-    waiting = list(range(len(notebooks)))[::-1]
+    waiting = sorted(notebooks)[::-1]
     running: dict[int, tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]] = {}
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
                 k = waiting.pop()
+                watch.check(sorted(running))
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_worker, args=(send, work, notebooks[k]))
                 process.start()
@@ -153,12 +226,13 @@ def _in_parallel(
             ready = multiprocessing.connection.wait([c for _, c in running.values()])
             for k in [k for k, (_, c) in running.items() if c in ready]:
                 process, receive = running.pop(k)
-                reports[k] = _receive(receive, notebooks[k])
+                reports[k] = _receive(receive, notebooks[k].path)
                 process.join()
-                finished(k, reports[k])
+                watch.check(sorted([k, *running]))
+                finished(k, watch.flagged(k, reports[k]))
     finally:
         _stop([process for process, _ in running.values()])
-    return [reports[k] for k in range(len(notebooks))]
+    return reports
 
 
 def _receive(receive: multiprocessing.connection.Connection, path: Path) -> NotebookReport:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..layout import work_folder
-from .classroom import Shard, class_notebooks, default_jobs, grade, merge, shard_document
+from .classroom import Graded, Shard, class_notebooks, default_jobs, grade, merge, shard_document
+from .isolation import format_isolation, merge_isolation
 from .notebook import DEFAULT_TIMEOUT
 from .report import (
     UNGRADED,
@@ -21,20 +22,23 @@ from .report import (
     json_document,
     write_csv,
 )
+from .sandbox import LEVELS
 
 
 def _write_json(path: str, document: dict) -> None:
     Path(path).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _merged(files: list[str]) -> list[NotebookReport]:
+def _merged(files: list[str]) -> Graded:
     documents = []
     for name in files:
         try:
             documents.append(json.loads(Path(name).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             raise GradeError(f"--merge: cannot read {name} ({type(exc).__name__})") from None
-    return merge(documents)
+    graded = Graded(merge(documents))
+    graded.isolation = merge_isolation(documents)
+    return graded
 
 
 def _graded(args: argparse.Namespace, grade: Callable) -> tuple[list[NotebookReport], dict | None]:
@@ -49,11 +53,14 @@ def _graded(args: argparse.Namespace, grade: Callable) -> tuple[list[NotebookRep
     notebooks = args.notebooks or [str(work_folder())]
     exercises = Path(args.exercises) if args.exercises else None
     shard = Shard.parse(args.shard) if args.shard else None
-    reports = grade(notebooks, exercises, args.timeout, log=sys.stdout, jobs=args.jobs, shard=shard)
+    reports = grade(
+        notebooks, exercises, args.timeout, log=sys.stdout, jobs=args.jobs, shard=shard, sandbox=args.sandbox
+    )
     if shard is None:
         return reports, None
     positions = [k for k, _ in class_notebooks(notebooks, shard)]
-    return reports, shard_document(reports, shard, positions, len(class_notebooks(notebooks)))
+    document = shard_document(reports, shard, positions, len(class_notebooks(notebooks)))
+    return reports, {**document, "isolation": getattr(reports, "isolation", None)}
 
 
 def run(args: argparse.Namespace, grade: Callable = grade, format_table: Callable = format_table) -> int:
@@ -68,8 +75,11 @@ def run(args: argparse.Namespace, grade: Callable = grade, format_table: Callabl
     except KeyboardInterrupt:
         print("\ncoursekit grade: stopped (Ctrl-C); the kernels it started are shut down", file=sys.stderr)
         return 130
+    isolation = getattr(reports, "isolation", None)
     print()
     print(format_table(reports))
+    if isolation:
+        print(format_isolation(isolation))
     if len(reports) > 1:
         print()
         print(format_summary(reports))
@@ -78,7 +88,7 @@ def run(args: argparse.Namespace, grade: Callable = grade, format_table: Callabl
             args.json or f"grade-shard-{shard['shard']['index']}-of-{shard['shard']['of']}.json", shard
         )
     elif args.json:
-        _write_json(args.json, json_document(reports))
+        _write_json(args.json, {**json_document(reports), "isolation": isolation})
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as f:
             write_csv(reports, f)
@@ -126,5 +136,13 @@ def register(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
         nargs="+",
         metavar="REPORT",
         help="merge the JSON reports of every shard into the one class report (table, --json, --csv)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=LEVELS,
+        default="auto",
+        help="run each kernel in a sandbox: bwrap (bubblewrap: the machine read-only, no network), none, "
+        "or auto (bwrap where it works here, else none); every level grades each notebook from a private "
+        "copy against a pristine library, checked after each notebook",
     )
     parser.set_defaults(func=run)

@@ -52,7 +52,17 @@ def setup_source(module: str, key_file: str, folder: str) -> str:
 class KernelRun:
     """One notebook's execution: learner cells as they are, check cells through the guard."""
 
-    def __init__(self, metadata: dict, cwd: Path, timeout: int, scratch: Path) -> None:
+    def __init__(
+        self,
+        metadata: dict,
+        cwd: Path,
+        timeout: int,
+        scratch: Path,
+        km: object = None,
+        env: dict | None = None,
+    ) -> None:
+        """``km``: the kernel manager (default: this environment's Python, unsandboxed); ``env``:
+        additions to the kernel's environment (:mod:`.isolation`'s pristine library)."""
         from nbclient import NotebookClient
 
         self.error: dict[str, object] | None = None
@@ -62,13 +72,14 @@ class KernelRun:
         self.results.mkdir()
         self.progress = scratch / "progress.json"
         self.calls = 0
+        self.env = env or {}
         # nbclient stores each executed cell at its index in the notebook it holds: give it a
         # scratch notebook of one cell, so the grader's own cells never land in the one it grades
         self.scratch_nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(metadata))
         self.scratch_nb.cells = [nbformat.v4.new_code_cell("")]
         self.client = NotebookClient(
             self.scratch_nb,
-            km=current_env_kernel_manager(),
+            km=km or current_env_kernel_manager(),
             timeout=timeout,
             allow_errors=True,
             interrupt_on_timeout=True,
@@ -136,7 +147,7 @@ class KernelRun:
 def kernel_session(run: KernelRun) -> Iterator[None]:
     """Start the kernel with progress redirected to scratch (grading never touches a learner's record),
     and shut it down however the block ends: an error, a timeout, Ctrl-C or SIGTERM."""
-    env = {**os.environ, PROGRESS_ENV: str(run.progress)}
+    env = {**os.environ, **run.env, PROGRESS_ENV: str(run.progress)}
     try:
         # the kernel's own stderr (e.g. its transport warning) is noise here; learners' output goes via IOPub
         context = run.client.setup_kernel(

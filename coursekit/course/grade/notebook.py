@@ -2,8 +2,8 @@
 
 :func:`grade_submission` is the one entry point per notebook. It is given the submission's bytes
 (read once, by the caller) and the folder the kernel works in, so a caller can grade from a
-private copy in a working folder of its own; :func:`grade_notebook` is the plain case, a file
-graded where it lies.
+private copy in a working folder of its own; :func:`grade_notebook` is the plain case, one
+file graded in a fresh working folder.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +44,16 @@ class Submission:
 
 
 def grade_submission(
-    submission: Submission, exercises: Path, *, cwd: Path, timeout: int = DEFAULT_TIMEOUT
+    submission: Submission,
+    exercises: Path,
+    *,
+    cwd: Path,
+    timeout: int = DEFAULT_TIMEOUT,
+    launch: Callable[[Path], tuple[object, dict]] | None = None,
 ) -> NotebookReport:
     """Grade one submission in a fresh kernel whose working folder is ``cwd``; nothing is written
-    anywhere but a scratch folder of its own.
+    anywhere but a scratch folder of its own. ``launch(scratch)``: the kernel manager and the
+    environment additions the kernel runs with (:mod:`.isolation`: sandboxed, pristine library).
 
     The exercise it answers is found in ``exercises`` (its ``coursekit.exercise`` metadata, else
     its file name). Raises :class:`NotebookError` for a notebook that cannot be graded,
@@ -61,7 +68,8 @@ def grade_submission(
         report.flag(f)
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            run = KernelRun(nb.metadata, cwd, timeout, Path(scratch))
+            km, env = launch(Path(scratch)) if launch else (None, None)
+            run = KernelRun(nb.metadata, cwd, timeout, Path(scratch), km, env)
         except Exception as exc:  # noqa: BLE001 - no kernel manager, no kernel
             raise GradeError(f"could not start a Python kernel ({type(exc).__name__}: {exc})") from None
         with kernel_session(run):
@@ -72,8 +80,10 @@ def grade_submission(
 
 
 def grade_notebook(path: Path, exercises: Path, timeout: int = DEFAULT_TIMEOUT) -> NotebookReport:
-    """Grade one notebook file where it lies (the kernel works in its folder); the file is only read."""
-    return grade_submission(Submission.read(path), exercises, cwd=path.resolve().parent, timeout=timeout)
+    """Grade one notebook file, read once; the kernel works in a fresh empty folder, never the
+    notebook's own (a class is graded by :func:`.classroom.grade`, with everything it protects)."""
+    with tempfile.TemporaryDirectory(prefix="coursekit-work-") as work:
+        return grade_submission(Submission.read(path), exercises, cwd=Path(work), timeout=timeout)
 
 
 def _setup(run: KernelRun) -> None:
