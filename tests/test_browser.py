@@ -143,6 +143,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         path.write_text(json.dumps(values))
     (home / "app-settings").mkdir()
     shutil.copy(OVERRIDES, home / "app-settings" / "overrides.json")
+    # the test extras bring nbgrader (and Notebook 7) with JupyterLab extensions a learner's
+    # `make lab` does not have: switched off, so the page is the learner's
+    (home / "config" / "labconfig").mkdir(parents=True)
+    lab_off = {name: True for name in ("@jupyter/nbgrader", "@jupyter-notebook/lab-extension")}
+    page_config = home / "config" / "labconfig" / "page_config.json"
+    page_config.write_text(json.dumps({"disabledExtensions": lab_off}))
+    server_off = {
+        f"nbgrader.server_extensions.{name}": False
+        for name in ("formgrader", "validate_assignment", "assignment_list", "course_list")
+    }
+    server_config = {"ServerApp": {"jpserver_extensions": server_off}}
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config))
     port, token, log = _free_port(), secrets.token_hex(16), folder / "jupyterlab.log"
     env = {
         **os.environ,
@@ -345,8 +357,8 @@ def test_the_course_switches_off_the_news_pop_up(lab: Lab) -> None:
         f"{lab.base}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={lab.token}"
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        settings = json.loads(response.read())["settings"]
-    assert settings["fetchNews"] == "false" and settings["checkForUpdates"] is False
+        schema = json.loads(response.read())["schema"]["properties"]  # overrides become its defaults
+    assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -503,3 +515,30 @@ def test_a_control_moved_right_after_run_all_redraws_its_picture(page: object, l
         shown = explorer.evaluate(VISIBLE_PICTURES_JS)
         text = explorer.inner_text()
         assert shown >= 1, f"{name}: widget {e} shows no figure after a move just after Run All: {text[:300]}"
+
+
+RUN_CELL_JS = f"""i => {{
+    const nb = {NOTEBOOK_JS};
+    nb.content.activeCellIndex = i;
+    return window.jupyterapp.commands.execute('notebook:run-cell');
+}}"""
+
+
+def test_a_check_cell_run_before_its_answer_is_a_hint(page: object, lab: Lab, screenshots: Path) -> None:
+    """A learner who runs the imports, then a check cell, before the cell that defines the answer
+    sees one line that says what to do, not a NameError traceback."""
+    from playwright.sync_api import expect
+
+    open_notebook(page, lab, f"my-work/{EXERCISE}")
+    exercise = json.loads((lab.folder / "my-work" / EXERCISE).read_text(encoding="utf-8"))
+    ids = [c.get("id") for c in exercise["cells"]]
+    for cell_id in ("imports", "ln-check"):  # skipping ln-solution, where LayerNorm is defined
+        page.evaluate(RUN_CELL_JS, ids.index(cell_id))
+        page.wait_for_function(IDLE_JS, timeout=RUN_TIMEOUT_MS)
+    check = page.locator(".jp-Notebook .jp-Cell").nth(ids.index("ln-check")).locator(".jp-OutputArea")
+    expect(check).to_contain_text("not attempted: `LayerNorm` is not defined yet", timeout=60_000)
+    text = check.inner_text()
+    assert "Traceback" not in text and "NameError" not in text, text
+    assert "run the cell that defines `LayerNorm` first" in text
+    check.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "exercise-02-check-run-first.png"))
