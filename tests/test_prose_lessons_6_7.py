@@ -182,8 +182,9 @@ def test_l6_warmup_ranges(cell_with, variant, markdown, after):
 
 
 def test_l6_depth_sweep():
-    text = L6.markdown_with("At 4 layers post-norm ends")
-    rows = {d: _line(L6, "post lower at", f"{d} ") for d in (4, 12)}
+    text = L6.markdown_with("At 2 layers the placements end level")
+    rows = {d: _line(L6, "post lower at", f"{d} ") for d in (2, 4, 12)}
+    assert numbers(text.split("(held-out")[1])[:2] == [rows[2][1], rows[2][4]]
     assert numbers(text.split("ends\nlower (")[1])[:2] == [rows[4][1], rows[4][4]]
     assert f"at {rows[4][7]:.0f} of 3 seeds held-out, at all {rows[4][8]:.0f}" in text
     deep = numbers(text.split("far behind,")[1])[:6]

@@ -139,7 +139,7 @@ def run_warmup(config: WarmupConfig = WarmupConfig(), progress_bar: bool = True)
 class DepthSweepConfig:
     """Post-norm against pre-norm by depth at one learning rate (Liu et al. 2020's table)."""
 
-    depths: tuple[int, ...] = (4, 12)  # at 2 layers the placements end level (1 of 3 seeds each way)
+    depths: tuple[int, ...] = (2, 4, 12)
     optimizer: str = "adam"
     lr: float = 3e-3  # modest: no run diverges, with or without warm-up
     steps: int = 150
