@@ -30,7 +30,7 @@ import ipywidgets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the course's own coursekit
 
-from coursekit import experiments, widgets  # noqa: E402
+from coursekit import experiments, load_digits, widgets  # noqa: E402
 from coursekit.course import machine  # noqa: E402
 from coursekit.plots import figure_png  # noqa: E402
 from coursekit.widgets.skip import (  # noqa: E402
@@ -72,6 +72,12 @@ def _profile_runs() -> tuple:
     return ()
 
 
+def _digits_runs() -> tuple:
+    """Lesson 7 has trained on the digits (so loaded them) before its gate widget."""
+    load_digits()
+    return ()
+
+
 def lesson_widgets() -> dict[str, LessonWidget]:
     """Every widget the lessons show, by lesson, built with the lessons' own arguments."""
     return {
@@ -89,7 +95,9 @@ def lesson_widgets() -> dict[str, LessonWidget]:
         ),
         "05 skip training (live)": LessonWidget(widgets.skip_training_explorer),
         "06 gradient profile": LessonWidget(widgets.gradient_profile_explorer, _profile_runs),
-        "07 gate carry": LessonWidget(lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32)),
+        "07 gate carry": LessonWidget(
+            lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32), _digits_runs
+        ),
         "07 shortcuts": LessonWidget(widgets.shortcut_explorer, _shortcut_runs),
     }
 
