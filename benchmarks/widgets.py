@@ -30,7 +30,7 @@ import ipywidgets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the course's own coursekit
 
-from coursekit import experiments, widgets  # noqa: E402
+from coursekit import experiments, load_digits, widgets  # noqa: E402
 from coursekit.course import machine  # noqa: E402
 from coursekit.plots import figure_png  # noqa: E402
 from coursekit.widgets.skip import (  # noqa: E402
@@ -64,6 +64,20 @@ def _shortcut_runs() -> tuple:
     return experiments.run_shortcuts(config, progress_bar=False), dense
 
 
+def _profile_runs() -> tuple:
+    """Lesson 6 computes the profile of all four settings before it shows the widget."""
+    for activation in ("relu", "gelu"):
+        for init in ("xavier", "default"):
+            widgets.gradient_profile_for(activation, init, progress_bar=False)
+    return ()
+
+
+def _digits_runs() -> tuple:
+    """Lesson 7 has trained on the digits (so loaded them) before its gate widget."""
+    load_digits()
+    return ()
+
+
 def lesson_widgets() -> dict[str, LessonWidget]:
     """Every widget the lessons show, by lesson, built with the lessons' own arguments."""
     return {
@@ -80,8 +94,10 @@ def lesson_widgets() -> dict[str, LessonWidget]:
             lambda post: widgets.decoder_explorer(post, variant="no residuals"), _decoder_runs
         ),
         "05 skip training (live)": LessonWidget(widgets.skip_training_explorer),
-        "06 gradient profile": LessonWidget(widgets.gradient_profile_explorer),
-        "07 gate carry": LessonWidget(lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32)),
+        "06 gradient profile": LessonWidget(widgets.gradient_profile_explorer, _profile_runs),
+        "07 gate carry": LessonWidget(
+            lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32), _digits_runs
+        ),
         "07 shortcuts": LessonWidget(widgets.shortcut_explorer, _shortcut_runs),
     }
 

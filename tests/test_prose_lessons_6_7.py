@@ -212,10 +212,20 @@ def test_l7_gate_ranges():
     identity = _span_line("carry at init", "identity  ")[1:3]
     runner_up = _span_line("carry at init", "gated -6")[2:4]
     ratio = (runner_up[0] + runner_up[1]) / (identity[0] + identity[1])  # of the ranges' midpoints
-    assert 2.2 < ratio < 2.8 and "about 2.5 times below the" in L7.markdown_with(
+    assert 1.3 < ratio < 1.5 and "about 1.4 times below the" in L7.markdown_with(
         "The identity's win is robust"
     )
     assert "identity lowest at every seed: True" in L7.output_with("identity lowest at every seed")
+
+
+def test_l7_densenet_and_plain_ranges():
+    text = L7.markdown_with("What the numbers say")
+    loss = {net: _span_line("direct connections", f"{net} ") for net in ("densenet", "residual", "plain")}
+    assert_range_covers(quoted_range(text, after="it ends lower, "), loss["densenet"][1:3])
+    assert_range_covers(quoted_range(text, after="0.14–0.15 against "), loss["residual"][1:3])
+    assert_range_covers(quoted_range(text, after="worse still ("), loss["plain"][1:3])
+    merge = _span_line("direct connections", "projected ")
+    assert_number_matches(quoted_number(text, after="the merge's "), merge[1])
 
 
 def test_l7_block_orders():

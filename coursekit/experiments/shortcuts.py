@@ -26,12 +26,13 @@ from .models import BatchNormNet, digits_training
 
 @dataclass(frozen=True)
 class ShortcutConfig:
-    """32 blocks, 10 epochs, 3 seeds: deep enough for the shortcut to matter (about 9 s of one core)."""
+    """32 blocks, 5 epochs, 3 seeds: deep enough for the shortcut to matter. The identity leads
+    at every seed from the second epoch on (at 10 epochs too, at twice the cost)."""
 
     depth: int = 32
     width: int = 64
     lr: float = 0.05  # plain SGD, as in the degradation sweep
-    epochs: int = 10
+    epochs: int = 5
     batch_size: int = 128
     seeds: tuple[int, ...] = (0, 1, 2)  # initialisations; the minibatch order is shared
     scale: float = 0.5  # the scaled shortcut's factor (He et al. 2016's × 0.5)
