@@ -42,3 +42,22 @@ def test_other_errors_keep_their_traceback(shell, capsys):
 
 def test_outside_ipython_nothing_is_installed():
     assert order.install() is False  # pytest is no IPython kernel
+
+
+def test_the_grader_scores_a_check_cell_run_before_its_answer_not_attempted(tmp_path):
+    """The answer cell deleted: the check cell raises NameError, which the grader reads as "not
+    attempted" with the same advice the notebook shows, not as an error of the learner's code."""
+    import nbformat
+
+    from coursekit.course.grade import grade_notebook
+    from coursekit.course.layout import course_root
+
+    exercises = course_root() / "exercises"
+    nb = nbformat.read(exercises / "exercise_02_layer_norm.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if c.get("id") != "ln-solution"]  # LayerNorm is never defined
+    path = tmp_path / "exercise_02_layer_norm.ipynb"
+    nbformat.write(nb, path)
+    scores = {s.check: s for s in grade_notebook(path, exercises).scores}
+    assert scores["layer_norm"].status == "not attempted"
+    assert "LayerNorm" in scores["layer_norm"].message and "run the cell" in scores["layer_norm"].hint
+    assert scores["rms_norm"].status == "not attempted"  # the stub, as before

@@ -61,9 +61,10 @@ STYLE = f"""<style class="{CSS_CLASS}-style">
 </style>"""
 
 
-def captioned_png(summary: str, figure: Figure, note: str = NOTE) -> bytes:
-    """The PNG of ``figure`` with ``summary`` (wrapped at words) and ``note`` drawn above it."""
-    body = imread(io.BytesIO(figure_png(figure)), format="png")
+def captioned_png(summary: str, figure: Figure | bytes, note: str = NOTE) -> bytes:
+    """The PNG of ``figure`` (or its PNG bytes, drawn already) with ``summary`` (wrapped at
+    words) and ``note`` drawn above it."""
+    body = imread(io.BytesIO(figure if isinstance(figure, bytes) else figure_png(figure)), format="png")
     height, width = body.shape[:2]
     dpi = 100.0
     chars = max(20, int((width - 16) / _char_px(dpi)))
@@ -139,11 +140,12 @@ class Explorer(widgets.VBox):
         super().__init__([row, self.output])  # (a control that does not fit moves down whole)
         self.add_class(CSS_CLASS)
         self.summary, self.figure = self.current()
-        self._default_png = captioned_png(self.summary, self.figure)
+        png = figure_png(self.figure)  # drawn once: the stored picture and the live view share it
+        self._default_png = captioned_png(self.summary, png)
         self._default_summary = self.summary
         for control in controls.values():
             control.observe(self.redraw, names="value")
-        self._show()
+        self._show(png)
 
     def values(self) -> dict[str, object]:
         """The controls' current values, by keyword."""
@@ -158,19 +160,19 @@ class Explorer(widgets.VBox):
         self.summary, self.figure = self.current()
         self._show()
 
-    def _show(self) -> None:
+    def _show(self, png: bytes | None = None) -> None:
         """Show the summary and the figure as ONE change of the output's state.
 
         Not ``clear_output(wait=True)`` then ``print`` and ``display`` inside ``with self.output``:
         that relies on the front end matching each message to the output it should land in, and
         a redraw just after Run All once left the summary on screen without its figure.
         """
-        png = base64.b64encode(figure_png(self.figure)).decode("ascii")
+        png = base64.b64encode(png or figure_png(self.figure)).decode("ascii")
         self.output.outputs = (
             {"output_type": "stream", "name": "stdout", "text": f"{self.summary}\n"},
             {
                 "output_type": "display_data",
-                "data": {"image/png": png, "text/plain": self.summary.splitlines()[0]},
+                "data": {"image/png": png, "text/plain": (self.summary.splitlines() or [""])[0]},
                 "metadata": {},
             },
         )

@@ -17,13 +17,15 @@ from pathlib import Path
 
 import nbformat
 
-from ..layout import check_names_in
+from ..layout import NOT_ATTEMPTED, check_names_in
 from .flags import source_flags
 from .kernel import SETUP_TIMEOUT, TIMEOUT_ENAME, KernelRun, kernel_session
 from .matching import assemble, find_exercise, parse_notebook, read_bytes, read_notebook, text
 from .report import DIED, TIMEOUT, GradeError, NotebookError, NotebookReport, Score
 
 DEFAULT_TIMEOUT = 60
+# a check cell that raised NameError: what the learner sees in the notebook too (checks/order.py)
+RUN_FIRST = "run the cell that defines it before the check cell (Run All runs every cell in order)"
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,9 @@ def score_cell(
         elif error is not None and error.get("ename") == TIMEOUT_ENAME:
             message = f"timeout: the check {error.get('evalue')} and was stopped"
             scores.append(Score(name, TIMEOUT, message, "is there an endless loop in your code?"))
+        elif cell_error and cell_error.get("ename") == "NameError" and not stopped:
+            # the check ran before the cell that defines what it checks (or that cell is gone)
+            scores.append(Score(name, NOT_ATTEMPTED, f"not attempted: {cell_error.get('evalue')}", RUN_FIRST))
         elif cell_error:
             raised = (
                 f"the check cell raised {cell_error.get('ename')}: {str(cell_error.get('evalue', ''))[:200]}"
