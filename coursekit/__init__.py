@@ -34,6 +34,8 @@ _EXPORTS = {
     "make_grid": "coursekit.data",
     "make_sort": "coursekit.data",
     "make_task": "coursekit.data",
+    "CharText": "coursekit.text",
+    "load_text": "coursekit.text",
     "LayerNorm": "coursekit.nn",
     "MLP": "coursekit.nn",
     "RMSNorm": "coursekit.nn",
