@@ -93,7 +93,7 @@ class GPTConfig:
         return GPTShape(vocab_size, self.depth, self.d_model, self.n_heads, self.seq, arm.norm, arm.residual)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (it holds a model)
 class GPTRun:
     """One arm trained from one seed."""
 
@@ -105,7 +105,7 @@ class GPTRun:
     model: GPT = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (it holds models)
 class GPTResult:
     config: GPTConfig
     runs: tuple[GPTRun, ...]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..nn import LayerNorm, MLP, TransformerBlock
+from ..nn import MLP, LayerNorm, TransformerBlock
 from ..validate import require_choice, require_positive_int
 
 PLACEMENTS = ("pre", "post")
