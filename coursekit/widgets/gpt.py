@@ -65,7 +65,7 @@ def train_your_gpt(
     sample as it is written; return the :class:`GPTResult`."""
     live = train_gpt_live(config, parts)
     bar = tqdm(total=len(config.arms) * len(config.seeds) * config.steps, desc="training", unit="step")
-    handle, shown = None, 0
+    handle, shown = None, set()
     while True:
         try:
             progress = next(live)
@@ -73,9 +73,10 @@ def train_your_gpt(
             bar.close()
             return finished.value
         bar.update(progress.steps_done - bar.n)
-        for arm, step, text in progress.samples[shown:]:
-            print(f"--- {arm}, step {step}:\n{text}")
-        shown = len(progress.samples)
+        for arm, step, text in progress.samples:
+            if (arm, step) not in shown:
+                print(f"--- {arm}, step {step}:\n{text}")
+                shown.add((arm, step))
         figure = progress_figure(progress, config, baselines)
         if handle is None:
             handle = display(figure, display_id=True)
@@ -143,3 +144,31 @@ def sample_explorer(result: GPTResult) -> Explorer:
             value=0.8, min=0.0, max=1.5, step=0.1, description="temperature", continuous_update=False
         ),
     )
+
+
+def _against_baselines(bits: list[float], unigram: float, bigram: float) -> str:
+    """Where an arm's held-out bits sit against the two baselines, on every seed or not."""
+    if max(bits) < bigram:
+        return f"below the bigram baseline on every seed, by {spread([bigram - b for b in bits])} bits"
+    if min(bits) > unigram - 0.05:
+        return "no better than the unigram baseline on any seed: character frequencies at most"
+    if min(bits) > bigram:
+        return "between the unigram and bigram baselines on every seed"
+    below = sum(b < bigram for b in bits)
+    return f"below the bigram baseline on {below} of {len(bits)} seeds"
+
+
+def gpt_findings(result: GPTResult) -> str:
+    """One line per arm: its held-out bits over seeds and where they sit against the baselines;
+    then, per seed, how far each arm ended from the first arm."""
+    uni, bi = result.unigram_bits, result.bigram_bits
+    lines = [f"baselines: unigram {uni:.2f}, bigram {bi:.2f} bits per character"]
+    for arm in result.config.arms:
+        bits = result.heldout(arm.name)
+        lines.append(f"{arm.name}: {spread(bits)} bits, {_against_baselines(bits, uni, bi)}")
+    first = result.config.arms[0].name
+    ref = result.heldout(first)
+    for arm in result.config.arms[1:]:
+        gaps = [b - r for b, r in zip(result.heldout(arm.name), ref, strict=True)]
+        lines.append(f"{arm.name} minus {first}, seed by seed: {', '.join(f'{g:+.2f}' for g in gaps)} bits")
+    return "\n".join(lines)
