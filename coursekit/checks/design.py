@@ -93,7 +93,7 @@ def check_experiment_design(my_experiment: object) -> str:
         )
     a, b = config.arms
     seeds = len(config.seeds)
-    return f"passed: {a.name!r} against {b.name!r}, differing only in {FACTORS[factor]}, {seeds} seeds"
+    return f"{a.name!r} against {b.name!r}, differing only in {FACTORS[factor]}, {seeds} seeds"
 
 
 def recompute(result: GPTResult) -> dict[str, object]:
