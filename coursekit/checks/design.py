@@ -164,6 +164,4 @@ def check_experiment_conclusion(my_conclusion: object, result: object, my_experi
             f"{data['spread']:.2f}",
             "state what your numbers show, even if it is not what you expected",
         )
-    return (
-        f"passed: {better}, difference {data['difference']:.2f} bits against a spread of {data['spread']:.2f}"
-    )
+    return f"{better}, difference {data['difference']:.2f} bits against a spread of {data['spread']:.2f}"
