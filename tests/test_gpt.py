@@ -190,6 +190,7 @@ def test_the_lesson_widgets_read_the_result(small_run):
     assert "no skips: " in gpt_findings(small_run)
     summary, figure = sample_view(small_run, "The é", 0.0)
     assert "'The '" in summary and len(figure.texts) == 2 * len(small_run.config.arms)
+    assert figure._repr_png_().startswith(b"\x89PNG")  # a live widget shows a picture, not <Figure ...>
     assert sample_view(small_run, "The ", 0.0)[1].texts[1].get_text() == figure.texts[1].get_text()
     assert small_run.run("pre-norm").samples[0][0] == 150
 

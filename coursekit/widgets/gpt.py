@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..experiments.gpt import GPTConfig, GPTProgress, GPTResult, train_gpt_live
 from ..experiments.gpt_model import REFERENCE_PARTS, BlockParts, generate
-from ..plots import plot_loss_curves
+from ..plots import CourseFigure, plot_loss_curves
 from ..seeding import single_threaded
 from .explorer import Explorer
 
@@ -121,7 +121,7 @@ def sample_view(result: GPTResult, prompt: str = "The ", temperature: float = 0.
     Characters outside the text's vocabulary are dropped from the prompt."""
     kept = "".join(c for c in prompt if c in result.text.vocab) or "\n"
     samples = _samples(result, kept, round(float(temperature), 2))
-    figure = Figure(figsize=(8, 0.2 + 0.6 * len(samples)))
+    figure = CourseFigure(figsize=(8, 0.2 + 0.6 * len(samples)))  # shows itself as a PNG in a widget
     for k, (arm, text) in enumerate(samples):
         top = 1 - k / len(samples) - 0.04
         bits = result.run(arm).heldout_bits
