@@ -19,6 +19,7 @@ RANKS = {
     "coursekit.course.layout": 0,  # standard library only: every layer may read the layout
     "coursekit.course.progress": 1,  # the progress file, which the checks write
     "coursekit.data": 1,
+    "coursekit.text": 1,  # the capstone's bundled text
     "coursekit.nn": 1,
     "coursekit.measures": 2,
     "coursekit.probes": 3,

@@ -7,6 +7,7 @@ a :class:`CheckResult`; none ever raises at the learner.
 from . import order
 from .blocks import check_transformer_block
 from .core import CheckResult
+from .design import check_experiment_conclusion, check_experiment_design
 from .experiments import check_fair_comparison
 from .mlp import check_mlp
 from .norms import check_layer_norm, check_rms_norm
@@ -21,6 +22,8 @@ order.install()  # in a notebook: a check cell run too early reads as a hint (se
 __all__ = [
     "CheckResult",
     "check_answer",
+    "check_experiment_conclusion",
+    "check_experiment_design",
     "check_fair_comparison",
     "check_grad_norm_probe",
     "check_layer_norm",

@@ -22,6 +22,8 @@ from .degradation import (
     train_twins_live,
 )
 from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
+from .gpt import ARMS, Arm, GPTConfig, GPTResult, GPTRun, baseline_bits, run_gpt, train_gpt_live
+from .gpt_model import GPT, BlockParts, GPTShape
 from .initialisation import InitScalesConfig, InitScalesResult, run_init_scales
 from .lesion import LesionConfig, LesionResult, run_lesion
 from .models import BatchNormNet, TokenTransformer
@@ -63,6 +65,17 @@ from .shortcuts import ShortcutConfig, ShortcutResult, run_shortcuts
 from .stream import StreamGrowthConfig, StreamGrowthResult, run_stream_growth
 
 __all__ = [
+    "ARMS",
+    "Arm",
+    "BlockParts",
+    "GPT",
+    "GPTConfig",
+    "GPTResult",
+    "GPTRun",
+    "GPTShape",
+    "baseline_bits",
+    "run_gpt",
+    "train_gpt_live",
     "CausalDecoder",
     "DecoderConfig",
     "DecoderResult",

@@ -5,6 +5,7 @@ Every widget is an :class:`Explorer` over a public *view function* ``view(**valu
 """
 
 from .explorer import Explorer
+from .gpt import gpt_findings, heldout_table, sample_explorer, sample_view, train_your_gpt  # lesson 8
 from .gradient_flow import gradient_flow_explorer, gradient_flow_summary, gradient_flow_view
 from .layer_norm import (
     batch_dependence_explorer,
@@ -41,6 +42,11 @@ from .skip import (  # lesson 5
 from .transformer_block import decoder_ablation, decoder_explorer, decoder_view
 
 __all__ = [
+    "gpt_findings",
+    "heldout_table",
+    "sample_explorer",
+    "sample_view",
+    "train_your_gpt",
     "decoder_ablation",
     "decoder_explorer",
     "decoder_view",

@@ -1,0 +1,260 @@
+"""The capstone: a small GPT on real text, with and without skips, pre- against post-norm.
+
+Every arm trains the same model (:mod:`.gpt_model`) from the same weights on the same batches
+of the bundled text (:mod:`coursekit.text`) and differs from the others in one thing (its
+:class:`Arm`). The measure is held-out **bits per character**, next to two baselines that
+need no network: the unigram model (character frequencies) and the bigram model (the next
+character given this one), both fitted on the training text with add-one smoothing.
+
+Training is plain PyTorch (Adam, one model at a time); the runs are dealt out to two threads
+side by side, one PyTorch thread each, so a run gives the same numbers whichever thread it
+lands on. :func:`train_gpt_live` yields progress as the runs train (for the lesson's live
+curve); :func:`run_gpt` returns the finished :class:`GPTResult`.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn import functional as F
+
+from ..seeding import torch_threads
+from ..text import CharText, load_text, text_batch
+from ..validate import require_choice, require_positive_float, require_positive_int
+from .gpt_model import GPT, PLACEMENTS, REFERENCE_PARTS, BlockParts, GPTShape, generate
+
+THREADS = 2  # the course's 2-core machine
+LN2 = math.log(2)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a comparison: what its model and schedule are. Two arms meant to differ in
+    one factor should differ in one field (besides ``name``)."""
+
+    name: str
+    norm: str = "pre"  # "pre" or "post"
+    residual: bool = True  # the skips around both sublayers of every block
+    warmup: bool = False  # the learning rate rises linearly over GPTConfig.warmup_steps
+
+    def __post_init__(self) -> None:
+        require_choice("norm", self.norm, PLACEMENTS)
+        for name in ("residual", "warmup"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+
+ARMS = (
+    Arm("pre-norm"),
+    Arm("pre-norm, no skips", residual=False),
+    Arm("post-norm", norm="post"),
+    Arm("post-norm + warm-up", norm="post", warmup=True),
+)
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The set-up every arm shares. At the defaults, 4 blocks at a rate of 2e-2: deep and fast
+    enough that post-norm needs its warm-up, small enough for a laptop CPU."""
+
+    arms: tuple[Arm, ...] = ARMS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    depth: int = 4
+    d_model: int = 32
+    n_heads: int = 4
+    seq: int = 32  # characters of context
+    batch: int = 32  # windows per step
+    steps: int = 300
+    lr: float = 2e-2  # Adam's rate after warm-up; it falls linearly to 0 over the last half
+    warmup_steps: int = 50  # arms with warmup=True: linear rise from lr/warmup_steps
+    eval_chars: int = 16384  # held-out characters scored (in windows of seq)
+    sample_steps: tuple[int, ...] = (100, 200, 300)  # when the first seed's models write a sample
+    sample_prompt: str = "The "
+    sample_length: int = 80
+
+    def __post_init__(self) -> None:
+        if not self.arms or not all(isinstance(a, Arm) for a in self.arms):
+            raise TypeError(f"arms must be a non-empty tuple of Arm, got {self.arms!r}")
+        if len({a.name for a in self.arms}) != len(self.arms):
+            raise ValueError(f"two arms share a name: {[a.name for a in self.arms]}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {self.seeds!r}")
+        for name in ("depth", "d_model", "n_heads", "seq", "batch", "steps", "warmup_steps", "eval_chars"):
+            require_positive_int(name, getattr(self, name))
+        require_positive_float("lr", self.lr)
+
+    def shape(self, arm: Arm, vocab_size: int) -> GPTShape:
+        return GPTShape(vocab_size, self.depth, self.d_model, self.n_heads, self.seq, arm.norm, arm.residual)
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (it holds a model)
+class GPTRun:
+    """One arm trained from one seed."""
+
+    arm: str
+    seed: int
+    heldout_bits: float  # bits per character on the held-out text
+    train_bits: tuple[float, ...]  # the training batch's bits per character, step by step
+    samples: tuple[tuple[int, str], ...]  # (step, text) written during training (first seed)
+    model: GPT = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (it holds models)
+class GPTResult:
+    config: GPTConfig
+    runs: tuple[GPTRun, ...]
+    unigram_bits: float
+    bigram_bits: float
+    text: CharText = field(repr=False)
+
+    def heldout(self, arm: str) -> list[float]:
+        """Held-out bits per character of ``arm``, one per seed in the config's order."""
+        found = [r.heldout_bits for r in self.runs if r.arm == arm]
+        if not found:
+            raise KeyError(f"no arm {arm!r}; the arms are {[a.name for a in self.config.arms]}")
+        return found
+
+    def run(self, arm: str, seed: int | None = None) -> GPTRun:
+        seed = self.config.seeds[0] if seed is None else seed
+        for r in self.runs:
+            if r.arm == arm and r.seed == seed:
+                return r
+        raise KeyError(f"no run of arm {arm!r} with seed {seed}")
+
+
+def baseline_bits(text: CharText) -> tuple[float, float]:
+    """``(unigram, bigram)`` held-out bits per character, both fitted on the training text with
+    add-one smoothing; the bigram model scores each held-out character given the one before."""
+    v = text.vocab_size
+    unigram = torch.bincount(text.train, minlength=v).double() + 1  # (vocab,)
+    unigram_bits = -(unigram / unigram.sum())[text.heldout].log2().mean().item()
+    counts = torch.ones(v, v, dtype=torch.float64)  # (vocab, vocab): previous -> next
+    counts.index_put_((text.train[:-1], text.train[1:]), torch.ones(text.train.numel() - 1).double(), True)
+    bigram = counts / counts.sum(1, keepdim=True)
+    bigram_bits = -bigram[text.heldout[:-1], text.heldout[1:]].log2().mean().item()
+    return unigram_bits, bigram_bits
+
+
+@torch.no_grad()
+def heldout_bits(model: GPT, ids: torch.Tensor, seq: int, chars: int) -> float:
+    """Bits per character on the first ``chars`` characters of ``ids``, in windows of ``seq``
+    (each window starts without context, as the model was trained)."""
+    n = min(chars, ids.numel() - 1) // seq * seq
+    x, y = ids[:n].view(-1, seq), ids[1 : n + 1].view(-1, seq)  # (windows, seq)
+    return F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item() / LN2
+
+
+def lr_at(step: int, config: GPTConfig, warmup: bool) -> float:
+    """The rate of ``step`` (0-based): linear warm-up (warm-up arms), then constant, then a
+    linear fall to 0 over the last half of the run."""
+    rise = min(1.0, (step + 1) / config.warmup_steps) if warmup else 1.0
+    fall = min(1.0, (config.steps - step) / (config.steps / 2))
+    return config.lr * rise * fall
+
+
+@dataclass(frozen=True)
+class GPTProgress:
+    """What :func:`train_gpt_live` yields: the curves so far and samples written so far."""
+
+    steps_done: int  # over all runs
+    steps_total: int
+    curves: dict[tuple[str, int], list[float]]  # (arm, seed) -> training bits so far
+    samples: list[tuple[str, int, str]]  # (arm, step, text), in the order written
+
+
+@dataclass
+class _Job:
+    arm: Arm
+    seed: int
+    model: GPT
+    curve: list[float] = field(default_factory=list)
+    samples: list[tuple[int, str]] = field(default_factory=list)
+    heldout: float = float("nan")
+
+
+def _train(job: _Job, config: GPTConfig, text: CharText, events: queue.Queue, stop: threading.Event) -> None:
+    """Train one job's model in place, putting a ``None`` on ``events`` after each step."""
+    model, g = job.model, torch.Generator().manual_seed(1000 + job.seed)  # batches: the seed's own
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    prompt = text.encode(config.sample_prompt)
+    model.train()
+    for step in range(config.steps):
+        if stop.is_set():
+            return
+        for group in optimiser.param_groups:
+            group["lr"] = lr_at(step, config, job.arm.warmup)
+        x, y = text_batch(text.train, config.batch, config.seq, g)  # (batch, seq) each
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        job.curve.append(loss.item() / LN2)
+        if job.seed == config.seeds[0] and step + 1 in config.sample_steps:
+            ids = generate(model, prompt, config.sample_length, 0.8, torch.Generator().manual_seed(0))
+            job.samples.append((step + 1, text.decode(ids)))
+        events.put(None)
+    model.eval()
+    job.heldout = heldout_bits(model, text.heldout, config.seq, config.eval_chars)
+
+
+def train_gpt_live(
+    config: GPTConfig = GPTConfig(), parts: BlockParts = REFERENCE_PARTS, every: int = 50
+) -> Iterator[GPTProgress]:
+    """Train every arm from every seed; yield progress about every ``every`` steps of all runs
+    together, and once at the end. The return value (``StopIteration.value``) is the result."""
+    text = load_text()
+    jobs = [
+        _Job(arm, seed, GPT(config.shape(arm, text.vocab_size), parts, seed))
+        for arm in config.arms
+        for seed in config.seeds
+    ]
+    total, done = len(jobs) * config.steps, 0
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def share(k: int) -> None:
+        for job in jobs[k::THREADS]:
+            _train(job, config, text, events, stop)
+
+    def progress() -> GPTProgress:
+        samples = [(j.arm.name, step, s) for j in jobs for step, s in list(j.samples)]
+        curves = {(j.arm.name, j.seed): list(j.curve) for j in jobs}
+        return GPTProgress(done, total, curves, sorted(samples, key=lambda item: item[1]))
+
+    with torch_threads(1), ThreadPoolExecutor(THREADS) as pool:
+        futures = [pool.submit(share, k) for k in range(THREADS)]
+        try:
+            while done < total and not any(f.done() and f.exception() for f in futures):
+                try:
+                    events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                done += 1
+                if done % every == 0:
+                    yield progress()
+        finally:
+            stop.set()
+        for f in futures:
+            f.result()  # a worker's error surfaces here
+    yield progress()
+    unigram, bigram = baseline_bits(text)
+    runs = tuple(
+        GPTRun(j.arm.name, j.seed, j.heldout, tuple(j.curve), tuple(j.samples), j.model) for j in jobs
+    )
+    return GPTResult(config, runs, unigram, bigram, text)
+
+
+def run_gpt(config: GPTConfig = GPTConfig(), parts: BlockParts = REFERENCE_PARTS) -> GPTResult:
+    """:func:`train_gpt_live` to its end: every arm from every seed, held-out bits and baselines."""
+    live = train_gpt_live(config, parts)
+    while True:
+        try:
+            next(live)
+        except StopIteration as finished:
+            return finished.value
