@@ -19,14 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import coursekit
-
 from ..layout import course_root, find_notebooks
 from .isolation import CULPRIT, Custody, Watch, grade_in_box
 from .notebook import DEFAULT_TIMEOUT, Submission
 from .report import GradeError, NotebookError, NotebookReport, graded_line, json_document, short_names
 from .sandbox import SandboxError, bwrap_works, choose
 
+LIBRARY = Path(__file__).resolve().parents[2]  # the installed coursekit package, watched while grading
 STOP_SECONDS = 60  # how long a stopped worker gets to shut its kernel down before it is killed
 
 
@@ -123,7 +122,7 @@ def grade(
         except NotebookError as exc:
             read[k] = NotebookReport(str(path), problem=str(exc))
     submissions = {s.path: s.data for s in read.values() if isinstance(s, Submission)}
-    custody = Custody.start(submissions, Path(coursekit.__file__).parent, exercises)
+    custody = Custody.start(submissions, LIBRARY, exercises)
     watch = Watch(custody, names)
     work = functools.partial(
         grade_one, course=custody.course, timeout=timeout, sandbox=level, exercises=str(exercises)
