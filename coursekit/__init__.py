@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "show_environment": "coursekit.course.doctor",
     "show_progress": "coursekit.course.progress",
-    "load_your_blocks": "coursekit.course.own_blocks",
+    "load_your_blocks": "coursekit.checks.own_blocks",
     "Task": "coursekit.data",
     "load_digits": "coursekit.data",
     "make_grid": "coursekit.data",

@@ -28,6 +28,11 @@ PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "err
 RESULT_SYMBOLS = {PASSED: "✅", FAILED: "❌", NOT_ATTEMPTED: "⬜", ERROR: "💥"}
 
 
+# Exercises were once named like their lessons (05_skip_vs_noskip.ipynb in both folders); now
+# exercise_05_skip_vs_noskip.ipynb. A learner's copy under the old name is still found.
+OLD_EXERCISE_PREFIX = "exercise_"
+
+
 def result_symbol(status: str) -> str:
     """The symbol of a result (``"passed"`` gives ✅); an unknown word gives ❓, never an error."""
     return RESULT_SYMBOLS.get(status, "❓")

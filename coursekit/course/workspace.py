@@ -16,7 +16,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .layout import course_root, work_folder
+from .layout import OLD_EXERCISE_PREFIX, course_root, work_folder
 
 
 def copy_exercises(root: Path | None = None) -> list[Path]:
@@ -41,15 +41,11 @@ def copy_exercises(root: Path | None = None) -> list[Path]:
     return copied
 
 
-# Exercises were once named like their lessons (05_skip_vs_noskip.ipynb in both folders, so two
-# tabs looked the same); now exercise_05_skip_vs_noskip.ipynb. A learner's copy under the old name
-# is the learner's work: it takes the new name instead of a fresh template appearing beside it.
-OLD_PREFIX = "exercise_"
-
-
 def _adopt_old_name(mine: Path) -> bool:
-    """Rename the learner's copy under the exercise's old name to ``mine``; True if it did."""
-    old = mine.with_name(mine.name.removeprefix(OLD_PREFIX))
+    """Rename the learner's copy under the exercise's old name (``layout.OLD_EXERCISE_PREFIX``) to
+    ``mine``; True if it did. It is the learner's work: it takes the new name instead of a fresh
+    template appearing beside it."""
+    old = mine.with_name(mine.name.removeprefix(OLD_EXERCISE_PREFIX))
     if old == mine or not old.is_file():
         return False
     try:

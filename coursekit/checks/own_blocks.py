@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..checks import check_layer_norm, check_mlp, check_transformer_block
+from ..course.layout import OLD_EXERCISE_PREFIX, is_check_cell, work_folder
 from ..experiments.gpt_model import REFERENCE_PARTS, BlockParts
-from .layout import is_check_cell, work_folder
-from .workspace import OLD_PREFIX
+from .blocks import check_transformer_block
+from .mlp import check_mlp
+from .norms import check_layer_norm
 
 # class name -> (exercise number, notebook, its check)
 EXERCISES: dict[str, tuple[int, str, Callable]] = {
@@ -53,7 +54,7 @@ def _yours_or_reference(folder: Path, name: str) -> tuple[type | None, str]:
     number, notebook, check = EXERCISES[name]
     path = folder / notebook
     if not path.is_file():  # a copy made before the exercises were renamed exercise_NN_...
-        path = folder / notebook.removeprefix(OLD_PREFIX)
+        path = folder / notebook.removeprefix(OLD_EXERCISE_PREFIX)
     if not path.is_file():
         return None, f"reference (no {folder.name}/{notebook}: exercise {number} not started)"
     try:
