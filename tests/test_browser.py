@@ -458,23 +458,30 @@ def test_a_lesson_runs_and_every_widget_drives_its_output(
     page.screenshot(path=str(screenshots / f"{stem}-reloaded.png"))
 
 
-def test_an_exercise_completed_through_the_page(page: object, lab: Lab, screenshots: Path) -> None:
-    """Type a correct LayerNorm into the learner's copy, run it, and find the pass."""
-    from playwright.sync_api import expect
-
-    solution = json.loads((ROOT / "solutions" / EXERCISE).read_text(encoding="utf-8"))
-    answer = next(c for c in solution["cells"] if c.get("id") == "ln-solution")["source"]
+def type_solution(page: object, lab: Lab, exercise: str, cell_id: str) -> int:
+    """Type the solution's cell ``cell_id`` (markers dropped) into the learner's open copy of
+    ``exercise``, as a learner would paste it; the cell's index."""
+    solution = json.loads((ROOT / "solutions" / exercise).read_text(encoding="utf-8"))
+    answer = next(c for c in solution["cells"] if c.get("id") == cell_id)["source"]
     markers = ("### BEGIN SOLUTION", "### END SOLUTION")
     answer = "".join(line for line in answer if line.strip() not in markers)
-    mine = lab.folder / "my-work" / EXERCISE
-    template = (lab.folder / "exercises" / EXERCISE).read_bytes()
-    open_notebook(page, lab, f"my-work/{EXERCISE}")
-    exercise = json.loads(mine.read_text(encoding="utf-8"))
-    index = next(i for i, c in enumerate(exercise["cells"]) if c.get("id") == "ln-solution")
+    mine = json.loads((lab.folder / "my-work" / exercise).read_text(encoding="utf-8"))
+    index = next(i for i, c in enumerate(mine["cells"]) if c.get("id") == cell_id)
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     cell.locator(".cm-content").click()
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(answer)  # as pasted: the editor adds no indentation of its own
+    return index
+
+
+def test_an_exercise_completed_through_the_page(page: object, lab: Lab, screenshots: Path) -> None:
+    """Type a correct LayerNorm into the learner's copy, run it, and find the pass."""
+    from playwright.sync_api import expect
+
+    mine = lab.folder / "my-work" / EXERCISE
+    template = (lab.folder / "exercises" / EXERCISE).read_bytes()
+    open_notebook(page, lab, f"my-work/{EXERCISE}")
+    index = type_solution(page, lab, EXERCISE, "ln-solution")
     errors = run_all(page)
     assert not errors, errors
     check = page.locator(".jp-Notebook .jp-Cell").nth(index + 1).locator(".jp-OutputArea")
@@ -490,6 +497,27 @@ def test_an_exercise_completed_through_the_page(page: object, lab: Lab, screensh
     progress = json.loads((lab.folder / "my-work" / "progress.json").read_text(encoding="utf-8"))
     assert progress["checks"]["layer_norm"]["status"] == "passed"
     assert progress["checks"]["rms_norm"]["status"] == "not attempted"
+
+
+def test_exercise_7_designed_run_and_concluded_through_the_page(
+    page: object, lab: Lab, screenshots: Path
+) -> None:
+    """The capstone exercise as a learner does it: a design typed in, the runs trained in the page
+    (progress bar), a conclusion from the learner's own numbers typed in, both checks passed."""
+    from playwright.sync_api import expect
+
+    name = "exercise_07_design_experiment.ipynb"
+    open_notebook(page, lab, f"my-work/{name}")
+    design = type_solution(page, lab, name, "design-solution")
+    conclusion = type_solution(page, lab, name, "conclusion-solution")
+    errors = run_all(page)
+    assert not errors, errors
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    expect(cells.nth(design + 1).locator(".jp-OutputArea")).to_contain_text("experiment_design passed")
+    check = cells.nth(conclusion + 1).locator(".jp-OutputArea")
+    expect(check).to_contain_text("experiment_conclusion passed", timeout=60_000)
+    check.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "exercise-07-passed.png"))
 
 
 # every image an explorer's own output shows, counted only when it is on screen
