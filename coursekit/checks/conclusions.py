@@ -82,7 +82,7 @@ def judge(stated: Mapping, data: dict, measure: Measure, at: str = "", inside_sp
             f"{at}you call {better!r} better, but the difference {data['difference']:.2f} is no larger than "
             f"the spread over seeds {data['spread']:.2f}",
             f"a difference inside the seeds' spread is {NO_DIFFERENCE!r} (means: {means} {unit})"
-            + (f". {inside_spread}" if inside_spread else ""),
+            + (f". {inside_spread[:1].upper()}{inside_spread[1:]}" if inside_spread else ""),
         )
     if better != data["better"]:
         raise CheckFailed(
