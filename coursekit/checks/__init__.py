@@ -14,7 +14,7 @@ from .norms import check_layer_norm, check_rms_norm
 from .probes import check_grad_norm_probe
 from .questions import check_answer
 from .residual import check_residual
-from .results import check_skip_arms, check_skip_results, check_skip_stacks
+from .results import check_skip_arms, check_skip_conclusion, check_skip_results, check_skip_stacks
 from .schedules import check_warmup
 
 order.install()  # in a notebook: a check cell run too early reads as a hint (see order.py)
@@ -31,6 +31,7 @@ __all__ = [
     "check_residual",
     "check_rms_norm",
     "check_skip_arms",
+    "check_skip_conclusion",
     "check_skip_results",
     "check_skip_stacks",
     "check_transformer_block",

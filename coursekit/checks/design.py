@@ -12,16 +12,22 @@ number that contradicts it.
 
 from __future__ import annotations
 
-import statistics
-
 from ..experiments.gpt import GPTConfig, GPTResult
+from . import conclusions
+from .conclusions import NO_DIFFERENCE as NO_DIFFERENCE  # the tests and learners read it here
 from .core import CheckFailed, check
 
 FACTORS = {"residual": "the skips", "norm": "the norm placement", "warmup": "the warm-up"}
 MIN_SEEDS = 3
 MAX_RUN_STEPS = 2 * 3 * 400  # arms x seeds x steps: a few minutes on a slow laptop
-NO_DIFFERENCE = "no clear difference"
-TOLERANCE = 0.01  # bits: numbers stated to two decimals pass
+HELD_OUT = conclusions.Measure(
+    name="held-out loss",
+    unit="bits",
+    unit_long="bits per character",
+    source="result",
+    access="result.heldout(arm_name)",
+    tolerance=0.01,  # bits: numbers stated to two decimals pass
+)
 KEYS = ("question", "hypothesis", "factor", "config")
 
 
@@ -99,29 +105,7 @@ def check_experiment_design(my_experiment: object) -> str:
 def recompute(result: GPTResult) -> dict[str, object]:
     """What the data say: each arm's mean held-out bits, the difference of the means, the spread
     over seeds (the larger arm's range), and the better arm or "no clear difference"."""
-    a, b = (arm.name for arm in result.config.arms)
-    means = {name: statistics.fmean(result.heldout(name)) for name in (a, b)}
-    spread = max(max(result.heldout(n)) - min(result.heldout(n)) for n in (a, b))
-    difference = abs(means[a] - means[b])
-    better = min(means, key=means.get) if difference > spread else NO_DIFFERENCE
-    return {"means": means, "difference": difference, "spread": spread, "better": better}
-
-
-def _stated(conclusion: object) -> dict:
-    if not isinstance(conclusion, dict) or any(
-        k not in conclusion for k in ("better", "difference", "spread")
-    ):
-        raise CheckFailed(
-            "my_conclusion(result) must return a dict with 'better', 'difference' and 'spread'",
-            "'better': an arm's name or 'no clear difference'; 'difference' and 'spread' in bits "
-            "per character",
-        )
-    for key in ("difference", "spread"):
-        if isinstance(conclusion[key], bool) or not isinstance(conclusion[key], int | float):
-            raise CheckFailed(
-                f"'{key}' must be a number (bits per character)", f"compute '{key}' from result"
-            )
-    return conclusion
+    return conclusions.recompute({arm.name: result.heldout(arm.name) for arm in result.config.arms})
 
 
 @check("experiment_conclusion")
@@ -138,30 +122,8 @@ def check_experiment_conclusion(my_conclusion: object, result: object, my_experi
             "result is not the run of your design",
             "pass what run_gpt(my_experiment()['config']) returned, after any change to your design",
         )
-    stated, data = _stated(my_conclusion(result)), recompute(result)
-    for key in ("difference", "spread"):
-        if abs(stated[key] - data[key]) > TOLERANCE:
-            raise CheckFailed(
-                f"the {key} you state, {stated[key]:.2f} bits, is not what your runs give: {data[key]:.2f}",
-                "take your numbers from your own result (result.heldout(arm_name)), not from a lesson or "
-                "another run: difference = |mean of one arm - mean of the other|, spread = the larger "
-                "range (max - min) over seeds of the two arms",
-            )
-    better, names = stated["better"], [arm.name for arm in result.config.arms]
-    if better not in [*names, NO_DIFFERENCE]:
-        raise CheckFailed(f"'better' is {better!r}", f"name one of your arms, {names}, or {NO_DIFFERENCE!r}")
-    means = ", ".join(f"{n} {m:.2f}" for n, m in data["means"].items())
-    if better != data["better"] and data["better"] == NO_DIFFERENCE:
-        raise CheckFailed(
-            f"you call {better!r} better, but the difference {data['difference']:.2f} is no larger than "
-            f"the spread over seeds {data['spread']:.2f}",
-            f"a difference inside the seeds' spread is {NO_DIFFERENCE!r} (means: {means} bits)",
-        )
-    if better != data["better"]:
-        raise CheckFailed(
-            f"your conclusion contradicts your data: {data['better']!r} has the lower mean held-out loss "
-            f"({means} bits; lower is better), by {data['difference']:.2f}, more than the spread "
-            f"{data['spread']:.2f}",
-            "state what your numbers show, even if it is not what you expected",
-        )
-    return f"{better}, difference {data['difference']:.2f} bits against a spread of {data['spread']:.2f}"
+    stated = conclusions.read_stated(my_conclusion(result), "my_conclusion(result) must return", HELD_OUT)
+    data = recompute(result)
+    conclusions.judge(stated, data, HELD_OUT)
+    difference, spread = data["difference"], data["spread"]
+    return f"{data['better']}, difference {difference:.2f} bits against a spread of {spread:.2f}"

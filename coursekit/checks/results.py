@@ -4,7 +4,8 @@ The learner hands over training errors (%, one per seed) by depth and arm. The c
 compare with a stored answer; it reads the results for the *effects* of the usual mistakes:
 arms swapped, the two arms the same network, a depth too shallow to tell them apart, a
 residual arm that fails too (the skip added in the wrong place, a rate too high, too few
-steps), one seed only.
+steps), one seed only. :func:`check_skip_conclusion` then holds the learner's stated
+conclusion, depth by depth, to those same numbers (as exercise 7's conclusion is held).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..experiments.degradation import DegradationNet
+from . import conclusions
+from .conclusions import NO_DIFFERENCE
 from .core import (
     CheckFailed,
     check,
@@ -130,6 +133,128 @@ def check_skip_results(results: object) -> str:
         f"stack's {residual_deep:.3g} % (at {shallow} blocks: {_mean(table[shallow]['plain']):.3g} % and "
         f"{_mean(table[shallow]['residual']):.3g} %): the lesson's degradation, measured by you"
     )
+
+
+# ---- the learner's conclusion, held to their own numbers -----------------------------------------
+
+TRAINING_ERROR = conclusions.Measure(
+    name="training error",
+    unit="%",
+    unit_long="percent (points of training error)",
+    source="results",
+    access='results[depth]["plain"] and results[depth]["residual"]',
+    tolerance=0.05,  # points: numbers stated to one decimal pass
+)
+TRAINS = 10.0  # % training error: below it a stack still trains (check_skip_results' shallow bar)
+
+
+def _deeper(depth: int, data: dict[int, dict]) -> str:
+    """Where the learner's data show the degradation (the residual arm clearly better) deeper
+    than ``depth``, or that no depth they trained does."""
+    shown = [d for d in sorted(data) if d > depth and data[d]["better"] == "residual"]
+    if shown:
+        return f"the degradation appears deeper: your data show it at {shown[0]} blocks"
+    where = "none of your deeper depths shows it yet" if max(data) > depth else "you trained no deeper"
+    return (
+        f"the degradation appears deeper, and {where}: lesson 5 saw the plain error rise from about "
+        "12 blocks, so train deeper to see it"
+    )
+
+
+def _why_no_difference(depth: int, data: dict[int, dict]) -> str:
+    """Why the arms tie at ``depth``: the plain stack still trains there, neither does, or
+    the seeds disagree too widely to tell."""
+    plain, residual = (data[depth]["means"][arm] for arm in ARMS)
+    errors = f"plain {plain:.2f} %, residual {residual:.2f} %"
+    if plain <= TRAINS and residual <= TRAINS:
+        return (
+            f"at {depth} blocks the plain stack still trains ({errors}): the gap is within the spread "
+            f"over seeds, so the skip does not matter yet at that depth; {_deeper(depth, data)}"
+        )
+    if plain > TRAINS and residual > TRAINS:
+        return (
+            f"at {depth} blocks neither stack trains ({errors}), so the tie says nothing about the "
+            "skip: see check_skip_results' hint"
+        )
+    return (
+        f"at {depth} blocks the seeds disagree widely ({errors}, spread {data[depth]['spread']:.2f} %): "
+        "one arm fails on some seeds only; more seeds would tell whether the gap is real"
+    )
+
+
+def _stated_by_depth(conclusion: object, depths: list[int]) -> dict[int, object]:
+    if not isinstance(conclusion, Mapping):
+        raise CheckFailed(
+            f"my_conclusion(results) returned {type(conclusion).__name__}, not a dict by depth",
+            '{depth: {"better": ..., "difference": ..., "spread": ...}}, one entry per depth you trained',
+        )
+    extra = [d for d in conclusion if d not in depths]
+    if extra:
+        raise CheckFailed(
+            f"you state a conclusion at {extra[0]!r} blocks, but your results have no such depth "
+            f"(you trained {depths})",
+            "state what your own results show, at the depths you trained, not a lesson's",
+        )
+    missing = [d for d in depths if d not in conclusion]
+    if missing:
+        raise CheckFailed(
+            f"no conclusion at {missing[0]} blocks", "state one for every depth you trained: " + str(depths)
+        )
+    return conclusion
+
+
+def _not_a_fraction(entry: Mapping, data: dict, depth: int) -> None:
+    """Fail a difference or spread stated as a fraction where the results are in percent."""
+    for key in ("difference", "spread"):
+        stated, measured = entry[key], data[key]
+        if (
+            measured >= 1
+            and abs(stated - measured) > TRAINING_ERROR.tolerance
+            and abs(100 * stated - measured) <= 1
+        ):
+            raise CheckFailed(
+                f"at {depth} blocks, the {key} you state, {stated:.2f}, is a fraction: your results give "
+                f"{measured:.2f} %",
+                HINTS["percent"],
+            )
+
+
+@check("skip_conclusion")
+def check_skip_conclusion(my_conclusion: object, results: object) -> str:
+    """The learner's conclusion, ``{depth: {"better", "difference", "spread"}}``, recomputed from
+    their own ``results`` depth by depth: "plain", "residual" or "no clear difference" must be
+    what the numbers show, and a tie is explained (the plain stack still trains there)."""
+    if results is None:
+        raise NotImplementedError("no results yet: run_experiment is not written")
+    table = _arms(results)
+    if min(len(v) for arms in table.values() for v in arms.values()) < 2:
+        raise CheckFailed("some arm was trained with one seed only: there is no spread", HINTS["seeds"])
+    if not callable(my_conclusion):
+        raise CheckFailed(
+            "pass your function my_conclusion itself", "check_skip_conclusion(my_conclusion, results)"
+        )
+    depths = sorted(table)
+    data = {depth: conclusions.recompute(table[depth]) for depth in depths}
+    stated = _stated_by_depth(my_conclusion(results), depths)
+    for depth in depths:
+        what = f"my_conclusion(results)[{depth}] must be"
+        entry = conclusions.read_stated(stated[depth], what, TRAINING_ERROR)
+        _not_a_fraction(entry, data[depth], depth)
+        conclusions.judge(
+            entry,
+            data[depth],
+            TRAINING_ERROR,
+            at=f"at {depth} blocks, ",
+            inside_spread=_why_no_difference(depth, data),
+        )
+    said = "; ".join(
+        f"at {depth} blocks: {d['better']} (difference {d['difference']:.2f} %, spread {d['spread']:.2f} %)"
+        for depth, d in data.items()
+    )
+    ties = [depth for depth, d in data.items() if d["better"] == NO_DIFFERENCE]
+    if ties:
+        return f"{said}. Why the tie: {_why_no_difference(ties[-1], data)}"
+    return f"{said}: your conclusion follows from your numbers"
 
 
 # ---- the two stacks themselves -------------------------------------------------------------
