@@ -54,7 +54,7 @@ def test_heatmap_has_one_row_per_block():
 
 def test_lesion_bars():
     result = LesionResult(
-        LesionConfig(depth=3),
+        LesionConfig(depth=3, several=(2,)),  # at most as many blocks at once as there are
         {"plain": 5.0, "residual": 3.0},
         {"plain": [80.0, 90.0, 85.0], "residual": [10.0, 4.0, 3.0]},
     )

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 LEVELS = ("auto", "none", "bwrap")
-WORK_MB = 256  # the size of a sandboxed kernel's working folder and /tmp (tmpfs, in memory)
+WORK_MB = 256  # the size of a sandboxed kernel's working folder, its temporary files in it (tmpfs)
 
 
 class SandboxError(Exception):
@@ -70,9 +70,9 @@ def _base() -> list[str]:
 
 def bwrap_prefix(writable: list[Path], work: Path, notebook: Path) -> list[str]:
     """The command that runs a kernel in the sandbox: the ``writable`` folders (scratch, runtime)
-    writable, ``work`` a fresh tmpfs of :data:`WORK_MB` with the private ``notebook`` copy in it,
-    /tmp a tmpfs too."""
-    size = str(WORK_MB * 1024 * 1024)
+    writable, ``work`` a fresh tmpfs of :data:`WORK_MB` with the private ``notebook`` copy in it and
+    the kernel's temporary folder (``TMPDIR``)."""
+    size, tmp = str(WORK_MB * 1024 * 1024), work / ".tmp"
     binds = [arg for folder in writable for arg in ("--bind", str(folder), str(folder))]
     return [
         # the grader interrupts a cell by signalling the kernel's process group: bwrap must not die of
@@ -80,15 +80,18 @@ def bwrap_prefix(writable: list[Path], work: Path, notebook: Path) -> list[str]:
         "/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh",
         shutil.which("bwrap") or "bwrap",
         *_base(),
-        "--size", size, "--tmpfs", "/tmp",
         *binds,
         "--size", size, "--tmpfs", str(work),
         "--ro-bind", str(notebook), str(work / notebook.name),
+        # temporary files go to the box too; not a tmpfs over /tmp, which would hide a course, its
+        # environment or the grader's folders that live below /tmp (a clone in /tmp, as CI's may be)
+        "--dir", str(tmp),
+        "--setenv", "TMPDIR", str(tmp),
         "--chdir", str(work),
         # bwrap's init is the kernel's parent (pid 1): ipykernel would take that for its parent's exit
         "--setenv", "JPY_PARENT_PID", "1",
-        "--setenv", "IPYTHONDIR", "/tmp/ipython",
-        "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+        "--setenv", "IPYTHONDIR", str(tmp / "ipython"),
+        "--setenv", "MPLCONFIGDIR", str(tmp / "matplotlib"),
         "--",
     ]  # fmt: skip
 
