@@ -10,8 +10,13 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy
 import torch
 
 from .validate import require_positive_float, require_positive_int
@@ -57,16 +62,46 @@ def probe_batch(task: Task, n: int = PROBE_EXAMPLES) -> tuple[torch.Tensor, torc
     return task.x_train[:n], task.y_train[:n]
 
 
+def _digits_file() -> Path | None:
+    """scikit-learn's own copy of the digits (``datasets/data/digits.csv.gz``), found without
+    importing scikit-learn, or None if this version keeps it elsewhere."""
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
+
+
+@functools.cache
+def _digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)``: the 1,797 digits' pixels (float32) and labels, read once per process.
+
+    Read straight from scikit-learn's file (each row: 64 pixels, then the label), as its
+    ``load_digits`` reads it: importing scikit-learn itself pulls in SciPy, several seconds on a
+    slow machine before the first picture. If the file is not where this expects it,
+    ``sklearn.datasets.load_digits`` is used.
+    """
+    path = _digits_file()
+    if path is None:
+        from sklearn.datasets import load_digits as sklearn_digits
+
+        bunch = sklearn_digits()
+        table = numpy.column_stack([bunch.data, bunch.target])
+    else:
+        with gzip.open(path, "rt") as file:
+            table = numpy.loadtxt(file, delimiter=",")  # (1797, 65)
+    x = torch.as_tensor(table[:, :-1], dtype=torch.float32)  # (1797, 64)
+    y = torch.as_tensor(table[:, -1].astype(numpy.int64))  # (1797,)
+    return x, y
+
+
 def load_digits(seed: int = 0, test_fraction: float = 0.25) -> Task:
     """scikit-learn's 1,797 digits as 64 standardised features (train mean and std), 10 classes.
 
     The split is a seeded permutation, so every run trains on the same 75 %.
     """
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
-    x = torch.as_tensor(bunch.data, dtype=torch.float32)  # (1797, 64), pixel values 0..16
-    y = torch.as_tensor(bunch.target, dtype=torch.long)  # (1797,)
+    x, y = _digits_arrays()  # (1797, 64) pixel values 0..16; (1797,) labels
     train, test = _split(len(y), test_fraction, torch.Generator().manual_seed(seed))
     # a border pixel that is almost always 0 has a tiny std; dividing by it would turn one
     # unusual test pixel into a huge feature, so nearly-constant pixels keep their raw scale

@@ -56,3 +56,15 @@ def test_bad_arguments_name_the_value(call, match):
 def test_wrong_type_is_a_type_error():
     with pytest.raises(TypeError, match="length"):
         make_sort(length=2.5)
+
+
+def test_digits_are_scikit_learns_digits_read_without_importing_it():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from coursekit.data import _digits_arrays, _digits_file
+
+    assert _digits_file() is not None, "scikit-learn keeps its digits elsewhere: the slow import is back"
+    x, y = _digits_arrays()
+    bunch = sklearn_digits()
+    assert torch.equal(x, torch.as_tensor(bunch.data, dtype=torch.float32))
+    assert torch.equal(y, torch.as_tensor(bunch.target, dtype=torch.long))
