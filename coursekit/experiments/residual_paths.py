@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from ..data import PROBE_EXAMPLES, load_digits, probe_batch
 from ..nn import Stack, StackConfig
@@ -136,7 +137,9 @@ class TrainingGradResult:
 
 
 @single_threaded
-def run_training_grad_norms(config: TrainingGradConfig = TrainingGradConfig()) -> TrainingGradResult:
+def run_training_grad_norms(
+    config: TrainingGradConfig = TrainingGradConfig(), progress_bar: bool = True
+) -> TrainingGradResult:
     """Train the plain and the residual :class:`BatchNormNet` (same seed, same weights) with SGD
     on the digits for ``max(steps)`` steps, recording every block's gradient norm at ``steps``."""
     if not isinstance(config, TrainingGradConfig):
@@ -147,6 +150,8 @@ def run_training_grad_norms(config: TrainingGradConfig = TrainingGradConfig()) -
     x_probe, y_probe = probe_batch(task, config.probe_size)
     result = TrainingGradResult(config, {kind: [] for kind in KINDS})
     last = config.steps[-1]
+    runs = len(config.seeds) * len(KINDS)
+    bar = tqdm(total=runs, desc=f"{config.depth} blocks", disable=not progress_bar, leave=False)
     for seed in config.seeds:
         for kind in KINDS:
             seed_everything(seed)
@@ -167,4 +172,6 @@ def run_training_grad_norms(config: TrainingGradConfig = TrainingGradConfig()) -
                 loss.backward()
                 opt.step()
             result.grad_norms[kind].append(logged)
+            bar.update()
+    bar.close()
     return result

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from ..data import make_grid
 from ..probes import gradient_autocorrelation
@@ -132,12 +133,14 @@ class ShatteredResult:
 
 
 @single_threaded
-def run_shattered(config: ShatteredConfig = ShatteredConfig()) -> ShatteredResult:
+def run_shattered(config: ShatteredConfig = ShatteredConfig(), progress_bar: bool = True) -> ShatteredResult:
     """Lag-1 autocorrelation of ∂f/∂x over the grid, per kind, depth and seed."""
     if not isinstance(config, ShatteredConfig):
         raise TypeError(f"config must be a ShatteredConfig, got {type(config).__name__}")
     grid = make_grid(config.n_points)
     out: dict[str, list[list[float]]] = {"plain": [], "residual": []}
+    nets = len(out) * len(config.depths) * len(config.seeds)
+    bar = tqdm(total=nets, desc="nets probed", disable=not progress_bar, leave=False)
     for kind in out:
         for depth in config.depths:
             values = []
@@ -145,5 +148,7 @@ def run_shattered(config: ShatteredConfig = ShatteredConfig()) -> ShatteredResul
                 seed_everything(seed)
                 net = calibrated(ScalarNet(depth, config.width, residual=kind == "residual"), grid)
                 values.append(gradient_autocorrelation(net, grid))
+                bar.update()
             out[kind].append(values)
+    bar.close()
     return ShatteredResult(config, out)

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..experiments import StreamGrowthConfig, TrainingGradConfig, run_stream_growth, run_training_grad_norms
+from ..experiments import (
+    StreamGrowthConfig,
+    TrainingGradConfig,
+    TrainingGradResult,
+    run_stream_growth,
+    run_training_grad_norms,
+)
 from ..plots import plot_by_layer, plot_stream_growth
 from .explorer import Explorer
 
 TRAINING_STEPS = (0, 1, 10)
 
 
-@lru_cache(maxsize=64)
+_NORMS: dict[tuple[int, int], dict[str, list[list[float]]]] = {}  # (depth, seed) -> the runs' norms
+
+
+def _remember(result: TrainingGradResult) -> None:
+    """Keep ``result``'s norms for the view, one entry per seed, if it logged the view's steps."""
+    if result.config.steps == TRAINING_STEPS:
+        for i, seed in enumerate(result.config.seeds):
+            _NORMS[result.config.depth, seed] = {kind: runs[i] for kind, runs in result.grad_norms.items()}
+
+
 def _training_norms(depth: int, seed: int) -> dict[str, list[list[float]]]:
     """``{kind: [norms at step 0, 1, 10]}`` for one depth and seed (about 0.3 s at depth 52)."""
-    config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS, seeds=(seed,))
-    result = run_training_grad_norms(config)
-    return {kind: runs[0] for kind, runs in result.grad_norms.items()}
+    if (depth, seed) not in _NORMS:
+        config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS, seeds=(seed,))
+        _remember(run_training_grad_norms(config, progress_bar=False))
+    return _NORMS[depth, seed]
 
 
 def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tuple[str, Figure]:
@@ -42,8 +59,15 @@ def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tu
     return f"depth {depth}, step {step} | " + " | ".join(parts), figure
 
 
-def residual_gradients_explorer(depth: int = 52, step: int = 0, max_depth: int = 64) -> Explorer:
-    """A depth slider and a training-step switch (0 / 1 / 10) over :func:`residual_gradients_view`."""
+def residual_gradients_explorer(
+    depth: int = 52, step: int = 0, max_depth: int = 64, runs: Iterable[TrainingGradResult] = ()
+) -> Explorer:
+    """A depth slider and a training-step switch (0 / 1 / 10) over :func:`residual_gradients_view`;
+    ``runs`` the lesson already made (steps 0, 1, 10) are drawn from instead of trained again."""
+    for result in runs:
+        if not isinstance(result, TrainingGradResult):
+            raise TypeError(f"runs must be TrainingGradResults, got {type(result).__name__}")
+        _remember(result)
     depth_slider = widgets.IntSlider(
         value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
     )
