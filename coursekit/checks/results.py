@@ -47,7 +47,7 @@ HINTS = {
     "not_deep": "at your deepest depth the plain stack still trains as well as the residual one: go deeper "
     "(lesson 5 saw the plain error rise from about 12 blocks)",
     "residual_fails": "the residual stack fails too: is x added before the last ReLU, as relu(x + F(x))? "
-    "Is the learning rate the lesson's (0.5) and are there enough steps (6 epochs or more)?",
+    "Is the learning rate the lesson's (0.5) and are there enough steps (3 epochs or more)?",
     "shallow": "even your shallowest plain stack fails: train longer, or check the block's layers "
     "(Linear -> BatchNorm -> ReLU -> Linear -> BatchNorm)",
 }
