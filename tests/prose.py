@@ -68,7 +68,7 @@ def quoted_range(text: str, after: str = "") -> tuple[float, float]:
         raise ValueError(f"{after!r} is not in the text: {text[:200]!r}")
     match = _RANGE.search(text, start + len(after))
     if match is None:
-        raise ValueError(f"no range 'lo–hi' after {after!r} in {text[start:start + 200]!r}")
+        raise ValueError(f"no range 'lo–hi' after {after!r} in {text[start : start + 200]!r}")
     return _to_float(match.group("lo")), _to_float(match.group("hi"))
 
 
@@ -77,7 +77,7 @@ def quoted_number(text: str, after: str) -> float:
     start = text.find(after)
     if start < 0:
         raise ValueError(f"{after!r} is not in the text: {text[:200]!r}")
-    found = numbers(text[start + len(after):])
+    found = numbers(text[start + len(after) :])
     if not found:
         raise ValueError(f"no number after {after!r}")
     return found[0]

@@ -76,7 +76,7 @@ def test_twins_have_the_same_parameters_and_weights_and_differ_in_the_skip():
 
 def test_block_computes_the_formula_and_stacked_forward_agrees():
     seed_everything(0)
-    net = DegradationNet(2, width=8, d_in=5, n_classes=3, skip=True)
+    net = DegradationNet(2, width=8, d_in=5, n_classes=3, residual=True)
     x = torch.randn(16, 5)
     block, h = net.blocks[0], net.stem(x)
     inner = block.norms[1](block.linears[1](torch.relu(block.norms[0](block.linears[0](h)))))

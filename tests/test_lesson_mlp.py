@@ -19,8 +19,8 @@ def test_the_default_view_shows_attention_alone_collapsed():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_skip_stops_the_collapse_at_every_seed(seed):
-    _, plain = rank_collapse_view(12, skip=False, mlp=False, seed=seed)
-    _, skipped = rank_collapse_view(12, skip=True, mlp=False, seed=seed)
+    _, plain = rank_collapse_view(12, residual=False, mlp=False, seed=seed)
+    _, skipped = rank_collapse_view(12, residual=True, mlp=False, seed=seed)
     assert plain.axes[0].get_lines()[0].get_ydata()[-1] < 1e-3
     assert skipped.axes[0].get_lines()[0].get_ydata()[-1] > 0.5
 
@@ -28,14 +28,14 @@ def test_the_skip_stops_the_collapse_at_every_seed(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_without_skips_the_mlp_does_not_stop_the_collapse(seed):
     """The lesson's honest finding: at PyTorch's default init the MLP does not slow it."""
-    _, figure = rank_collapse_view(4, skip=False, mlp=True, seed=seed)
+    _, figure = rank_collapse_view(4, residual=False, mlp=True, seed=seed)
     with_mlp, alone = (line.get_ydata() for line in figure.axes[0].get_lines())
     assert with_mlp[-1] < 1e-4 and with_mlp[1] < alone[1]
 
 
 def test_a_shallower_view_is_a_prefix_of_the_deeper_one():
-    _, shallow = rank_collapse_view(3, skip=True, mlp=True)
-    _, deep = rank_collapse_view(20, skip=True, mlp=True)
+    _, shallow = rank_collapse_view(3, residual=True, mlp=True)
+    _, deep = rank_collapse_view(20, residual=True, mlp=True)
     assert list(shallow.axes[0].get_lines()[0].get_ydata()) == list(
         deep.axes[0].get_lines()[0].get_ydata()[:4]
     )
@@ -50,7 +50,7 @@ def test_the_view_refuses_a_depth_outside_the_slider(depth):
 def test_the_explorer_redraws_when_a_switch_moves():
     explorer = rank_collapse_explorer(depth=6)
     before = explorer.summary
-    explorer.controls["skip"].value = True
+    explorer.controls["residual"].value = True
     assert explorer.summary != before and explorer.summary.startswith("attention+skip, depth 6")
     explorer.controls["mlp"].value = True
     assert explorer.summary.startswith("attention+MLP+skip, depth 6")

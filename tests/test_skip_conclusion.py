@@ -16,7 +16,7 @@ import pytest
 from coursekit.checks import check_skip_conclusion
 from coursekit.checks.conclusions import NO_DIFFERENCE
 
-# shaped like what exercise 5's solution measured with 6 epochs (seeds 0-2; it trains 3 now): a tie at 2 blocks, degradation at 12
+# like exercise 5's solution at 6 epochs (seeds 0-2; it trains 3 now): a tie at 2 blocks, degradation at 12
 MINE = {
     2: {"plain": [0.0, 0.22, 0.15], "residual": [0.074, 0.074, 0.15]},
     12: {"plain": [39.0, 46.0, 45.8], "residual": [0.074, 0.59, 0.3]},

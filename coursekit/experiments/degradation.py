@@ -45,12 +45,12 @@ class DegradationBlock(nn.Module):
     BatchNorm uses batch statistics at train and test time (``track_running_stats=False``).
     """
 
-    def __init__(self, width: int, layers: int = 2, skip: bool = True) -> None:
+    def __init__(self, width: int, layers: int = 2, residual: bool = True) -> None:
         super().__init__()
         require_positive_int("layers", layers)
         self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(layers))
         self.norms = nn.ModuleList(nn.BatchNorm1d(width, track_running_stats=False) for _ in range(layers))
-        self.register_buffer("skip", torch.tensor(1.0 if skip else 0.0))
+        self.register_buffer("skip", torch.tensor(1.0 if residual else 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x  # (batch, width)
@@ -67,7 +67,7 @@ class DegradationBlock(nn.Module):
 class DegradationNet(nn.Module):
     """Stem (Linear → BN → ReLU) → ``depth`` :class:`DegradationBlock` s → BN → linear head.
 
-    ``skip=False`` is the plain net, ``skip=True`` its residual twin: same parameters, and
+    ``residual=False`` is the plain net, ``residual=True`` its residual twin: same parameters, and
     built after the same ``seed_everything(seed)``, the same initial weights. Weighted layers:
     ``depth * layers_per_block + 2`` (He et al. count a "plain-20" this way).
     """
@@ -77,7 +77,7 @@ class DegradationNet(nn.Module):
         depth: int,
         width: int = 64,
         layers_per_block: int = 2,
-        skip: bool = True,
+        residual: bool = True,
         d_in: int = 64,
         n_classes: int = DIGITS_CLASSES,
     ) -> None:
@@ -85,7 +85,7 @@ class DegradationNet(nn.Module):
         require_positive_int("depth", depth)
         require_positive_int("width", width)
         self.stem = batch_norm_stem(d_in, width)
-        self.blocks = nn.ModuleList(DegradationBlock(width, layers_per_block, skip) for _ in range(depth))
+        self.blocks = nn.ModuleList(DegradationBlock(width, layers_per_block, residual) for _ in range(depth))
         self.norm = nn.BatchNorm1d(width, track_running_stats=False)
         self.head = nn.Linear(width, n_classes)
 
@@ -115,7 +115,7 @@ def skip_twins(
     twins = {}
     for kind in KINDS:
         seed_everything(seed)  # same seed, same init for the plain and residual twin
-        twins[kind] = DegradationNet(depth, width, layers_per_block, skip=kind == "residual")
+        twins[kind] = DegradationNet(depth, width, layers_per_block, residual=kind == "residual")
     return twins
 
 

@@ -28,11 +28,11 @@ VARIANTS = {
 class AttentionLayer(nn.Module):
     """``[x +] attn(x)``, then optionally ``[x +] mlp(x)``: no norms, so nothing hides the collapse."""
 
-    def __init__(self, d_model: int, n_heads: int, mlp: bool, skip: bool) -> None:
+    def __init__(self, d_model: int, n_heads: int, mlp: bool, residual: bool) -> None:
         super().__init__()
         self.attn = SelfAttention(d_model, n_heads)
         self.mlp = MLP(d_model) if mlp else None
-        self.skip = 1.0 if skip else 0.0
+        self.skip = 1.0 if residual else 0.0  # the skip path's weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.skip * x + self.attn(x)  # (batch, seq, d_model)
@@ -42,9 +42,9 @@ class AttentionLayer(nn.Module):
 
 
 class AttentionStack(nn.Module):
-    def __init__(self, depth: int, d_model: int, n_heads: int, mlp: bool, skip: bool) -> None:
+    def __init__(self, depth: int, d_model: int, n_heads: int, mlp: bool, residual: bool) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(AttentionLayer(d_model, n_heads, mlp, skip) for _ in range(depth))
+        self.blocks = nn.ModuleList(AttentionLayer(d_model, n_heads, mlp, residual) for _ in range(depth))
 
     def hidden_states(self, x: torch.Tensor) -> list[torch.Tensor]:
         states = [x]
@@ -96,8 +96,8 @@ def run_rank_collapse(config: RankCollapseConfig = RankCollapseConfig()) -> Rank
     ratios: dict[str, list[list[float]]] = {name: [] for name in VARIANTS}
     for seed in c.seeds:
         x = torch.randn(c.batch, c.seq, c.d_model, generator=torch.Generator().manual_seed(seed))
-        for name, (mlp, skip) in VARIANTS.items():
+        for name, (mlp, residual) in VARIANTS.items():
             seed_everything(seed)
-            stack = AttentionStack(c.depth, c.d_model, c.n_heads, mlp, skip)
+            stack = AttentionStack(c.depth, c.d_model, c.n_heads, mlp, residual)
             ratios[name].append(rank_collapse(stack, x))  # x: (batch, seq, d_model)
     return RankCollapseResult(config, ratios)
