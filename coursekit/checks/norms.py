@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -225,79 +226,113 @@ def _check_gradients(
             raise CheckFailed(f"the gradient with respect to the {label} is wrong", HINTS["detached"])
 
 
-def _norm_check(
-    cls: object,
-    name: str,
-    bias: bool,
-    default_eps: float | None,
-    make_reference: Callable[[float | None], nn.Module],
-    make_torch: Callable[[float | None], nn.Module],
-    formulas: dict[str, Formula],
-) -> None:
+@dataclass(frozen=True)
+class NormSpec:
+    """What the norm check holds a learner's class to: its name, whether it has a bias, its
+    default ``eps``, the course's and torch's modules for an ``eps``, and the known-bug formulas."""
+
+    name: str
+    bias: bool
+    default_eps: float | None
+    make_reference: Callable[[float | None], nn.Module]
+    make_torch: Callable[[float | None], nn.Module]
+    formulas: dict[str, Formula]
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}(normalized_shape, eps={self.default_eps})"
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return ["weight", "bias"] if self.bias else ["weight"]
+
+
+def _norm_check(cls: object, spec: NormSpec) -> None:
+    """Every clause of the norm contract in turn: built from scratch, eps's default, the
+    parameters, values against both references, eps and dtype, gradients, other shapes."""
+    name = spec.name
     cls = require_class(cls, name, f"check_{'layer_norm' if name == 'LayerNorm' else 'rms_norm'}")
-    scratch = HINTS["from_scratch_ln" if bias else "from_scratch_rms"]
-    forbidden = (type(make_torch(None if default_eps is None else 1e-5)), type(make_reference(BIG_EPS)))
+    scratch = HINTS["from_scratch_ln" if spec.bias else "from_scratch_rms"]
+    torch_eps = None if spec.default_eps is None else 1e-5
+    forbidden = (type(spec.make_torch(torch_eps)), type(spec.make_reference(BIG_EPS)))
     _from_scratch(cls, forbidden, scratch)
-    _require_eps_default(cls, default_eps, name)
-    signature = f"{name}(normalized_shape, eps={default_eps})"
-    module = construct(cls, name, signature, D, eps=BIG_EPS)
+    _require_eps_default(cls, spec.default_eps, name)
+    module = construct(cls, name, spec.signature, D, eps=BIG_EPS)
     _from_scratch(module, forbidden, scratch)
-    names = ["weight", "bias"] if bias else ["weight"]
-    params = [_require_parameter(module, n, 1.0 if n == "weight" else 0.0, name) for n in names]
+    params = _learned_parameters(module, spec)
+    x = _inputs()
+    _compare_values(module, params, x, spec)
+    _compare_eps_and_dtype(cls, spec)
+    names = spec.parameter_names
+    _check_gradients(module, make_torch_copy(module, spec.make_torch(BIG_EPS), names), x, names)
+    _compare_other_shapes(cls, spec)
+    ops = frozenset({"layer_norm", "rms_norm", "group_norm", "instance_norm", "batch_norm"})
+    _from_scratch(module, (), scratch, run=lambda: module(x), ops=ops)
+
+
+def _learned_parameters(module: nn.Module, spec: NormSpec) -> list[nn.Parameter]:
+    """The gain (and bias), at their initial values, and no parameter besides them."""
+    names = spec.parameter_names
+    params = [_require_parameter(module, n, 1.0 if n == "weight" else 0.0, spec.name) for n in names]
     extra = extra_parameters(module, lambda n: n in names)
     if extra:
         raise CheckFailed(
-            f"{name}({D}) has parameter(s) {', '.join(extra)} besides {' and '.join(names)}",
+            f"{spec.name}({D}) has parameter(s) {', '.join(extra)} besides {' and '.join(names)}",
             HINTS["extra_params"],
         )
+    return params
 
-    x = _inputs()
+
+def _compare_values(module: nn.Module, params: list[nn.Parameter], x: torch.Tensor, spec: NormSpec) -> None:
+    """The output with learned (random) gain and bias, against the course's and torch's modules."""
     call_forward(module, x)
     with torch.no_grad():  # learned values, so that a missing gain or bias shows
         for p in params:
             p.copy_(torch.randn(D) * 0.5 + (1.0 if p is params[0] else 0.0))
     y = call_forward(module, x)
-    w, b = params[0].detach(), (params[1].detach() if bias else None)
+    w, b = params[0].detach(), (params[1].detach() if spec.bias else None)
     for label, other in [
-        ("output", make_reference(BIG_EPS)),
-        (f"output (against torch.nn.{name})", make_torch(BIG_EPS)),
+        ("output", spec.make_reference(BIG_EPS)),
+        (f"output (against torch.nn.{spec.name})", spec.make_torch(BIG_EPS)),
     ]:
         with torch.no_grad():
-            expected = make_torch_copy(module, other, names)(x)
-        compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, formulas))
+            expected = make_torch_copy(module, other, spec.parameter_names)(x)
+        compare(y, expected, label, _diagnose(y, x, w, b, BIG_EPS, spec.formulas))
 
-    default = construct(cls, name, signature, D)
+
+def _compare_eps_and_dtype(cls: type, spec: NormSpec) -> None:
+    """The default eps where it matters (tiny inputs), in float32 and float64."""
+    name, signature, default_eps = spec.name, spec.signature, spec.default_eps
+    eps_hint = HINTS["rms_eps_none"] if default_eps is None else HINTS["eps_hardcoded"]
     tiny = _inputs(scale=1e-4)  # mean(x**2) ~ 1e-8, below float32's eps: shows how eps=None is read
-    reference_default = make_torch(default_eps)
     compare(
-        call_forward(default, tiny),
-        reference_default(tiny).detach(),
+        call_forward(construct(cls, name, signature, D), tiny),
+        spec.make_torch(default_eps)(tiny).detach(),
         f"output with the default eps={default_eps}",
-        HINTS["rms_eps_none"] if default_eps is None else HINTS["eps_hardcoded"],
+        eps_hint,
     )
-
     x64 = _inputs(torch.float64)
-    module64, reference64 = (
-        construct(cls, name, signature, D, eps=BIG_EPS).double(),
-        make_reference(BIG_EPS).double(),
-    )
-    compare(call_forward(module64, x64), reference64(x64).detach(), "float64 output", HINTS["dtype"])
+    module64 = construct(cls, name, signature, D, eps=BIG_EPS).double()
+    expected64 = spec.make_reference(BIG_EPS).double()(x64).detach()
+    compare(call_forward(module64, x64), expected64, "float64 output", HINTS["dtype"])
     tiny64 = _inputs(torch.float64, scale=1e-4)  # float64's eps is 2e-16: a float32 eps shows here
     compare(
         call_forward(construct(cls, name, signature, D).double(), tiny64),
-        make_torch(default_eps).double()(tiny64).detach(),
+        spec.make_torch(default_eps).double()(tiny64).detach(),
         f"float64 output with the default eps={default_eps}",
         HINTS["rms_eps_dtype"] if default_eps is None else HINTS["eps_hardcoded"],
     )
-    _check_gradients(module, make_torch_copy(module, make_torch(BIG_EPS), names), x, names)
-    for shape in [(4, 7), (2, 2, 3, 7)]:  # another width, two and four dimensions
+
+
+def _compare_other_shapes(cls: type, spec: NormSpec) -> None:
+    """Another width, and inputs of two and four dimensions."""
+    name = spec.name
+    for shape in [(4, 7), (2, 2, 3, 7)]:
         other = torch.randn(*shape) * 1.5 + 0.5
         with clause(f"{name}(7) on an input of shape {shape} failed", HINTS["other_sizes"], learner_too=True):
-            got = call_forward(construct(cls, name, signature, 7, eps=BIG_EPS), other)
-        expected = type(make_torch(BIG_EPS))(7, eps=BIG_EPS)(other).detach()
+            got = call_forward(construct(cls, name, spec.signature, 7, eps=BIG_EPS), other)
+        expected = type(spec.make_torch(BIG_EPS))(7, eps=BIG_EPS)(other).detach()
         compare(got, expected, f"{name}(7)'s output on an input of shape {shape}", HINTS["other_sizes"])
-    ops = frozenset({"layer_norm", "rms_norm", "group_norm", "instance_norm", "batch_norm"})
-    _from_scratch(module, (), scratch, run=lambda: module(x), ops=ops)
 
 
 def _from_scratch(obj: object, forbidden: tuple[type, ...], hint: str, **kwargs: object) -> None:
@@ -331,8 +366,7 @@ def check_layer_norm(LayerNorm: type) -> None:  # noqa: N803 - the learner's cla
     variance and ``eps`` inside the square root. Compared with ``coursekit.LayerNorm`` and
     ``torch.nn.LayerNorm`` on copied weights, in float32 and float64, values and gradients.
     """
-    _norm_check(
-        LayerNorm,
+    spec = NormSpec(
         "LayerNorm",
         bias=True,
         default_eps=1e-5,
@@ -340,6 +374,7 @@ def check_layer_norm(LayerNorm: type) -> None:  # noqa: N803 - the learner's cla
         make_torch=lambda eps: nn.LayerNorm(D, eps=eps),
         formulas=_layer_norm_formulas(),
     )
+    _norm_check(LayerNorm, spec)
 
 
 @check("rms_norm")
@@ -350,8 +385,7 @@ def check_rms_norm(RMSNorm: type) -> None:  # noqa: N803 - the learner's class, 
     the last dimension, with ``eps=None`` meaning ``torch.finfo(x.dtype).eps``. Compared with
     ``coursekit.RMSNorm`` and ``torch.nn.RMSNorm`` on copied weights.
     """
-    _norm_check(
-        RMSNorm,
+    spec = NormSpec(
         "RMSNorm",
         bias=False,
         default_eps=None,
@@ -359,3 +393,4 @@ def check_rms_norm(RMSNorm: type) -> None:  # noqa: N803 - the learner's class, 
         make_torch=lambda eps: nn.RMSNorm(D, eps=eps),
         formulas=_rms_norm_formulas(),
     )
+    _norm_check(RMSNorm, spec)
