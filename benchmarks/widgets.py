@@ -12,7 +12,7 @@ timed once, on its first visit: what a learner waits for. The live-training widg
 streams its curves: the time to its first picture is what answers the move, and the whole run
 is shown beside it.
 
-    .venv/bin/python benchmarks/widgets.py [--factor F]
+    .venv/bin/python benchmarks/widgets.py [--factor F] [WIDGET_NAME_PREFIX ...]
 """
 
 from __future__ import annotations
@@ -64,6 +64,16 @@ def _shortcut_runs() -> tuple:
     return experiments.run_shortcuts(config, progress_bar=False), dense
 
 
+def _training_grad_runs() -> tuple:
+    """Lesson 1's table over seeds, whose runs its residual-gradients widget draws from."""
+    return tuple(
+        experiments.run_training_grad_norms(
+            experiments.TrainingGradConfig(depth=depth, steps=(0, 1, 10), seeds=(0, 1, 2)), progress_bar=False
+        )
+        for depth in (16, 32, 52)
+    )
+
+
 def _profile_runs() -> tuple:
     """Lesson 6 computes the profile of all four settings before it shows the widget."""
     for activation in ("relu", "gelu"):
@@ -82,7 +92,10 @@ def lesson_widgets() -> dict[str, LessonWidget]:
     """Every widget the lessons show, by lesson, built with the lessons' own arguments."""
     return {
         "00 gradient flow": LessonWidget(lambda: widgets.gradient_flow_explorer(depth=32)),
-        "01 residual gradients": LessonWidget(lambda: widgets.residual_gradients_explorer(depth=52, step=0)),
+        "01 residual gradients": LessonWidget(
+            lambda *runs: widgets.residual_gradients_explorer(depth=52, step=0, runs=runs),
+            _training_grad_runs,
+        ),
         "01 shattered gradients": LessonWidget(lambda: widgets.shattered_explorer(depth=24)),
         "01 stream growth": LessonWidget(lambda: widgets.stream_growth_explorer(depth=50)),
         "02 batch dependence": LessonWidget(lambda: widgets.batch_dependence_explorer(d=64)),
@@ -179,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--factor", type=float, default=None, help="speed against the reference (default: measured)"
     )
+    parser.add_argument(
+        "widgets", nargs="*", help="only the widgets whose name starts with one of these (e.g. 01, '07 gate')"
+    )
     args = parser.parse_args(argv)
     speed = machine.measure() if args.factor is None else machine.Speed.of_factor(args.factor)
     budget = speed.budget(machine.BUDGETS_S["widget move"])
@@ -187,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'widget':<25} {'control':<12} {'moved to':<20} {'answer':>8}   budget {budget:.2g} s")
     results: list[Answer] = []
     for name, widget in lesson_widgets().items():
+        if args.widgets and not name.startswith(tuple(args.widgets)):
+            continue
         explorer, answer = first_draw(name, widget)
         results.append(answer)
         _print(answer, budget)
