@@ -168,7 +168,7 @@ def test_l6_gradient_profile_means_and_single_seeds():
         ("below 2 nats", "post+warmup", "Without warm-up post-norm ends at chance", "learn at every seed ("),
         ("below 2 nats", "pre ", "Without warm-up post-norm ends at chance", "needs no warm-up\n("),
         ("SGD lr 1, post ", "SGD lr 1, post ", "With SGD, post-norm", "at every seed ("),
-        ("SGD lr 1, post ", "SGD lr 1, post+warmup", "With SGD, post-norm", "slowly ("),
+        ("SGD lr 1, post ", "SGD lr 1, post+warmup", "With SGD, post-norm", "slowly: after 150 steps"),
     ],
 )
 def test_l6_warmup_ranges(cell_with, variant, markdown, after):
