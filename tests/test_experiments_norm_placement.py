@@ -1,6 +1,7 @@
 """Pre-norm versus post-norm (lesson 6): each result's direction, pinned over several seeds."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -111,12 +112,22 @@ def test_adam_warmup_rescues_deep_post_norm_at_every_seed():
 
 
 def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
-    """Warm-up is not only an Adam trick; with SGD it helps less than pre-norm does."""
+    """Warm-up is not only an Adam trick; with SGD it helps less than pre-norm does (lesson 7
+    quotes the pre-norm arm). Lesson 6 trains the two post-norm arms alone: the same numbers."""
     result = run_warmup(SGD_WARMUP, progress_bar=False)
     post, warm, pre = (result.final_loss[v] for v in ("post", "post+warmup", "pre"))
     assert all(p > 0.9 * CHANCE for p in post), post  # at chance
     assert all(w < p - 0.15 for p, w in zip(post, warm, strict=True)), (post, warm)
     assert max(pre) < min(warm)
+    post_only = run_warmup(replace(SGD_WARMUP, variants=("post", "post+warmup")), progress_bar=False)
+    assert list(post_only.final_loss) == ["post", "post+warmup"]
+    assert post_only.loss_curves == {v: result.loss_curves[v] for v in ("post", "post+warmup")}
+
+
+def test_warmup_trains_the_arms_asked_for_in_one_order():
+    config = WarmupConfig(steps=3, warmup_steps=2, seeds=(0, 1), depth=2, variants=("pre", "post+warmup"))
+    result = run_warmup(config, progress_bar=False)
+    assert list(result.final_loss) == ["post+warmup", "pre"] and len(result.loss_curves["pre"]) == 2
 
 
 def test_depth_sweep_post_norm_falls_behind_as_depth_grows():
@@ -151,6 +162,9 @@ def test_plots_draw_the_results(theorem1):
         (lambda: StreamConfig(seeds=()), "seeds"),
         (lambda: WarmupConfig(optimizer="rmsprop"), "optimizer"),
         (lambda: WarmupConfig(warmup_steps=500), "warmup_steps"),
+        (lambda: WarmupConfig(variants=("post", "mid")), "variants"),
+        (lambda: WarmupConfig(variants=()), "variants"),
+        (lambda: WarmupConfig(variants=("pre", "pre")), "variants"),
         (lambda: DepthSweepConfig(lr=-1.0), "lr"),
         (lambda: sort_transformer(2, "sandwich"), "norm"),
     ],
@@ -161,7 +175,7 @@ def test_bad_configs_name_the_value(make, match):
 
 
 def test_the_gradient_profile_on_two_threads_is_the_one_thread_loop():
-    """run_gradient_profile builds its models in order and probes them side by side: each
+    """run_gradient_profile builds each model under a lock and probes them side by side: each
     profile is, to the last bit, what probing that model alone on one thread gives."""
     from coursekit.experiments.norm_placement import PLACEMENTS, _sort_batch, sort_transformer
     from coursekit.probes import grad_norms_by_layer
@@ -182,3 +196,25 @@ def test_the_gradient_profile_can_probe_one_placement():
     both = run_gradient_profile(GradientProfileConfig(depth=3, seeds=(0, 1)))
     post = run_gradient_profile(GradientProfileConfig(depth=3, seeds=(0, 1), placements=("post",)))
     assert list(post.grad) == ["post"] and post.grad["post"] == both.grad["post"]
+
+
+def test_theorem1_and_the_stream_on_two_threads_are_the_one_thread_loop():
+    """run_theorem1 and run_stream_norms probe side by side too (a bar over the networks):
+    every number is, to the last bit, the one-thread loop's over the same seeded networks."""
+    from coursekit.experiments.norm_placement import PLACEMENTS, _sort_batch
+    from coursekit.probes import hidden_states
+    from coursekit.seeding import torch_threads
+
+    theorem = run_theorem1(Theorem1Config(depths=(2, 3), seeds=(0, 1, 2)), progress_bar=True)
+    stream = run_stream_norms(StreamConfig(depth=3, seeds=(0, 1, 2)), progress_bar=True)
+    with torch_threads(1):
+        for norm in PLACEMENTS:
+            for i, depth in enumerate(theorem.config.depths):
+                for j, seed in enumerate(theorem.config.seeds):
+                    model = sort_transformer(depth, norm, theorem.config.setup, seed)
+                    x, y = _sort_batch(theorem.config.setup, theorem.config.batch_size, seed)
+                    assert theorem.grad[norm][i][j] == per_position_last_grad(model, x, y).mean().item()
+            for j, seed in enumerate(stream.config.seeds):
+                model = sort_transformer(stream.config.depth, norm, stream.config.setup, seed)
+                x, _ = _sort_batch(stream.config.setup, stream.config.batch_size, seed)
+                assert stream.sq_norm[norm][j] == [h.pow(2).mean().item() for h in hidden_states(model, x)]

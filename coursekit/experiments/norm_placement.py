@@ -21,8 +21,10 @@ default: ReLU, Xavier-uniform weights, zero biases, unit-scale token embeddings.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -88,6 +90,43 @@ def sort_transformer(
 def _sort_batch(setup: ModelSetup, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     task = make_sort(n_train=batch_size, n_test=1, length=setup.length, seed=seed)
     return task.x_train, task.y_train
+
+
+R = TypeVar("R")
+Probe = tuple[int, str, int]  # (depth, norm, seed): one untrained network to probe
+_BUILDING = Lock()  # a seeded build uses the global random stream: one build at a time
+
+
+def _probe_side_by_side(
+    setup: ModelSetup,
+    batch_size: int,
+    runs: Sequence[Probe],
+    measure: Callable[[TokenTransformer, torch.Tensor, torch.Tensor], R],
+    progress_bar: bool,
+    desc: str,
+) -> list[R]:
+    """``measure(model, x, y)`` for every ``(depth, norm, seed)`` in ``runs`` (each seed: its own
+    init and batch), in order. The runs are dealt out to both cores
+    (:func:`~coursekit.engine.map_side_by_side`); each builds its network under a lock (a seeded
+    init draws from the global random stream) and probes it while the other thread builds, and
+    drops it after, so the numbers are the one-thread loop's, bit for bit, and only two networks
+    are alive at once. ``progress_bar``: a tqdm bar over the runs."""
+    bar = tqdm(total=len(runs), disable=not progress_bar, desc=desc, leave=False)
+    counted = Lock()  # both threads advance the one bar
+
+    def probe(run: Probe) -> R:
+        depth, norm, seed = run
+        with _BUILDING:
+            model = sort_transformer(depth, norm, setup, seed)
+        out = measure(model, *_sort_batch(setup, batch_size, seed))
+        with counted:
+            bar.update()
+        return out
+
+    try:
+        return map_side_by_side(probe, list(runs))
+    finally:
+        bar.close()
 
 
 def per_position_last_grad(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -159,22 +198,20 @@ class Theorem1Result:
 
 
 @single_threaded
-def run_theorem1(config: Theorem1Config = Theorem1Config()) -> Theorem1Result:
-    """Per-position gradient of the last layer's second MLP weight at init, by depth."""
+def run_theorem1(config: Theorem1Config = Theorem1Config(), progress_bar: bool = False) -> Theorem1Result:
+    """Per-position gradient of the last layer's second MLP weight at init, by depth, on both
+    cores (:func:`_probe_side_by_side`); ``progress_bar``: a bar over the networks."""
+    runs = [(depth, norm, seed) for norm in PLACEMENTS for depth in config.depths for seed in config.seeds]
+
+    def last_grad(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> float:
+        return per_position_last_grad(model, x, y).mean().item()
+
+    grads = iter(
+        _probe_side_by_side(config.setup, config.batch_size, runs, last_grad, progress_bar, "Theorem 1")
+    )
     result = Theorem1Result(config)
     for norm in PLACEMENTS:
-        result.grad[norm] = [
-            [
-                per_position_last_grad(
-                    sort_transformer(depth, norm, config.setup, seed),
-                    *_sort_batch(config.setup, config.batch_size, seed),
-                )
-                .mean()
-                .item()
-                for seed in config.seeds
-            ]
-            for depth in config.depths
-        ]
+        result.grad[norm] = [[next(grads) for _ in config.seeds] for _ in config.depths]
     return result
 
 
@@ -253,33 +290,20 @@ def run_gradient_profile(
     config: GradientProfileConfig = GradientProfileConfig(), progress_bar: bool = False
 ) -> GradientProfileResult:
     """Gradient norm of every layer's second MLP weight at init, for each placement and seed
-    (each seed: its own init and batch). ``progress`` shows a bar (about a second at the default).
+    (each seed: its own init and batch), on both cores (:func:`_probe_side_by_side`: the
+    numbers of a one-thread loop). ``progress_bar``: a bar over the networks."""
 
-    The models are built one after the other (their seeded inits share the global random
-    stream), then probed on both cores side by side (:func:`~coursekit.training.map_side_by_side`:
-    the numbers of a one-thread loop)."""
-    result = GradientProfileResult(config)
-    runs = [(norm, seed) for norm in config.placements for seed in config.seeds]
-    bar = tqdm(total=len(runs), disable=not progress_bar, desc="gradient profile", leave=False)
-    counted = Lock()  # both threads advance the one bar
-    probes = []  # (model, x, y) per run
-    for norm, seed in runs:
-        model = sort_transformer(config.depth, norm, config.setup, seed)
-        probes.append((model, *_sort_batch(config.setup, config.batch_size, seed)))
-
-    def profile(probe: tuple[TokenTransformer, torch.Tensor, torch.Tensor]) -> list[float]:
-        model, x, y = probe
+    def profile(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> list[float]:
         if config.statistic == "batch":
-            norms = grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")
-        else:
-            norms = _position_profile(model, x, y, config.positions)
-        with counted:
-            bar.update()
-        return norms
+            return grad_norms_by_layer(model, x, y, param="mlp.fc2.weight")
+        return _position_profile(model, x, y, config.positions)
 
-    profiles = map_side_by_side(profile, probes)
-    bar.close()
-    for (norm, _), norms in zip(runs, profiles, strict=True):
+    runs = [(config.depth, norm, seed) for norm in config.placements for seed in config.seeds]
+    profiles = _probe_side_by_side(
+        config.setup, config.batch_size, runs, profile, progress_bar, "gradient profile"
+    )
+    result = GradientProfileResult(config)
+    for (_, norm, _), norms in zip(runs, profiles, strict=True):
         result.grad.setdefault(norm, []).append(norms)
     return result
 
@@ -325,13 +349,16 @@ class StreamResult:
 
 
 @single_threaded
-def run_stream_norms(config: StreamConfig = StreamConfig()) -> StreamResult:
-    """The residual stream's ``‖x_l‖²/d`` after every block at init, pre- and post-norm."""
+def run_stream_norms(config: StreamConfig = StreamConfig(), progress_bar: bool = False) -> StreamResult:
+    """The residual stream's ``‖x_l‖²/d`` after every block at init, pre- and post-norm, on both
+    cores (:func:`_probe_side_by_side`); ``progress_bar``: a bar over the networks."""
+
+    def sq_norms(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+        return [h.pow(2).mean().item() for h in hidden_states(model, x)]
+
+    runs = [(config.depth, norm, seed) for norm in PLACEMENTS for seed in config.seeds]
+    norms = iter(_probe_side_by_side(config.setup, config.batch_size, runs, sq_norms, progress_bar, "stream"))
     result = StreamResult(config)
     for norm in PLACEMENTS:
-        result.sq_norm[norm] = []
-        for seed in config.seeds:
-            model = sort_transformer(config.depth, norm, config.setup, seed)
-            x, _ = _sort_batch(config.setup, config.batch_size, seed)
-            result.sq_norm[norm].append([h.pow(2).mean().item() for h in hidden_states(model, x)])
+        result.sq_norm[norm] = [next(norms) for _ in config.seeds]
     return result

@@ -20,9 +20,9 @@ def gradient_profile_for(
     activation: str = "relu", init: str = "xavier", progress_bar: bool = True
 ) -> GradientProfileResult:
     """The lesson's gradient profile (depth 24, 8 seeds, batch statistic) for one activation and
-    init, computed once per setting (under a second on 2 cores, with a progress bar; see
-    benchmarks/widgets.py) and then kept, so the widget answers at once for every setting the
-    lesson has already computed."""
+    init, computed once per setting (about 5 s on the slow reference machine, its 16 networks
+    probed on both cores, with a progress bar) and then kept, so the widget answers at once for
+    every setting the lesson has already computed (benchmarks/widgets.py times the redraws)."""
     key = (activation, init)
     if key not in _PROFILES:
         config = GradientProfileConfig(setup=ModelSetup(activation=activation, init=init))
