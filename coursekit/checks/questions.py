@@ -279,7 +279,7 @@ QUESTIONS = {
     "lesson8_no_skip": Question(
         digest="76ae7ce17ac64639f02cdb95ad7cfd5e38d322f2786e80078087854e20c03563",
         explanation="Only how often each character occurs: its held-out bits per character sit at the "
-        "unigram baseline (4.78 bits), well below a uniform guess over 96 characters (log2 96 = 6.58 "
+        "unigram baseline (4.77 bits), well below a uniform guess over 96 characters (log2 96 = 6.58 "
         "bits) but above the bigram baseline (3.63). Its samples show the same: common letters, no words.",
         nudge="compare the no-skip line with the two baselines the lesson printed: which one does it sit at?",
         choices=("a", "b", "c"),
@@ -287,8 +287,7 @@ QUESTIONS = {
     "lesson8_warmup_claim": Question(
         digest="34f866ee945264ce1313f6d64817c699b5623a8fb43603b0263b5ab0a9ab335f",
         explanation="Only (a) is what the runs show: at this depth, rate and budget, the same post-norm "
-        "model stays at or near the unigram baseline without warm-up and trains with it on two seeds "
-        "of three. Why warm-up helps is "
+        "model stays at the unigram baseline without warm-up and trains with it. Why warm-up helps is "
         "contested (lesson 6: Xiong et al.'s large last-layer gradients, Liu et al.'s amplified output "
         "change, RAdam's early variance of Adam's second moment); (b) and (c) are two of those accounts, "
         "and nothing here measured gradients or Adam's state.",

@@ -69,7 +69,7 @@ class GPTConfig:
     depth: int = 4
     d_model: int = 32
     n_heads: int = 4
-    seq: int = 32  # characters of context
+    seq: int = 24  # characters of context (32 costs a third more a step; docs/science.md has both)
     batch: int = 32  # windows per step
     steps: int = 300
     lr: float = 2e-2  # Adam's rate after warm-up; it falls linearly to 0 over the last half
@@ -142,7 +142,9 @@ def eval_windows(ids: torch.Tensor, seq: int, chars: int) -> tuple[torch.Tensor,
     return ids[window[:, :-1]], ids[window[:, 1:]]
 
 
-def baseline_bits(text: CharText, seq: int = 32, chars: int = 16384) -> tuple[float, float]:
+def baseline_bits(
+    text: CharText, seq: int = GPTConfig.seq, chars: int = GPTConfig.eval_chars
+) -> tuple[float, float]:
     """``(unigram, bigram)`` bits per character on the characters :func:`heldout_bits` scores
     (``eval_windows``), both fitted on the training text with add-one smoothing; the bigram model
     scores each character given the one before it."""
