@@ -1,12 +1,15 @@
 """Real English text for the capstone, bundled with the package: nothing is downloaded.
 
-The text is Python's own documentation topics (``pydoc_data/topics.py``, what ``help("assert")``
-prints), which ships with every CPython under the PSF licence (``corpus/PSF-LICENSE.txt``).
-:func:`extract_pydoc_topics` made the two files in ``corpus/`` from CPython 3.11.7 and makes
-them again, byte for byte, on that version (``python -m coursekit.text`` rewrites them):
+The text is Python's own documentation, as it ships with every CPython under the PSF licence
+(``corpus/PSF-LICENSE.txt``): the documentation topics (``pydoc_data/topics.py``, what
+``help("assert")`` prints), then the docstring of every standard-library module (what
+``help("glob")`` prints first). :func:`extract_python_docs` made the two files in ``corpus/``
+from CPython 3.11.7 and makes them again, byte for byte, on that version (``python -m
+coursekit.text`` rewrites them):
 
-- every topic, sorted by name, joined by blank lines; typographic quotes and dashes written in
-  ASCII, any other character outside printable ASCII dropped (so the vocabulary is small);
+- every topic, sorted by name, then every module's docstring, sorted by module name (test
+  suites left out), joined by blank lines; typographic quotes and dashes written in ASCII, any
+  other character outside printable ASCII dropped (so the vocabulary is small);
 - every paragraph once (topics repeat whole paragraphs of one another, which would leak the
   held-out text into the training text);
 - cut into chunks of whole paragraphs of at least :data:`CHUNK` characters; every tenth chunk
@@ -15,6 +18,8 @@ them again, byte for byte, on that version (``python -m coursekit.text`` rewrite
 
 from __future__ import annotations
 
+import ast
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +28,10 @@ import torch
 from .validate import require_positive_int
 
 CORPUS = Path(__file__).with_name("corpus")
-TRAIN_FILE, HELDOUT_FILE = "pydoc_topics.train.txt", "pydoc_topics.heldout.txt"
+TRAIN_FILE, HELDOUT_FILE = "python_docs.train.txt", "python_docs.heldout.txt"
 CHUNK = 2000  # characters, at least, in a train or held-out chunk of whole paragraphs
 HELD_OUT_EVERY = 10  # every tenth chunk is held out
+NOT_STDLIB = {"site-packages", "test", "tests", "idle_test"}  # folders left out: not documentation
 ASCII_FOR = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u2014": "--",
              "\u2013": "-"}  # fmt: skip
 
@@ -64,14 +70,34 @@ def _clean(text: str) -> str:
     return "".join(c for c in text if c == "\n" or " " <= c <= "~")
 
 
-def extract_pydoc_topics(topics: dict[str, str] | None = None) -> tuple[str, str]:
-    """``(train, heldout)`` text from the documentation topics (default: this Python's own).
+def module_docstrings(stdlib: Path | None = None) -> dict[str, str]:
+    """``{module name: docstring}`` of every module in the standard library at ``stdlib``
+    (default: this Python's), test suites and installed packages left out."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"]) if stdlib is None else Path(stdlib)
+    docs = {}
+    for path in sorted(stdlib.rglob("*.py")):
+        relative = path.relative_to(stdlib)
+        if NOT_STDLIB & set(relative.parts) or relative.name.startswith("test_"):
+            continue
+        try:
+            docstring = ast.get_docstring(ast.parse(path.read_bytes()))
+        except SyntaxError:  # a template or a deliberately broken file
+            continue
+        if docstring:
+            docs[".".join(relative.with_suffix("").parts)] = docstring
+    return docs
 
-    Deterministic: the same topics give the same two strings (module docstring).
-    """
+
+def extract_python_docs(
+    topics: dict[str, str] | None = None, modules: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """``(train, heldout)`` text from the documentation topics and the module docstrings
+    (default: this Python's own). Deterministic: the same inputs give the same two strings."""
     if topics is None:
         from pydoc_data.topics import topics
-    paragraphs = _clean("\n\n".join(topics[name].strip("\n") for name in sorted(topics))).split("\n\n")
+    modules = module_docstrings() if modules is None else modules
+    parts = [topics[name] for name in sorted(topics)] + [modules[name] for name in sorted(modules)]
+    paragraphs = _clean("\n\n".join(part.strip("\n") for part in parts)).split("\n\n")
     paragraphs = list(dict.fromkeys(paragraphs))  # topics repeat whole paragraphs: keep the first
     chunks, current = [], []
     for paragraph in paragraphs:
@@ -115,9 +141,10 @@ def text_batch(
 
 
 def write_corpus(folder: Path | None = None) -> tuple[Path, Path]:
-    """Rewrite the two text files from this Python's topics (for a maintainer); return their paths."""
+    """Rewrite the two text files from this Python's documentation (for a maintainer); return
+    their paths."""
     folder = CORPUS if folder is None else Path(folder)
-    train, heldout = extract_pydoc_topics()
+    train, heldout = extract_python_docs()
     paths = folder / TRAIN_FILE, folder / HELDOUT_FILE
     for path, text in zip(paths, (train, heldout), strict=True):
         path.write_text(text, encoding="ascii")

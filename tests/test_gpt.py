@@ -17,6 +17,7 @@ from coursekit.experiments.gpt import (
     Arm,
     GPTConfig,
     baseline_bits,
+    eval_windows,
     heldout_bits,
     lr_at,
     run_gpt,
@@ -24,6 +25,7 @@ from coursekit.experiments.gpt import (
 from coursekit.experiments.gpt_model import GPT, GPTShape, generate
 from coursekit.text import CharText, load_text
 from coursekit.widgets import gpt_findings, heldout_table, sample_view
+from coursekit.widgets.gpt import SAMPLE_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 V = 11  # a small vocabulary for the model tests
@@ -126,9 +128,9 @@ def test_unfinished_or_missing_exercises_fall_back_to_the_reference_and_say_why(
 
 def test_baselines_against_a_direct_count():
     text = CharText(train=torch.tensor([0, 1, 0, 1, 0, 2]), heldout=torch.tensor([0, 1, 2]), vocab="abc")
-    unigram, bigram = baseline_bits(text)
+    unigram, bigram = baseline_bits(text, seq=1, chars=2)  # scored: "b" after "a", "c" after "b"
     p = {0: 4 / 9, 1: 3 / 9, 2: 2 / 9}  # counts 3, 2, 1 plus one each
-    assert unigram == pytest.approx(-(math.log2(p[0]) + math.log2(p[1]) + math.log2(p[2])) / 3)
+    assert unigram == pytest.approx(-(math.log2(p[1]) + math.log2(p[2])) / 2)
     # after "a": b twice, c once, a never -> (0+1, 2+1, 1+1)/6; after "b": a twice -> (2+1, 1, 1)/5
     assert bigram == pytest.approx(-(math.log2(3 / 6) + math.log2(1 / 5)) / 2)
 
@@ -140,6 +142,15 @@ def test_heldout_bits_is_the_cross_entropy_in_bits_over_whole_windows():
     with torch.no_grad():
         expected = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1)).item() / math.log(2)
     assert heldout_bits(model, ids, seq=4, chars=100) == pytest.approx(expected)
+
+
+def test_the_scored_windows_spread_over_the_whole_held_out_text():
+    ids = torch.arange(1000)
+    x, y = eval_windows(ids, seq=10, chars=40)  # 4 windows of 10, the last one ending the text
+    assert x[:, 0].tolist() == [0, 329, 658, 987] and torch.equal(y, x + 1)
+    assert eval_windows(ids[:23], seq=4, chars=100)[0].flatten().tolist() == list(range(20))
+    with pytest.raises(ValueError, match="too short"):
+        eval_windows(ids[:4], seq=4, chars=100)
 
 
 def test_the_schedule_warms_up_only_the_warm_up_arms_and_falls_to_zero():
@@ -171,7 +182,7 @@ def test_config_refuses_bad_arms_and_seeds():
 @pytest.fixture(scope="module")
 def small_run():
     """Every lesson arm at a small size: 150 steps of 16 windows, three seeds (about 25 s of CPU)."""
-    return run_gpt(GPTConfig(steps=150, batch=16, eval_chars=4096, sample_steps=(150,)))
+    return run_gpt(GPTConfig(steps=150, batch=16, eval_chars=4096, sample_steps=(150,)), progress_bar=False)
 
 
 def test_skips_beat_no_skips_on_every_seed_and_no_skips_learn_no_more_than_frequencies(small_run):
@@ -180,9 +191,13 @@ def test_skips_beat_no_skips_on_every_seed_and_no_skips_learn_no_more_than_frequ
     assert min(none) > small_run.unigram_bits - 0.1
 
 
-def test_post_norm_needs_its_warm_up_at_this_rate_on_every_seed(small_run):
+def test_post_norm_without_warm_up_stays_at_the_unigram_baseline_and_warm_up_rescues_some_seeds(small_run):
+    """At this small budget warm-up rescues post-norm on one seed of three (4.22 against 4.84 bits);
+    on the others both stay at the unigram baseline. Pinned: never worse, and a rescue on some seed."""
     post, warm = small_run.heldout("post-norm"), small_run.heldout("post-norm + warm-up")
-    assert all(p - w > 0.2 for p, w in zip(post, warm, strict=True)), (post, warm)
+    assert all(abs(p - small_run.unigram_bits) < 0.1 for p in post), post
+    assert all(w < p + 0.02 for p, w in zip(post, warm, strict=True)), (post, warm)
+    assert max(p - w for p, w in zip(post, warm, strict=True)) > 0.5, (post, warm)
 
 
 def test_the_lesson_widgets_read_the_result(small_run):
@@ -194,11 +209,16 @@ def test_the_lesson_widgets_read_the_result(small_run):
     assert figure._repr_png_().startswith(b"\x89PNG")  # a live widget shows a picture, not <Figure ...>
     assert sample_view(small_run, "The ", 0.0)[1].texts[1].get_text() == figure.texts[1].get_text()
     assert small_run.run("pre-norm").samples[0][0] == 150
+    for k, arm in enumerate(small_run.config.arms):  # the default view reuses training's last sample
+        ids = small_run.text.encode("The ")
+        model, stream = small_run.run(arm.name).model, torch.Generator().manual_seed(0)
+        fresh = small_run.text.decode(generate(model, ids, SAMPLE_CHARS, 0.8, stream))
+        assert sample_view(small_run)[1].texts[2 * k + 1].get_text() == repr(fresh)[1:-1]
 
 
 def test_the_lesson_model_with_skips_ends_clearly_below_the_bigram_baseline():
     """The lesson's own set-up, pre-norm arm, first seed (about 7 s of CPU)."""
-    result = run_gpt(GPTConfig(arms=(Arm("pre-norm"),), seeds=(0,), sample_steps=()))
+    result = run_gpt(GPTConfig(arms=(Arm("pre-norm"),), seeds=(0,), sample_steps=()), progress_bar=False)
     assert result.heldout("pre-norm")[0] < result.bigram_bits - 0.25
     assert result.bigram_bits < result.unigram_bits - 1.0
     assert load_text().vocab_size == result.text.vocab_size

@@ -5,14 +5,22 @@ import sys
 import pytest
 import torch
 
-from coursekit.text import CORPUS, HELDOUT_FILE, TRAIN_FILE, extract_pydoc_topics, load_text, text_batch
+from coursekit.text import (
+    CORPUS,
+    HELDOUT_FILE,
+    TRAIN_FILE,
+    extract_python_docs,
+    load_text,
+    module_docstrings,
+    text_batch,
+)
 
 
 def test_the_text_is_bundled_with_its_licence_and_split_about_nine_to_one():
     text = load_text()
     assert (CORPUS / "PSF-LICENSE.txt").read_text().count("PYTHON SOFTWARE FOUNDATION LICENSE") >= 1
     total = text.train.numel() + text.heldout.numel()
-    assert 350_000 < total < 1_000_000
+    assert 500_000 < total < 1_000_000  # issue 19: about 0.5-1 MB
     assert 0.08 < text.heldout.numel() / total < 0.12
     assert text.vocab_size < 100 and "\n" in text.vocab and "e" in text.vocab
 
@@ -36,15 +44,34 @@ def test_no_held_out_paragraph_appears_in_the_training_text():
 
 def test_extraction_is_deterministic_and_keeps_paragraphs_whole():
     topics = {"b": "Second topic.\n\n" + "word " * 600, "a": "First “quoted” topic — yes.\n\nß dropped"}
-    train, held = extract_pydoc_topics(topics)
-    assert (train, held) == extract_pydoc_topics(dict(reversed(list(topics.items()))))
+    modules = {"zlib": "Module docs.", "abc": "Second topic.\n\nAbstract classes."}
+    train, held = extract_python_docs(topics, modules)
+    shuffled = dict(reversed(topics.items())), dict(reversed(modules.items()))
+    assert (train, held) == extract_python_docs(*shuffled)
     assert train.startswith('First "quoted" topic -- yes.\n\n dropped') and held == ""
+    assert train.endswith("word \n\nAbstract classes.\n\nModule docs.\n\n")  # topics, then modules; once each
     assert all(" " <= c <= "~" or c == "\n" for c in train)
+
+
+def test_module_docstrings_leave_out_test_suites(tmp_path):
+    for path, source in {
+        "glob.py": '"""Filename globbing utility."""',
+        "email/header.py": '"""Header encoding."""\nx = 1',
+        "email/tests/t.py": '"""A test."""',
+        "test_x.py": '"""Another test."""',
+        "site-packages/pkg.py": '"""Installed."""',
+        "broken.py": '"""Broken.""" +',
+        "nodoc.py": "x = 1",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(source)
+    expected = {"email.header": "Header encoding.", "glob": "Filename globbing utility."}
+    assert module_docstrings(tmp_path) == expected
 
 
 @pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the files were extracted from CPython 3.11.7")
 def test_the_files_are_what_the_extraction_makes_from_this_python():
-    train, heldout = extract_pydoc_topics()
+    train, heldout = extract_python_docs()
     assert train == (CORPUS / TRAIN_FILE).read_text(encoding="ascii")
     assert heldout == (CORPUS / HELDOUT_FILE).read_text(encoding="ascii")
 

@@ -279,8 +279,8 @@ QUESTIONS = {
     "lesson8_no_skip": Question(
         digest="76ae7ce17ac64639f02cdb95ad7cfd5e38d322f2786e80078087854e20c03563",
         explanation="Only how often each character occurs: its held-out bits per character sit at the "
-        "unigram baseline (4.65 bits), well below a uniform guess over 94 characters (log2 94 = 6.55 "
-        "bits) but above the bigram baseline (3.46). Its samples show the same: common letters, no words.",
+        "unigram baseline (4.77 bits), well below a uniform guess over 96 characters (log2 96 = 6.58 "
+        "bits) but above the bigram baseline (3.63). Its samples show the same: common letters, no words.",
         nudge="compare the no-skip line with the two baselines the lesson printed: which one does it sit at?",
         choices=("a", "b", "c"),
     ),

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from ..seeding import torch_threads
 from ..text import CharText, load_text, text_batch
+from ..training.loop import tqdm_bar
 from ..validate import require_choice, require_positive_float, require_positive_int
 from .gpt_model import GPT, PLACEMENTS, REFERENCE_PARTS, BlockParts, GPTShape, generate
 
@@ -68,15 +69,16 @@ class GPTConfig:
     depth: int = 4
     d_model: int = 32
     n_heads: int = 4
-    seq: int = 32  # characters of context
+    seq: int = 24  # characters of context (32 costs a third more a step; docs/science.md has both)
     batch: int = 32  # windows per step
     steps: int = 300
     lr: float = 2e-2  # Adam's rate after warm-up; it falls linearly to 0 over the last half
     warmup_steps: int = 50  # arms with warmup=True: linear rise from lr/warmup_steps
-    eval_chars: int = 16384  # held-out characters scored (in windows of seq)
+    eval_chars: int = 16384  # held-out characters scored (windows of seq spread over the text)
     sample_steps: tuple[int, ...] = (100, 200, 300)  # when the first seed's models write a sample
     sample_prompt: str = "The "
     sample_length: int = 80
+    sample_temperature: float = 0.8  # each sample draws from torch.Generator().manual_seed(0)
 
     def __post_init__(self) -> None:
         if not self.arms or not all(isinstance(a, Arm) for a in self.arms):
@@ -128,25 +130,41 @@ class GPTResult:
         raise KeyError(f"no run of arm {arm!r} with seed {seed}")
 
 
-def baseline_bits(text: CharText) -> tuple[float, float]:
-    """``(unigram, bigram)`` held-out bits per character, both fitted on the training text with
-    add-one smoothing; the bigram model scores each held-out character given the one before."""
+def eval_windows(ids: torch.Tensor, seq: int, chars: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)``, each ``(windows, seq)``: ``chars // seq`` windows of ``ids`` spread evenly over
+    the whole text (all of it, in order, when it is that short) and the same shifted by one."""
+    if ids.numel() <= seq:
+        raise ValueError(f"the text ({ids.numel()} characters) is too short for windows of {seq}")
+    windows = max(1, min(chars, ids.numel() - 1) // seq)
+    stride = (ids.numel() - 1 - seq) // max(1, windows - 1) if windows > 1 else 0
+    start = torch.arange(windows).unsqueeze(1) * max(seq, stride)  # (windows, 1)
+    window = start + torch.arange(seq + 1)  # (windows, seq + 1)
+    return ids[window[:, :-1]], ids[window[:, 1:]]
+
+
+def baseline_bits(
+    text: CharText, seq: int = GPTConfig.seq, chars: int = GPTConfig.eval_chars
+) -> tuple[float, float]:
+    """``(unigram, bigram)`` bits per character on the characters :func:`heldout_bits` scores
+    (``eval_windows``), both fitted on the training text with add-one smoothing; the bigram model
+    scores each character given the one before it."""
     v = text.vocab_size
+    before, target = (t.flatten() for t in eval_windows(text.heldout, seq, chars))  # (windows * seq,)
     unigram = torch.bincount(text.train, minlength=v).double() + 1  # (vocab,)
-    unigram_bits = -(unigram / unigram.sum())[text.heldout].log2().mean().item()
+    unigram_bits = -(unigram / unigram.sum())[target].log2().mean().item()
     counts = torch.ones(v, v, dtype=torch.float64)  # (vocab, vocab): previous -> next
     counts.index_put_((text.train[:-1], text.train[1:]), torch.ones(text.train.numel() - 1).double(), True)
     bigram = counts / counts.sum(1, keepdim=True)
-    bigram_bits = -bigram[text.heldout[:-1], text.heldout[1:]].log2().mean().item()
+    bigram_bits = -bigram[before, target].log2().mean().item()
     return unigram_bits, bigram_bits
 
 
 @torch.no_grad()
 def heldout_bits(model: GPT, ids: torch.Tensor, seq: int, chars: int) -> float:
-    """Bits per character on the first ``chars`` characters of ``ids``, in windows of ``seq``
-    (each window starts without context, as the model was trained)."""
-    n = min(chars, ids.numel() - 1) // seq * seq
-    x, y = ids[:n].view(-1, seq), ids[1 : n + 1].view(-1, seq)  # (windows, seq)
+    """Bits per character on about ``chars`` characters of ``ids``, in windows of ``seq`` spread
+    over the whole text (:func:`eval_windows`; each window starts without context, as the model
+    was trained)."""
+    x, y = eval_windows(ids, seq, chars)  # (windows, seq)
     return F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item() / LN2
 
 
@@ -181,7 +199,7 @@ class _Job:
 def _train(job: _Job, config: GPTConfig, text: CharText, events: queue.Queue, stop: threading.Event) -> None:
     """Train one job's model in place, putting a ``None`` on ``events`` after each step."""
     model, g = job.model, torch.Generator().manual_seed(1000 + job.seed)  # batches: the seed's own
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel per step
     prompt = text.encode(config.sample_prompt)
     model.train()
     for step in range(config.steps):
@@ -196,7 +214,8 @@ def _train(job: _Job, config: GPTConfig, text: CharText, events: queue.Queue, st
         optimiser.step()
         job.curve.append(loss.item() / LN2)
         if job.seed == config.seeds[0] and step + 1 in config.sample_steps:
-            ids = generate(model, prompt, config.sample_length, 0.8, torch.Generator().manual_seed(0))
+            stream = torch.Generator().manual_seed(0)
+            ids = generate(model, prompt, config.sample_length, config.sample_temperature, stream)
             job.samples.append((step + 1, text.decode(ids)))
         events.put(None)
     model.eval()
@@ -243,18 +262,23 @@ def train_gpt_live(
         for f in futures:
             f.result()  # a worker's error surfaces here
     yield progress()
-    unigram, bigram = baseline_bits(text)
+    unigram, bigram = baseline_bits(text, config.seq, config.eval_chars)
     runs = tuple(
         GPTRun(j.arm.name, j.seed, j.heldout, tuple(j.curve), tuple(j.samples), j.model) for j in jobs
     )
     return GPTResult(config, runs, unigram, bigram, text)
 
 
-def run_gpt(config: GPTConfig = GPTConfig(), parts: BlockParts = REFERENCE_PARTS) -> GPTResult:
-    """:func:`train_gpt_live` to its end: every arm from every seed, held-out bits and baselines."""
+def run_gpt(
+    config: GPTConfig = GPTConfig(), parts: BlockParts = REFERENCE_PARTS, progress_bar: bool = True
+) -> GPTResult:
+    """:func:`train_gpt_live` to its end, with a progress bar over all runs' steps (unless
+    ``progress_bar`` is False): every arm from every seed, held-out bits and baselines."""
     live = train_gpt_live(config, parts)
+    bar = tqdm_bar(len(config.arms) * len(config.seeds) * config.steps, progress_bar, "training")
     while True:
         try:
-            next(live)
+            bar.update(next(live).steps_done - bar.n)
         except StopIteration as finished:
+            bar.close()
             return finished.value
