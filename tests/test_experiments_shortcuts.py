@@ -127,6 +127,20 @@ def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_proj
     assert result.diverged == 0
 
 
+@pytest.mark.parametrize("order", ORDERS)
+def test_ordered_net_forward_stacked_agrees_with_forward(order):
+    torch.manual_seed(0)
+    nets = [OrderedNet(3, order, width=8, d_in=5) for _ in range(3)]
+    x = torch.randn(16, 5)
+    p = {
+        name: torch.stack([dict(n.named_parameters())[name] for n in nets])
+        for name, _ in nets[0].named_parameters()
+    }
+    stacked = nets[0].forward_stacked(p, x)
+    for v, net in enumerate(nets):
+        torch.testing.assert_close(stacked[v], net(x), rtol=1e-5, atol=1e-5)
+
+
 def test_densenet_baselines_are_optional():
     result = run_densenet(DenseNetConfig(depth=3, epochs=1, seeds=(0,), baselines=()), progress_bar=False)
     assert list(result.final_loss) == ["densenet"]
