@@ -57,7 +57,8 @@ def shortcut_view(
 
 @lru_cache(maxsize=1)
 def default_runs() -> tuple[ShortcutResult, DenseNetResult]:
-    """The lesson's shortcut and DenseNet runs at their defaults (about 20 s, once per kernel)."""
+    """The lesson's shortcut and DenseNet runs at their defaults (about 20 s on the slow
+    reference machine, once per kernel)."""
     from ..experiments import DenseNetConfig, run_densenet, run_shortcuts
 
     return run_shortcuts(progress_bar=True), run_densenet(
