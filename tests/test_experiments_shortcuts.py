@@ -42,6 +42,21 @@ def test_identity_beats_every_other_shortcut_at_every_seed(shortcuts):
     assert shortcuts.diverged == 0
 
 
+def test_the_identity_overtakes_the_gate_only_after_three_epochs(shortcuts):
+    """Why 5 epochs: over epochs 2 and 3 the gate with bias −6 has the lower loss at every seed;
+    over the fifth, the identity (so a shorter run would not show the identity's win)."""
+    steps = len(shortcuts.curves_by_seed["identity"][0])
+    per_epoch = steps // shortcuts.config.epochs
+
+    def mean(curve, first, end):
+        return sum(curve[first * per_epoch : end * per_epoch]) / ((end - first) * per_epoch)
+
+    curves = shortcuts.curves_by_seed
+    for identity, gate in zip(curves["identity"], curves["gated -6"], strict=True):
+        assert mean(gate, 1, 3) < mean(identity, 1, 3)
+        assert mean(identity, 4, 5) < mean(gate, 4, 5)
+
+
 def test_gate_bias_minus_six_trains_where_minus_one_does_not(shortcuts):
     """He et al. 2016: exclusive gating trains with bias −6 and fails with 0 to −5."""
     loss = shortcuts.final_loss
