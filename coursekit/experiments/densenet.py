@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..data import DIGITS_CLASSES, load_digits
-from ..engine import train_side_by_side
+from ..engine import map_side_by_side, train_side_by_side
 from ..engine.layers import batch_norm_stacked, linear_stacked
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
@@ -173,13 +173,13 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool =
     trained = train_side_by_side(
         [([m for _, _, m in group], train) for group in members], task, progress_bar=progress_bar
     )
+    models = [model for group in members for _, _, model in group]
+    errors = iter(map_side_by_side(lambda m: 100 * error_rate(m, task.x_train, task.y_train), models))
     for group, runs in zip(members, trained, strict=True):
         for (variant, seed, model), run in zip(group, runs, strict=True):
             result.final_loss.setdefault(variant, []).append(run.final_loss)
             result.curves_by_seed.setdefault(variant, []).append(run.loss)
-            result.train_error.setdefault(variant, []).append(
-                100 * error_rate(model, task.x_train, task.y_train)
-            )
+            result.train_error.setdefault(variant, []).append(next(errors))
             result.diverged += run.diverged_at is not None
             if seed == first:
                 result.loss_curves[variant] = run.loss

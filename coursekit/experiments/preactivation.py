@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data import DIGITS_CLASSES, load_digits
-from ..engine import train_side_by_side
+from ..engine import map_side_by_side, train_side_by_side
 from ..engine.layers import batch_norm_stacked, linear_stacked
 from ..probes import error_rate
 from ..seeding import seed_everything, single_threaded
@@ -159,9 +159,15 @@ def run_block_orders(config: OrderConfig = OrderConfig(), progress_bar: bool = T
     jobs = [(models, train) for models in groups.values()]
     trained = train_side_by_side(jobs, task, progress_bar=progress_bar)
     result = OrderResult(config)
+
+    def errors(model: OrderedNet) -> tuple[float, float]:  # (training, held-out) error, %
+        held_in, held_out = (task.x_train, task.y_train), (task.x_test, task.y_test)
+        return 100 * error_rate(model, *held_in), 100 * error_rate(model, *held_out)
+
+    all_errors = iter(map_side_by_side(errors, [m for models in groups.values() for m in models]))
     for (order, models), runs in zip(groups.items(), trained, strict=True):
         result.loss_curves[order] = [r.loss for r in runs]
         result.final_loss[order] = [r.final_loss for r in runs]
-        result.train_error[order] = [100 * error_rate(m, task.x_train, task.y_train) for m in models]
-        result.test_error[order] = [100 * error_rate(m, task.x_test, task.y_test) for m in models]
+        held_in, held_out = zip(*[next(all_errors) for _ in models], strict=True)
+        result.train_error[order], result.test_error[order] = list(held_in), list(held_out)
     return result

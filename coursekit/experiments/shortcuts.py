@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data import load_digits, probe_batch
-from ..engine import train_side_by_side
+from ..engine import map_side_by_side, train_side_by_side
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
@@ -162,11 +162,13 @@ def run_shortcuts(config: ShortcutConfig = ShortcutConfig(), progress_bar: bool 
     trained = train_side_by_side(
         [([model for _, _, model in group], train) for group in groups], task, progress_bar=progress_bar
     )
+    models = [model for group in groups for _, _, model in group]
+    errors = iter(map_side_by_side(lambda m: 100 * error_rate(m, task.x_train, task.y_train), models))
     for group, runs in zip(groups, trained, strict=True):
         for (name, seed, model), run in zip(group, runs, strict=True):
             result.final_loss[name].append(run.final_loss)
             result.curves_by_seed[name].append(run.loss)
-            result.train_error[name].append(100 * error_rate(model, task.x_train, task.y_train))
+            result.train_error[name].append(next(errors))
             result.diverged += run.diverged_at is not None
             if seed == first:
                 result.loss_curves[name] = run.loss
