@@ -18,6 +18,7 @@ from coursekit.experiments import (
     StreamGrowthConfig,
     run_block_orders,
     run_densenet,
+    run_densenet_and_shortcuts,
     run_shortcuts,
     run_stream_growth,
 )
@@ -154,6 +155,20 @@ def test_ordered_net_forward_stacked_agrees_with_forward(order):
     stacked = nets[0].forward_stacked(p, x)
     for v, net in enumerate(nets):
         torch.testing.assert_close(stacked[v], net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_densenet_and_shortcuts_in_one_engine_call_give_the_numbers_of_each_alone():
+    dense_config = DenseNetConfig(depth=4, epochs=1, seeds=(0, 1), baselines=("residual",))
+    shortcut_config = ShortcutConfig(depth=4, epochs=1, seeds=(0, 1))
+    dense, shortcuts = run_densenet_and_shortcuts(dense_config, shortcut_config, progress_bar=False)
+    alone = run_densenet(dense_config, progress_bar=False), run_shortcuts(shortcut_config, progress_bar=False)
+    for together, apart in zip((dense, shortcuts), alone, strict=True):
+        assert together.final_loss == apart.final_loss
+        assert together.train_error == apart.train_error
+        assert together.curves_by_seed == apart.curves_by_seed
+        assert together.parameters == apart.parameters
+    assert shortcuts.carry == pytest.approx(alone[1].carry, nan_ok=True)
+    assert dense.widths == alone[0].widths and dense.connections == alone[0].connections
 
 
 def test_densenet_baselines_are_optional():
