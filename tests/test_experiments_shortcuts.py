@@ -18,6 +18,7 @@ from coursekit.experiments import (
     StreamGrowthConfig,
     run_block_orders,
     run_densenet,
+    run_densenet_and_shortcuts,
     run_shortcuts,
     run_stream_growth,
 )
@@ -40,6 +41,21 @@ def test_identity_beats_every_other_shortcut_at_every_seed(shortcuts):
         assert all(loss["identity"][i] < value for value in others.values()), (seed, loss)
     assert shortcuts.identity_wins_every_seed()
     assert shortcuts.diverged == 0
+
+
+def test_the_identity_overtakes_the_gate_only_after_three_epochs(shortcuts):
+    """Why 5 epochs: over epochs 2 and 3 the gate with bias −6 has the lower loss at every seed;
+    over the fifth, the identity (so a shorter run would not show the identity's win)."""
+    steps = len(shortcuts.curves_by_seed["identity"][0])
+    per_epoch = steps // shortcuts.config.epochs
+
+    def mean(curve, first, end):
+        return sum(curve[first * per_epoch : end * per_epoch]) / ((end - first) * per_epoch)
+
+    curves = shortcuts.curves_by_seed
+    for identity, gate in zip(curves["identity"], curves["gated -6"], strict=True):
+        assert mean(gate, 1, 3) < mean(identity, 1, 3)
+        assert mean(identity, 4, 5) < mean(gate, 4, 5)
 
 
 def test_gate_bias_minus_six_trains_where_minus_one_does_not(shortcuts):
@@ -125,6 +141,34 @@ def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_proj
     assert result.connections == 24 * 25 // 2
     assert result.parameters["densenet"] < result.parameters["projected"]
     assert result.diverged == 0
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_ordered_net_forward_stacked_agrees_with_forward(order):
+    torch.manual_seed(0)
+    nets = [OrderedNet(3, order, width=8, d_in=5) for _ in range(3)]
+    x = torch.randn(16, 5)
+    p = {
+        name: torch.stack([dict(n.named_parameters())[name] for n in nets])
+        for name, _ in nets[0].named_parameters()
+    }
+    stacked = nets[0].forward_stacked(p, x)
+    for v, net in enumerate(nets):
+        torch.testing.assert_close(stacked[v], net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_densenet_and_shortcuts_in_one_engine_call_give_the_numbers_of_each_alone():
+    dense_config = DenseNetConfig(depth=4, epochs=1, seeds=(0, 1), baselines=("residual",))
+    shortcut_config = ShortcutConfig(depth=4, epochs=1, seeds=(0, 1))
+    dense, shortcuts = run_densenet_and_shortcuts(dense_config, shortcut_config, progress_bar=False)
+    alone = run_densenet(dense_config, progress_bar=False), run_shortcuts(shortcut_config, progress_bar=False)
+    for together, apart in zip((dense, shortcuts), alone, strict=True):
+        assert together.final_loss == apart.final_loss
+        assert together.train_error == apart.train_error
+        assert together.curves_by_seed == apart.curves_by_seed
+        assert together.parameters == apart.parameters
+    assert shortcuts.carry == pytest.approx(alone[1].carry, nan_ok=True)
+    assert dense.widths == alone[0].widths and dense.connections == alone[0].connections
 
 
 def test_densenet_baselines_are_optional():

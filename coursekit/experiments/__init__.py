@@ -21,7 +21,7 @@ from .degradation import (
     skip_twins,
     train_twins_live,
 )
-from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet
+from .densenet import DenseNet, DenseNetConfig, DenseNetResult, run_densenet, run_densenet_and_shortcuts
 from .gpt import ARMS, Arm, GPTConfig, GPTResult, GPTRun, baseline_bits, run_gpt, train_gpt_live
 from .gpt_model import GPT, BlockParts, GPTShape
 from .initialisation import InitScalesConfig, InitScalesResult, run_init_scales
@@ -145,5 +145,6 @@ __all__ = [
     "StreamGrowthConfig",
     "StreamGrowthResult",
     "run_densenet",
+    "run_densenet_and_shortcuts",
     "run_warmup",
 ]

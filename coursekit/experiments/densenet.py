@@ -9,18 +9,23 @@ All three, and the plain net, train on the digits at the same depth over several
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ..data import DIGITS_CLASSES, load_digits
-from ..engine import train_side_by_side
+from ..data import DIGITS_CLASSES, Task, load_digits
+from ..engine import map_side_by_side, train_side_by_side
+from ..engine.jobs import Run
 from ..engine.layers import batch_norm_stacked, linear_stacked
 from ..probes import error_rate, parameter_counts
 from ..seeding import seed_everything, single_threaded
+from ..training import TrainResult
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import BatchNormNet, digits_training
+from .shortcuts import ShortcutConfig, ShortcutResult, plan_shortcuts
 
 
 class DenseLayer(nn.Module):
@@ -145,12 +150,14 @@ class DenseNetResult:
         return min(self.final_loss[variant]), max(self.final_loss[variant])
 
 
-@single_threaded
-def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool = True) -> DenseNetResult:
-    """Train the DenseNet and the residual, projected and plain nets at every seed."""
+def plan_densenet(
+    config: DenseNetConfig, task: Task
+) -> tuple[list[Run], Callable[[list[list[TrainResult]]], DenseNetResult]]:
+    """The DenseNet and its baselines, built from their seeds: their engine runs (one per
+    structure) and what turns the trained results into a :class:`DenseNetResult`
+    (:func:`run_densenet` trains them alone, :func:`run_densenet_and_shortcuts` with others)."""
     if not isinstance(config, DenseNetConfig):
         raise TypeError(f"config must be a DenseNetConfig, got {type(config).__name__}")
-    task = load_digits()
     train = digits_training(config.epochs, config.batch_size, config.lr, task.n_train)
 
     def build(variant: str, seed: int) -> nn.Module:
@@ -166,22 +173,28 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool =
         for g in [("densenet",), additive, ("projected",)]
         if g and set(g) <= {"densenet", *config.baselines}
     ]
-    result = DenseNetResult(config)
-    first = config.seeds[0]
     members = [[(v, seed, build(v, seed)) for seed in config.seeds for v in group] for group in groups]
-    # one stacked run per structure, side by side
-    trained = train_side_by_side(
-        [([m for _, _, m in group], train) for group in members], task, progress_bar=progress_bar
-    )
+    runs = [([m for _, _, m in group], train) for group in members]
+    return runs, functools.partial(_collect, config, task, members)
+
+
+def _collect(
+    config: DenseNetConfig,
+    task: Task,
+    members: list[list[tuple[str, int, nn.Module]]],
+    trained: list[list[TrainResult]],
+) -> DenseNetResult:
+    """The :class:`DenseNetResult` of the trained ``members`` (see :func:`plan_densenet`)."""
+    result = DenseNetResult(config)
+    models = [model for group in members for _, _, model in group]
+    errors = iter(map_side_by_side(lambda m: 100 * error_rate(m, task.x_train, task.y_train), models))
     for group, runs in zip(members, trained, strict=True):
         for (variant, seed, model), run in zip(group, runs, strict=True):
             result.final_loss.setdefault(variant, []).append(run.final_loss)
             result.curves_by_seed.setdefault(variant, []).append(run.loss)
-            result.train_error.setdefault(variant, []).append(
-                100 * error_rate(model, task.x_train, task.y_train)
-            )
+            result.train_error.setdefault(variant, []).append(next(errors))
             result.diverged += run.diverged_at is not None
-            if seed == first:
+            if seed == config.seeds[0]:
                 result.loss_curves[variant] = run.loss
                 result.parameters[variant] = parameter_counts(model)["total"]
                 if variant == "densenet":
@@ -199,3 +212,30 @@ def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool =
         table.update(ordered)
     result.connections = dense_connections(config.depth)
     return result
+
+
+@single_threaded
+def run_densenet(config: DenseNetConfig = DenseNetConfig(), progress_bar: bool = True) -> DenseNetResult:
+    """Train the DenseNet and the residual, projected and plain nets at every seed."""
+    task = load_digits()
+    runs, finish = plan_densenet(config, task)
+    # one stacked run per structure, side by side
+    return finish(train_side_by_side(runs, task, progress_bar=progress_bar))
+
+
+@single_threaded
+def run_densenet_and_shortcuts(
+    config: DenseNetConfig = DenseNetConfig(baselines=()),
+    shortcuts: ShortcutConfig | None = None,
+    progress_bar: bool = True,
+) -> tuple[DenseNetResult, ShortcutResult]:
+    """:func:`run_densenet` and :func:`~.shortcuts.run_shortcuts` (``shortcuts``, by default its
+    default config) in one engine call: the same numbers as apart, sooner, because their runs
+    share both threads (the DenseNet's three variants alone keep one thread idle a third of the
+    time)."""
+    task = load_digits()
+    dense_runs, finish_dense = plan_densenet(config, task)
+    shortcut_runs, finish_shortcuts = plan_shortcuts(shortcuts or ShortcutConfig(), task)
+    trained = train_side_by_side([*shortcut_runs, *dense_runs], task, progress_bar=progress_bar)
+    split = len(shortcut_runs)
+    return finish_dense(trained[split:]), finish_shortcuts(trained[:split])

@@ -57,12 +57,12 @@ def shortcut_view(
 
 @lru_cache(maxsize=1)
 def default_runs() -> tuple[ShortcutResult, DenseNetResult]:
-    """The lesson's shortcut and DenseNet runs at their defaults (about 20 s, once per kernel)."""
-    from ..experiments import DenseNetConfig, run_densenet, run_shortcuts
+    """The lesson's shortcut and DenseNet runs at their defaults, in one engine call (about 20 s
+    on the slow reference machine, once per kernel)."""
+    from ..experiments import run_densenet_and_shortcuts
 
-    return run_shortcuts(progress_bar=True), run_densenet(
-        DenseNetConfig(baselines=("residual",)), progress_bar=True
-    )
+    densenet, shortcuts = run_densenet_and_shortcuts(progress_bar=True)
+    return shortcuts, densenet
 
 
 def shortcut_explorer(shortcuts: ShortcutResult, densenet: DenseNetResult | None = None) -> Explorer:
