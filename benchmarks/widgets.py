@@ -56,12 +56,9 @@ def _decoder_runs() -> tuple:
 
 
 def _shortcut_runs() -> tuple:
-    dense = experiments.run_densenet(
-        experiments.DenseNetConfig(depth=32, growth=12, seeds=(0, 1, 2), baselines=("residual",)),
-        progress_bar=False,
-    )
-    config = experiments.ShortcutConfig(depth=32, seeds=(0, 1, 2))
-    return experiments.run_shortcuts(config, progress_bar=False), dense
+    """Lesson 7's shortcut and DenseNet runs, made as the lesson makes them (one engine call)."""
+    dense, shortcuts = experiments.run_densenet_and_shortcuts(progress_bar=False)
+    return shortcuts, dense
 
 
 def _training_grad_runs() -> tuple:
