@@ -8,7 +8,8 @@ lesson 08, 180 s), solution 05 under 20 s, the whole course (lessons and solutio
 resident set's high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux), read just before
 the kernel is shut down. PyTorch's one-time import (a second or more on the reference, with
 nothing a progress bar could count) runs first as a cell of its own and is reported as the
-kernel's start-up: it counts in the notebook's time, not against its first cell. Nothing is
+kernel's start-up: it counts in the notebook's time, not against its first cell; a cell of
+imports only is not held to the progress-bar budget either (nothing to count). Nothing is
 saved: the notebooks stay as they are, and checks record progress in a scratch file.
 
     .venv/bin/python benchmarks/course.py [NOTEBOOK_OR_FOLDER ...] [--json FILE] [--factor F]
@@ -98,9 +99,23 @@ def with_startup_cell(nb: object) -> object:
     return nb
 
 
+def only_imports(source: str) -> bool:
+    """Whether a cell's code is import statements and nothing else: no progress bar could count
+    what it waits for, so the progress-bar budget does not apply to it."""
+    import ast
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        body = ast.parse("\n".join(lines)).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body)
+
+
 def silent_cells(nb: dict, bars: dict[int, int], limit_s: float) -> list[tuple[int, float]]:
     """``(index, seconds)`` of each of the notebook's own code cells (the start-up cell excluded;
-    indices as in the notebook's file) that ran longer than ``limit_s`` without a progress bar."""
+    indices as in the notebook's file) that ran longer than ``limit_s`` without a progress bar,
+    except cells of imports only (:func:`only_imports`)."""
     return [
         (index - 1, seconds)
         for index, cell in enumerate(nb["cells"])
@@ -108,6 +123,7 @@ def silent_cells(nb: dict, bars: dict[int, int], limit_s: float) -> list[tuple[i
         and cell["cell_type"] == "code"
         and (seconds := cell_seconds(cell)) > limit_s
         and not bars.get(index)
+        and not only_imports("".join(cell.get("source", "")))
     ]
 
 

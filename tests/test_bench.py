@@ -149,11 +149,15 @@ def test_the_course_benchmark_names_a_long_cell_without_a_progress_bar():
         timing["shell.execute_reply"] = f"2026-12-03T08:00:{seconds:09.6f}Z"
         return {"cell_type": "code", "metadata": {"execution": timing}}
 
-    own = [cell(0.2), {"cell_type": "markdown", "metadata": {}}, cell(3.5), cell(9.0), cell(0.0)]
+    imports = cell(4.0) | {"source": "%matplotlib inline\nimport torch\nfrom coursekit import plots\n"}
+    own = [cell(0.2), {"cell_type": "markdown", "metadata": {}}, cell(3.5), cell(9.0), cell(0.0), imports]
     nb = {"cells": [cell(6.0), *own]}  # first, the start-up cell: PyTorch's import, never flagged
     assert course.cell_seconds(nb["cells"][3]) == 3.5
     assert course.silent_cells(nb, bars={4: 1}, limit_s=1.0) == [(2, 3.5)]  # the file's cell 3 showed its bar
     assert course.silent_cells(nb, bars={}, limit_s=5.0) == [(3, 9.0)]  # numbered as in the file
+    assert course.silent_cells(nb, bars={}, limit_s=3.0) == [(2, 3.5), (3, 9.0)]  # imports only: not held
+    assert course.only_imports("import torch\nfrom torch import nn")
+    assert not course.only_imports("import torch\nx = 1")
     row = {"notebook": "notebooks/03_mlp_block.ipynb", "seconds": 1.0, "peak_mb": 5.0, "error": ""}
     verdict = course.verdict(row | {"silent_cells": ["cell 2 (3.5 s)"]}, machine.Speed.of_factor(1.0))
     assert verdict == "NO PROGRESS BAR: cell 2 (3.5 s)"
