@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))  # run from a clone without installing: the course
 
 from coursekit.course import machine  # noqa: E402
 from coursekit.course.jupyter_kernel import current_env_kernel_manager  # noqa: E402
-from coursekit.course.layout import find_notebooks  # noqa: E402
+from coursekit.work.layout import find_notebooks  # noqa: E402
 
 KERNEL_BUDGET_MB = machine.KERNEL_BUDGET_MB
 

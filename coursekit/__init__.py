@@ -9,9 +9,10 @@ The layers, each importing only from those below it:
   as one computation (for the maintainers: the experiments run on it);
 - ``experiments/``: the published results in miniature, config in, result out;
 - ``plots``, ``widgets/``: thin layers that draw the experiments' numbers;
-- ``checks/``: the exercise checks; ``course/``: the tooling (layout, build, grade, progress,
-  execute, doctor, bench, the ``coursekit`` command). ``course/layout.py`` and
-  ``course/progress.py`` use the standard library only, so the checks may record progress.
+- ``checks/``: the exercise checks; ``course/``: the tooling (build, grade, execute, export,
+  doctor, bench, the ``coursekit`` command); ``work/``: where the course and the learner's
+  work folder are, and the progress file, in the standard library only, so that the checks
+  below the tooling may record progress.
 
 Notebooks import from ``coursekit``, ``coursekit.checks``, ``coursekit.widgets`` and
 ``coursekit.plots`` only.
@@ -29,7 +30,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "show_environment": "coursekit.course.doctor",
-    "show_progress": "coursekit.course.progress",
+    "show_progress": "coursekit.work.progress",
     "load_your_blocks": "coursekit.checks.own_blocks",
     "Task": "coursekit.data",
     "load_digits": "coursekit.data",

@@ -50,7 +50,7 @@ def test_the_grader_scores_a_check_cell_run_before_its_answer_not_attempted(tmp_
     import nbformat
 
     from coursekit.course.grade import grade_notebook
-    from coursekit.course.layout import course_root
+    from coursekit.work.layout import course_root
 
     exercises = course_root() / "exercises"
     nb = nbformat.read(exercises / "exercise_02_layer_norm.ipynb", as_version=4)

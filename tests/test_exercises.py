@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 from coursekit.course.jupyter_kernel import current_env_kernel_manager
-from coursekit.course.layout import CHECK_TAG, NOT_ATTEMPTED, result_symbol
+from coursekit.work.layout import CHECK_TAG, NOT_ATTEMPTED, result_symbol
 
 EXERCISES = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.ipynb"))
 

@@ -23,7 +23,7 @@ import pytest
 
 from coursekit.course.cli import main
 from coursekit.course.export import ExportError, graded_source, nbgrader_notebook
-from coursekit.course.layout import BEGIN, CHECK_TAG
+from coursekit.work.layout import BEGIN, CHECK_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

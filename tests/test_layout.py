@@ -16,8 +16,8 @@ PACKAGE = ROOT / "coursekit"
 RANKS = {
     "coursekit.validate": 0,
     "coursekit.seeding": 0,
-    "coursekit.course.layout": 0,  # standard library only: every layer may read the layout
-    "coursekit.course.progress": 1,  # the progress file, which the checks write
+    "coursekit.work.layout": 0,  # standard library only: every layer may read the layout
+    "coursekit.work.progress": 1,  # the progress file, which the checks write
     "coursekit.data": 1,
     "coursekit.text": 1,  # the capstone's bundled text
     "coursekit.nn": 1,
@@ -125,8 +125,8 @@ def test_the_cycle_test_can_fail() -> None:
     """The checker above, on a graph with a circle, finds it (guards against a vacuous test)."""
     assert rank("coursekit.experiments.models") == (6, "coursekit.experiments")
     assert rank("coursekit.engine.fused") == (5, "coursekit.engine")
-    assert rank("coursekit.course.layout") == (0, "coursekit.course.layout")
-    assert imports_of(PACKAGE / "course" / "build.py") >= {"coursekit.course.layout"}
+    assert rank("coursekit.work.layout") == (0, "coursekit.work.layout")
+    assert imports_of(PACKAGE / "course" / "build.py") >= {"coursekit.work.layout"}
 
 
 FOLDERS = ("notebooks", "solutions", "exercises")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from coursekit.course import layout, progress
 from coursekit.course.cli import main
+from coursekit.work import layout, progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def test_outside_the_course_the_installed_clone_is_the_course(tmp_path: Path, mo
 
 
 def test_progress_survives_a_kernel_restart(progress_file: Path) -> None:
-    code = "from coursekit.course.progress import record_result; record_result('rms_norm', True)"
+    code = "from coursekit.work.progress import record_result; record_result('rms_norm', True)"
     subprocess.run([sys.executable, "-c", code], check=True)  # the environment carries the path
     assert progress.load()["rms_norm"]["passed"] is True
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.course import layout, workspace
+from coursekit.course import workspace
 from coursekit.course.cli import main
+from coursekit.work import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT = shutil.which("git")

@@ -30,9 +30,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..course.layout import ERROR, FAILED, NOT_ATTEMPTED, PASSED, result_symbol
-from ..course.progress import record_result
 from ..seeding import seed_everything
+from ..work.layout import ERROR, FAILED, NOT_ATTEMPTED, PASSED, result_symbol
+from ..work.progress import record_result
 
 SEED = 0
 WIDTH = 88  # hints are wrapped at word boundaries, so JupyterLab never breaks a word

@@ -15,7 +15,7 @@ import linecache
 import re
 from types import TracebackType
 
-from ..course.layout import NOT_ATTEMPTED, result_symbol
+from ..work.layout import NOT_ATTEMPTED, result_symbol
 
 # a check cell calls one check: check_<thing>(...) or check_answer("id", ...)
 _CHECK_CALL = re.compile(r"^\s*check_\w+\(", re.MULTILINE)

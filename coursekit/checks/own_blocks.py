@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..course.layout import OLD_EXERCISE_PREFIX, is_check_cell, work_folder
 from ..experiments.gpt_model import REFERENCE_PARTS, BlockParts
+from ..work.layout import OLD_EXERCISE_PREFIX, is_check_cell, work_folder
 from .blocks import check_transformer_block
 from .mlp import check_mlp
 from .norms import check_layer_norm

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from .layout import BEGIN, CHECK_TAG, END, STUB, course_root
+from ..work.layout import BEGIN, CHECK_TAG, END, STUB, course_root
 
 
 class BuildError(ValueError):

@@ -23,7 +23,7 @@ SUBCOMMANDS = {
     "build": ("coursekit.course.build", "make exercises/ from solutions/"),
     "grade": ("coursekit.course.grade", "grade exercise notebooks in a fresh kernel"),
     "export": ("coursekit.course.export", "export the course as an nbgrader course folder (instructors)"),
-    "progress": ("coursekit.course.progress", "show the latest result of each exercise check"),
+    "progress": ("coursekit.work.progress", "show the latest result of each exercise check"),
     "workspace": (
         "coursekit.course.workspace",
         "copy new exercises into your work folder my-work/ (never overwrites your files)",

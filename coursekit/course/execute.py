@@ -19,8 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from ..work.layout import find_notebooks
 from .jupyter_kernel import current_env_kernel_manager
-from .layout import find_notebooks
 
 DEFAULT_FOLDERS = ("notebooks", "solutions")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"

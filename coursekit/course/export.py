@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from .layout import BEGIN, CHECK_TAG, course_root
+from ..work.layout import BEGIN, CHECK_TAG, course_root
 
 SCHEMA_VERSION = 3  # nbgrader's cell metadata schema
 CELL_TIMEOUT = 600  # seconds per cell in autograde: exercise 5 trains networks

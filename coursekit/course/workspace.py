@@ -16,7 +16,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .layout import OLD_EXERCISE_PREFIX, course_root, work_folder
+from ..work.layout import OLD_EXERCISE_PREFIX, course_root, work_folder
 
 
 def copy_exercises(root: Path | None = None) -> list[Path]:

@@ -112,8 +112,8 @@ JSON) and :mod:`.command` (the command line).
 
 import argparse
 
+from ...work.layout import check_names_in
 from ..jupyter_kernel import current_env_kernel_manager
-from ..layout import check_names_in
 from . import command
 from .classroom import Shard, class_notebooks, default_jobs, grade, merge
 from .flags import source_flags

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..layout import course_root, find_notebooks
+from ...work.layout import course_root, find_notebooks
 from .isolation import CULPRIT, Custody, Watch, grade_in_box
 from .notebook import DEFAULT_TIMEOUT, Submission
 from .report import GradeError, NotebookError, NotebookReport, graded_line, json_document, short_names

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..layout import work_folder
+from ...work.layout import work_folder
 from .classroom import Graded, Shard, class_notebooks, default_jobs, grade, merge, shard_document
 from .isolation import format_isolation, merge_isolation
 from .notebook import DEFAULT_TIMEOUT

@@ -129,7 +129,9 @@ def _differ(spaces: list[tuple], missing: object) -> Callable[[], list[tuple]]:
     def differences() -> list[tuple]:
         out = []
         for label, d, put, snap, _is_ours in spaces:
-            strict = label == "sys.modules" or label.startswith(("coursekit.checks", "coursekit.course"))
+            strict = label == "sys.modules" or label.startswith(  # a literal: never a global to patch
+                ("coursekit.checks", "coursekit.course", "coursekit.work")
+            )
             for k, old in list(snap.items()):
                 new = d.get(k, missing)
                 if new is old or k in ignore:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
+from ...work.layout import ENV as PROGRESS_ENV
 from ..jupyter_kernel import current_env_kernel_manager
-from ..layout import ENV as PROGRESS_ENV
 from . import guard
 from .report import GradeError
 

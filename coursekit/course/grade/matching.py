@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..layout import check_cells, check_names_in
+from ...work.layout import check_cells, check_names_in
 from .report import NotebookError
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..layout import NOT_ATTEMPTED, check_names_in
+from ...work.layout import NOT_ATTEMPTED, check_names_in
 from .flags import source_flags
 from .kernel import SETUP_TIMEOUT, TIMEOUT_ENAME, KernelRun, kernel_session
 from .matching import assemble, find_exercise, parse_notebook, read_bytes, read_notebook, text

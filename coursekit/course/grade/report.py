@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..layout import RESULT_SYMBOLS
+from ...work.layout import RESULT_SYMBOLS
 
 PASSED, TIMEOUT, DIED, UNGRADED = "passed", "timeout", "kernel died", "could not be graded"
 WIDTH = 100

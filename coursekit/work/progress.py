@@ -2,7 +2,7 @@
 
 Each check's entry is its *latest* result (a pass goes away when a broken version is run
 again), with the status word and symbol every part of the course uses
-(:data:`~coursekit.course.layout.RESULT_SYMBOLS`) and the hint, if any.
+(:data:`~coursekit.work.layout.RESULT_SYMBOLS`) and the hint, if any.
 
 The file is ``.coursekit-progress.json`` in the learner's work folder ``my-work/`` of the
 course folder (the nearest folder, from the working directory up, that holds ``exercises/``;
