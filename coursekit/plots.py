@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from .experiments import DegradationResult, LesionResult, ShatteredResult, ShortcutResult, WarmupResult
 from .experiments.decoder import DecoderResult
@@ -39,9 +40,24 @@ class CourseFigure(Figure):
 
 def figure_png(figure: Figure) -> bytes:
     """The PNG bytes of ``figure`` (what Jupyter shows and the notebook stores)."""
+    _without_log_minor_ticks(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+MINOR_TICKS_DECADES = 3  # a log axis spanning more decades than this shows decades only
+
+
+def _without_log_minor_ticks(figure: Figure) -> None:
+    """A log axis spanning many decades keeps its decade ticks and drops the eight unlabelled
+    minor ticks between each pair: drawing those (twice, with the constrained layout) was half of
+    a widget's redraw. A short log axis keeps them: there they are the only scale it has."""
+    for ax in figure.axes:
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            low, high = sorted(limits)
+            if axis.get_scale() == "log" and low > 0 and math.log10(high / low) > MINOR_TICKS_DECADES:
+                axis.set_minor_locator(NullLocator())
 
 
 def _figure(width: float = 6.0, height: float = 3.6) -> tuple[Figure, object]:
