@@ -117,10 +117,8 @@ def test_densenet_width_grows_by_k_per_layer():
         torch.testing.assert_close(seen, torch.cat([stem, *outputs[:i]], dim=-1))
 
 
-def test_densenet_forward_stacked_agrees_with_forward():
-    torch.manual_seed(0)
-    nets = [DenseNet(depth=4, growth=5, width=8) for _ in range(3)]
-    x = torch.randn(16, 64)
+def assert_stacked_forward_agrees(nets: list, x: torch.Tensor) -> None:
+    """``nets[0].forward_stacked`` on the nets' parameters stacked gives each net's own forward."""
     p = {
         name: torch.stack([dict(n.named_parameters())[name] for n in nets])
         for name, _ in nets[0].named_parameters()
@@ -128,6 +126,12 @@ def test_densenet_forward_stacked_agrees_with_forward():
     stacked = nets[0].forward_stacked(p, x)
     for v, net in enumerate(nets):
         torch.testing.assert_close(stacked[v], net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_densenet_forward_stacked_agrees_with_forward():
+    torch.manual_seed(0)
+    nets = [DenseNet(depth=4, growth=5, width=8) for _ in range(3)]
+    assert_stacked_forward_agrees(nets, torch.randn(16, 64))
 
 
 def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_projected():
@@ -147,14 +151,7 @@ def test_densenet_trains_like_the_residual_net_and_far_better_than_plain_or_proj
 def test_ordered_net_forward_stacked_agrees_with_forward(order):
     torch.manual_seed(0)
     nets = [OrderedNet(3, order, width=8, d_in=5) for _ in range(3)]
-    x = torch.randn(16, 5)
-    p = {
-        name: torch.stack([dict(n.named_parameters())[name] for n in nets])
-        for name, _ in nets[0].named_parameters()
-    }
-    stacked = nets[0].forward_stacked(p, x)
-    for v, net in enumerate(nets):
-        torch.testing.assert_close(stacked[v], net(x), rtol=1e-5, atol=1e-5)
+    assert_stacked_forward_agrees(nets, torch.randn(16, 5))
 
 
 def test_densenet_and_shortcuts_in_one_engine_call_give_the_numbers_of_each_alone():
