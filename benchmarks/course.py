@@ -12,7 +12,7 @@ kernel's start-up: it counts in the notebook's time, not against its first cell;
 imports only is not held to the progress-bar budget either (nothing to count). Nothing is
 saved: the notebooks stay as they are, and checks record progress in a scratch file.
 
-    .venv/bin/python benchmarks/course.py [NOTEBOOK_OR_FOLDER ...] [--json FILE] [--factor F]
+    .venv/bin/python benchmarks/course.py [NOTEBOOK_OR_FOLDER ...] [--json FILE] [--cells N] [--factor F]
 """
 
 from __future__ import annotations
@@ -157,10 +157,23 @@ async def run_one(path: Path, timeout: int, speed: machine.Speed) -> dict[str, o
         "peak_mb": peak,
         "error": error,
         "silent_cells": [f"cell {i} ({s:.1f} s)" for i, s in silent],
+        "cells": [
+            {"cell": index - 1, "seconds": cell_seconds(cell), "first_line": first_line(cell)}
+            for index, cell in enumerate(nb.cells)
+            if index > 0 and cell["cell_type"] == "code"
+        ],
     }
 
 
-async def run_all(paths: list[Path], timeout: int, speed: machine.Speed) -> list[dict[str, object]]:
+def first_line(cell: dict) -> str:
+    """The first line of a cell's code that is not blank or a comment, to name the cell in a table."""
+    lines = "".join(cell.get("source", "")).splitlines()
+    return next((line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
+
+
+async def run_all(
+    paths: list[Path], timeout: int, speed: machine.Speed, slowest: int = 0
+) -> list[dict[str, object]]:
     rows = []
     for path in paths:
         row = await run_one(path, timeout, speed)
@@ -169,6 +182,10 @@ async def run_all(paths: list[Path], timeout: int, speed: machine.Speed) -> list
         times = f"{row['seconds']:>6.1f}s {row['startup_s']:>6.1f}s"
         line = f"{row['notebook']:<42} {times} {peak:>12}  {verdict(row, speed)}"
         print(line + (f"  ({row['error']})" if row["error"] else ""), flush=True)
+        for cell in sorted(row["cells"], key=lambda c: -c["seconds"])[:slowest]:
+            print(
+                f"    cell {cell['cell']:>3} {cell['seconds']:>6.2f}s  {cell['first_line'][:70]}", flush=True
+            )
     return rows
 
 
@@ -191,7 +208,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", help="notebooks or folders (default: notebooks/ solutions/)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
-    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON (with every cell's time)")
+    parser.add_argument(
+        "--cells", type=int, default=0, metavar="N", help="also list each notebook's N slowest cells"
+    )
     parser.add_argument(
         "--factor",
         type=float,
@@ -211,7 +231,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="coursekit-course-bench-") as scratch:
         os.environ["COURSEKIT_PROGRESS"] = str(Path(scratch) / "progress.json")  # not the learner's
         print(f"{'notebook':<42} {'time':>7} {'import':>7} {'kernel peak':>12}  verdict", flush=True)
-        rows = asyncio.run(run_all(paths, args.timeout, speed))  # one event loop for every kernel
+        rows = asyncio.run(run_all(paths, args.timeout, speed, args.cells))  # one event loop for every kernel
     total = sum(r["seconds"] for r in rows)
     peaks = [r["peak_mb"] for r in rows if r["peak_mb"] is not None]
     course_budget = speed.budget(machine.BUDGETS_S["course"])
