@@ -2,8 +2,8 @@
 is 1 s on the slow reference machine (2 cores), scaled by this machine's measured speed
 against it (:mod:`coursekit.course.machine`).
 
-Every widget is built as its lesson builds it (the runs that lessons 4 and 7 draw from are
-made first, untimed), and the build, which draws its default picture, is timed: the first
+Every widget is built as its lesson builds it (the runs that lessons 1, 4, 7 and 8 draw from
+are made first, untimed), and the build, which draws its default picture, is timed: the first
 draw. Then each control is moved, one at a time from the defaults, to each of a
 few values (a slider's two ends and its middle, every option of a menu or a toggle), and the
 time from the move to the finished picture is taken: the view's numbers and its figure rendered
@@ -85,6 +85,14 @@ def _digits_runs() -> tuple:
     return ()
 
 
+def _gpt_runs() -> tuple:
+    """Lesson 8's four arms, trained briefly (one seed, 20 steps): the widget's models have the
+    lesson's sizes, so sampling from them costs what it costs there, and the first draw reuses the
+    samples written at the last step, as the lesson's does."""
+    config = experiments.GPTConfig(seeds=(0,), steps=20, warmup_steps=10, sample_steps=(20,))
+    return (experiments.run_gpt(config, progress_bar=False),)
+
+
 def lesson_widgets() -> dict[str, LessonWidget]:
     """Every widget the lessons show, by lesson, built with the lessons' own arguments."""
     return {
@@ -109,11 +117,13 @@ def lesson_widgets() -> dict[str, LessonWidget]:
             lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32), _digits_runs
         ),
         "07 shortcuts": LessonWidget(widgets.shortcut_explorer, _shortcut_runs),
+        "08 samples": LessonWidget(widgets.sample_explorer, _gpt_runs),
     }
 
 
 def probes(control: ipywidgets.ValueWidget) -> list[object]:
-    """The values a control is moved to: a slider's ends and middle, every option, the other state."""
+    """The values a control is moved to: a slider's ends and middle, every option, the other state,
+    two prompts for a text box."""
     if isinstance(control, ipywidgets.widgets.widget_int._Int | ipywidgets.widgets.widget_float._Float):
         low, high, step = control.min, control.max, control.step
         middle = low + round((high - low) / 2 / step) * step
@@ -122,6 +132,8 @@ def probes(control: ipywidgets.ValueWidget) -> list[object]:
         values = [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in control.options]
     elif isinstance(control.value, bool):
         values = [not control.value]
+    elif isinstance(control, ipywidgets.Text):  # a short prompt, and one longer than any context
+        values = ["import ", "Return a new list of the items of the sequence, in the order "]
     else:
         raise TypeError(f"no probes for a {type(control).__name__}")
     return [v for v in dict.fromkeys(values) if v != control.value]
