@@ -74,12 +74,30 @@ def require_models(models: Sequence[nn.Module]) -> list[nn.Module]:
 
 
 def stack_job(models: Sequence[nn.Module], config: TrainConfig | Sequence[TrainConfig]) -> Job:
-    """A :func:`~coursekit.engine.train_many` job: models of one structure, in the caller's order."""
+    """A job of models of one structure, in the caller's order."""
     models = require_models(models)
     if len({structure(m) for m in models}) > 1:
-        raise ValueError("all models passed to train_many must share one structure (class, modules, shapes)")
+        raise ValueError("all models of one run must share one structure (class, modules, shapes)")
     configs = configs_for(models, config)
     return Job(models, list(range(len(models))), configs, check_configs(configs))
+
+
+def structure_jobs(
+    models: Sequence[nn.Module], config: TrainConfig | Sequence[TrainConfig]
+) -> tuple[list[Job], list[list[int]]]:
+    """:func:`~coursekit.engine.train_many`'s jobs: one :func:`stack_job` per structure among
+    ``models`` (in the order each first appears), and where each job's models sit in ``models``.
+    Every config shares :data:`SHARED`, whichever job its model lands in."""
+    models = require_models(models)
+    configs = configs_for(models, config)
+    check_configs(configs)
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(models):
+        groups.setdefault(structure(m), []).append(i)
+    positions = list(groups.values())
+    return [
+        stack_job([models[i] for i in where], [configs[i] for i in where]) for where in positions
+    ], positions
 
 
 def _require_one_layout(ordered: list[nn.Module], depths: list[int]) -> None:

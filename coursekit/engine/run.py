@@ -1,9 +1,9 @@
 """Many variants of one model trained at once, as one batched computation: the engine's entry points.
 
-:func:`train_many` takes models of one structure that differ in their weights and buffers
-(seeds; skip on/off kept in a buffer; ...) and per-variant learning rates and warm-ups. It
-stacks their weights along a leading ``variant`` dimension so that every matmul becomes one
-batched matmul, and records what :func:`~coursekit.training.train_model` records.
+:func:`train_many` takes models that differ in their weights and buffers (seeds; skip on/off
+kept in a buffer; ...) and per-variant learning rates and warm-ups; models of several structures
+make one stack each. It stacks their weights along a leading ``variant`` dimension so that
+every matmul becomes one batched matmul, and records what :func:`~coursekit.training.train_model` records.
 :func:`train_depth_sweep` trains models of several depths in one run, and
 :func:`train_side_by_side` several runs (models of different structures) at once.
 
@@ -27,7 +27,7 @@ from ..training import TrainConfig, TrainResult
 from ..training.loop import tqdm_bar
 from . import threads as sharing
 from .fused import keep_freed_memory
-from .jobs import Job, Run, side_by_side_jobs, stack_job, sweep_job
+from .jobs import Job, Run, side_by_side_jobs, structure_jobs, sweep_job
 from .step import Share, train_share
 
 
@@ -80,7 +80,10 @@ def train_many(
 ) -> list[TrainResult]:
     """Train every model on ``task`` at once and return one :class:`TrainResult` per model.
 
-    The models must share one :func:`~.contract.structure`; their weights and buffers may differ.
+    Models of one :func:`~.contract.structure` (they may differ in their weights and buffers)
+    stack into one computation; models of several structures (a plain and a residual stack, say)
+    form one stack per structure, and the stacks train side by side as in
+    :func:`train_side_by_side`, each model's numbers the ones its stack gets alone.
     ``config`` is one config for all or one per model (they may differ in ``lr``,
     ``warmup_steps`` and ``schedule``). The trained weights are copied back into ``models``.
     ``threads``: how many threads share the variants (default :data:`.threads.THREADS`;
@@ -88,7 +91,12 @@ def train_many(
     updated, so use norms without running statistics (LayerNorm, or BatchNorm with
     ``track_running_stats=False``). ``forward_stacked``: :mod:`.contract`.
     """
-    return run_jobs([stack_job(models, config)], task, progress_bar, threads)[0]
+    jobs, positions = structure_jobs(models, config)
+    results: list[TrainResult] = [None] * sum(map(len, positions))  # type: ignore[list-item]
+    for where, runs in zip(positions, run_jobs(jobs, task, progress_bar, threads), strict=True):
+        for i, run_result in zip(where, runs, strict=True):
+            results[i] = run_result
+    return results
 
 
 def train_depth_sweep(
