@@ -59,6 +59,19 @@ def test_the_views_answer() -> None:
     assert isinstance(figure, Figure) and "LayerNorm: 0 at batch 2" in summary
 
 
+@pytest.mark.parametrize("d", (257, 1024))
+def test_the_wide_views_fewer_examples_move_each_error_by_under_one_percent(d: int) -> None:
+    """Past d = 256 the bug view measures over fewer examples (a cheaper move); its curves stay
+    the experiment's at 256 examples, scale by scale, bug by bug."""
+    from coursekit.widgets.layer_norm import SCALES, _bug_curves
+
+    curves = _bug_curves(d, 1e-5)
+    for i, scale in enumerate(SCALES[::6]):
+        full = layer_norm_bug_errors(d, scale, 1e-5)
+        for bug, error in full.items():
+            assert math.isclose(curves[bug][6 * i], error, rel_tol=1e-2), (scale, bug)
+
+
 @pytest.mark.parametrize("seed", (0, 1, 2))
 def test_layernorm_ignores_the_scale_of_its_input_weights(seed: int) -> None:
     result = scale_invariance(scales=(0.5, 10.0, 100.0), seed=seed)

@@ -14,9 +14,19 @@ from .explorer import Explorer
 SCALES = tuple(10.0 ** (k / 4) for k in range(-16, 9))  # input scales 1e-4 .. 1e2
 
 
+ENTRIES = 65536  # entries (examples x features) an error is measured over, at widths past 256
+
+
+def _examples(d: int) -> int:
+    """Examples per measured error: the experiment's 256 up to d = 256, then fewer, so that a
+    move of the width slider costs the same at d = 1024 as at 256 (64 examples of 1024 features
+    still average 65,536 entries; the error moves in its third digit, if at all)."""
+    return min(256, max(16, ENTRIES // d))
+
+
 @lru_cache(maxsize=64)
 def _bug_curves(d: int, eps: float) -> dict[str, list[float]]:
-    rows = [layer_norm_bug_errors(d, scale, eps) for scale in SCALES]
+    rows = [layer_norm_bug_errors(d, scale, eps, n_examples=_examples(d)) for scale in SCALES]
     return {name: [row[name] for row in rows] for name in rows[0]}
 
 
@@ -25,7 +35,7 @@ def layer_norm_bug_view(d: int = 64, log10_eps: float = -5.0, log10_scale: float
     ``d`` features and standard deviation ``10**log10_scale``, with ``eps = 10**log10_eps``."""
     eps, scale = 10.0**log10_eps, 10.0**log10_scale
     figure = plot_layer_norm_bug(SCALES, _bug_curves(d, eps), scale, f"d = {d}, eps = {eps:.0e}")
-    here = layer_norm_bug_errors(d, scale, eps)
+    here = layer_norm_bug_errors(d, scale, eps, n_examples=_examples(d))  # the curves' examples
     parts = [f"{name}: {error:.2g} %" for name, error in here.items()]
     return f"d {d}, eps {eps:.0e}, input std {scale:.2g} | " + " | ".join(parts), figure
 
