@@ -151,7 +151,7 @@ async def run_one(path: Path, timeout: int, speed: machine.Speed) -> dict[str, o
             await km.shutdown_kernel(now=False)
     silent = silent_cells(nb, client.bars, speed.budget(machine.BUDGETS_S["cell without a progress bar"]))
     return {
-        "notebook": str(path.relative_to(ROOT)),
+        "notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
         "seconds": seconds,
         "startup_s": cell_seconds(nb.cells[0]),
         "peak_mb": peak,
