@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..seeding import seed_everything
+from ..seeding import seed_everything, torch_threads
 from ..work.layout import ERROR, FAILED, NOT_ATTEMPTED, PASSED, result_symbol
 from ..work.progress import record_result
 
@@ -169,7 +169,9 @@ def drain(nonce: str | None = None) -> str:
 
 
 def check(name: str) -> Callable[[Callable[..., str | None]], Callable[..., CheckResult]]:
-    """Make a check from a body of sub-checks: seeded, printed, recorded, never raising.
+    """Make a check from a body of sub-checks: seeded, printed, recorded, never raising; on one
+    PyTorch thread (its inputs are small: one thread is as fast, never fights a busy machine's
+    other work, and adds sums in the same order on every machine), the learner's count restored.
 
     The body raises :class:`CheckFailed` at the first sub-check that fails; it may return a
     message to show instead of "passed". ``record=False`` (keyword only) prints the verdict
@@ -183,7 +185,7 @@ def check(name: str) -> Callable[[Callable[..., str | None]], Callable[..., Chec
         def run(*args: object, record: bool = True, **kwargs: object) -> CheckResult:
             demonstration = _DEMONSTRATION.set(not record)
             try:
-                with own_random_stream(), _grad_mode_kept():
+                with own_random_stream(), _grad_mode_kept(), torch_threads(1):
                     result = CheckResult(name, PASSED, body(*args, **kwargs) or "passed")
             except Exception as exc:  # noqa: BLE001 - a check reports, it never raises
                 result = _from_exception(name, exc)
