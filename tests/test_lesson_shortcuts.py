@@ -101,3 +101,29 @@ def test_stored_lesson_has_a_number_for_every_misconception():
     assert len(answers) == len(LESSON_ANSWERS)
     for cell in answers:  # every question answered, and answered right, in the stored lesson
         assert "".join(cell["outputs"][0]["text"]).startswith("✅"), cell["id"]
+
+
+def _myth_row(number: int) -> str:
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "07_skip_is_not_residual.ipynb"
+    cells = {cell["id"]: cell for cell in json.loads(notebook.read_text())["cells"]}
+    text = "".join("".join(o.get("text", "")) for o in cells["skip-29"]["outputs"])
+    return text.split(f"{number}. MYTH:")[1].split("MEASURED:")[1].split("\n")[0]
+
+
+def _values(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"\d+\.\d+|\d+", text)]
+
+
+def test_stored_myth_rows_on_post_norm_keep_their_directions():
+    """Rows 4 and 5 train lesson 6's two SGD post-norm arms (3 seeds): without warm-up every seed
+    stays at chance, with warm-up every seed ends below the lowest of them; pre-norm's last-layer
+    gradient at init shrinks from 6 to 24 layers while post-norm's stays above both."""
+    row5 = _myth_row(5)
+    without = _values(row5.split("without warm-up")[1].split(",")[0])
+    with_warmup = _values(row5.split("with warm-up")[1])
+    assert min(without) >= 2.3 and max(with_warmup) < min(without), row5
+    row4 = _myth_row(4)
+    assert _values(row4.split("rate 1:")[1].split(",")[0]) == [2.3] and "chance 2.30" in row4, row4
+    pre6, pre24 = (_values(part) for part in row4.split("shrinks from")[1].split("(6")[0].split(" to "))
+    post = _values(row4.split("post-norm's stays")[1].split(";")[0])
+    assert max(pre24) < min(pre6) < max(pre6) < min(post), row4
