@@ -93,7 +93,7 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, norm: str = "post") -> None:
         super().__init__()
-        self.placement = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, PLACEMENTS)
         self.attn = SelfAttention(d_model, n_heads)
         self.mlp = MLP(d_model)
         self.norm1 = nn.LayerNorm(d_model)
@@ -114,7 +114,7 @@ class DecoderBlock(nn.Module):
         def mlp(h: torch.Tensor) -> torch.Tensor:
             return self.branch[1] * self.mlp(h)
 
-        if self.placement == "post":
+        if self.norm == "post":
             x = self._norm(self.norm1, a * x + attn(x))
             x = self._norm(self.norm2, m * x + mlp(x))
         else:
@@ -138,7 +138,7 @@ class DecoderBlock(nn.Module):
         def mlp(h: torch.Tensor) -> torch.Tensor:
             return branch[:, 1].view(-1, 1, 1, 1) * mlp_stacked(h, p, prefix + "mlp.", self.mlp.activation)
 
-        if self.placement == "post":
+        if self.norm == "post":
             x = norm(1, a * x + attn(x))
             x = norm(2, m * x + mlp(x))
         else:
@@ -147,7 +147,7 @@ class DecoderBlock(nn.Module):
         return x
 
     def extra_repr(self) -> str:
-        return f"norm={self.placement!r}, causal=True"
+        return f"norm={self.norm!r}, causal=True"
 
 
 class CausalDecoder(nn.Module):
@@ -157,7 +157,7 @@ class CausalDecoder(nn.Module):
         self, vocab: int, seq: int, depth: int, d_model: int, n_heads: int, norm: str = "post"
     ) -> None:
         super().__init__()
-        self.placement = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, PLACEMENTS)
         self.embed = nn.Embedding(vocab, d_model)
         self.pos = nn.Parameter(torch.randn(seq, d_model) * 0.02)
         self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads, norm) for _ in range(depth))
@@ -189,7 +189,7 @@ class CausalDecoder(nn.Module):
         x = self.embed(tokens) + self.pos  # (batch, seq, d_model)
         for block in self.blocks:
             x = block(x)
-        if self.placement == "pre":
+        if self.norm == "pre":
             x = torch.lerp(x, self.final_norm(x), self.normed)
         return self.head(x)  # (batch, seq, vocab)
 
@@ -198,7 +198,7 @@ class CausalDecoder(nn.Module):
         x = p["embed.weight"][:, tokens] + p["pos"].unsqueeze(1)  # (variant, batch, seq, d_model)
         for i, block in enumerate(self.blocks):
             x = block.forward_stacked(p, f"blocks.{i}.", x)
-        if self.placement == "pre":
+        if self.norm == "pre":
             weight, bias = p["final_norm.weight"], p["final_norm.bias"]
             x = _norm_or_identity(x, weight, bias, self.final_norm.eps, p["normed"])
         return linear_stacked(x, p["head.weight"], p["head.bias"])  # (variant, batch, seq, vocab)
