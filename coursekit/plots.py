@@ -329,7 +329,8 @@ def plot_depth_sweep(result: DepthSweepResult) -> Figure:
     """Held-out loss (mean over seeds) against depth, post- versus pre-norm."""
     c = result.config
     series = {f"{norm}-norm": result.mean_test(norm) for norm in result.test_loss}
-    title = f"Sorting, {c.optimizer} lr {c.lr:g}, {c.steps} steps"
+    steps = " / ".join(f"{n}" for n in c.steps)  # one count per depth
+    title = f"Sorting, {c.optimizer} lr {c.lr:g}, {steps} steps"
     return plot_by_depth(list(c.depths), series, "held-out loss (nats)", title)
 
 

@@ -21,6 +21,7 @@ from coursekit.experiments import (
     run_stream_norms,
     run_theorem1,
     run_warmup,
+    run_warmups,
     sort_transformer,
 )
 from coursekit.experiments.norm_placement import per_position_last_grad
@@ -69,9 +70,10 @@ def test_theorem1_holds_with_pytorch_defaults_too():
     assert result.shrink("pre")[1] < 0.8
 
 
-def test_profile_grows_toward_the_output_only_with_the_papers_init():
-    paper = run_gradient_profile()
-    default = run_gradient_profile(GradientProfileConfig(setup=PYTORCH_DEFAULT))
+@pytest.mark.parametrize("batch_size", [32, 16])  # the default (lesson 7's recap); lesson 6's widget
+def test_profile_grows_toward_the_output_only_with_the_papers_init(batch_size):
+    paper = run_gradient_profile(GradientProfileConfig(batch_size=batch_size))
+    default = run_gradient_profile(GradientProfileConfig(setup=PYTORCH_DEFAULT, batch_size=batch_size))
     assert len(paper.grad["post"]) == 8 and len(paper.grad["post"][0]) == 24
     assert paper.mean_slope("post") > 1.15  # Xiong et al.: grows with the layer index
     assert 0.85 < default.mean_slope("post") < 1.12  # GELU, PyTorch's init: flat
@@ -124,6 +126,21 @@ def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
     assert post_only.loss_curves == {v: result.loss_curves[v] for v in ("post", "post+warmup")}
 
 
+def test_warmups_trained_together_are_each_alone():
+    """run_warmups trains configs of different optimizers and lengths in one engine call (lesson 6:
+    the Adam runs and the SGD check): each result is, to the last bit, its config's run alone."""
+    adam = WarmupConfig(steps=6, warmup_steps=3, seeds=(0, 1), depth=2)
+    sgd = WarmupConfig(
+        optimizer="sgd", lr=1.0, steps=9, warmup_steps=4, seeds=(0, 1), depth=2, variants=("post",)
+    )
+    together = run_warmups([adam, sgd], progress_bar=False)
+    for config, result in zip((adam, sgd), together, strict=True):
+        alone = run_warmup(config, progress_bar=False)
+        assert result.config == config and result.loss_curves == alone.loss_curves
+    with pytest.raises(ValueError, match="setup"):
+        run_warmups([adam, replace(adam, setup=ModelSetup(length=4))], progress_bar=False)
+
+
 def test_warmup_trains_the_arms_asked_for_in_one_order():
     config = WarmupConfig(steps=3, warmup_steps=2, seeds=(0, 1), depth=2, variants=("pre", "post+warmup"))
     result = run_warmup(config, progress_bar=False)
@@ -132,10 +149,23 @@ def test_warmup_trains_the_arms_asked_for_in_one_order():
 
 def test_depth_sweep_post_norm_falls_behind_as_depth_grows():
     result = run_depth_sweep(progress_bar=False)
+    assert result.config.steps == (150, 100)  # the deep runs stop once their gap is settled
     gap = [post - pre for post, pre in zip(result.mean_test("post"), result.mean_test("pre"), strict=True)]
     assert gap[-1] > gap[0] + 0.2, gap
     assert result.post_wins()[-1] == 0 and result.post_wins("train")[-1] == 0  # deep: pre-norm every seed
+    assert result.post_wins("train")[0] >= 2  # shallow: post-norm lower at most seeds
     assert len(result.post_wins()) == len(result.config.depths)
+
+
+def test_depth_sweep_trains_each_depth_as_alone():
+    """Each depth's own step count, the depths that share one trained together: every number is
+    the one that depth's runs give on their own."""
+    config = DepthSweepConfig(depths=(2, 3, 1), steps=(4, 6, 4), seeds=(0, 1))
+    together = run_depth_sweep(config, progress_bar=False)
+    for i, (depth, steps) in enumerate(zip(config.depths, config.steps, strict=True)):
+        alone = run_depth_sweep(replace(config, depths=(depth,), steps=(steps,)), progress_bar=False)
+        assert together.train_loss["post"][i] == alone.train_loss["post"][0]
+        assert together.test_loss["pre"][i] == alone.test_loss["pre"][0]
 
 
 def test_plots_draw_the_results(theorem1):
@@ -166,6 +196,9 @@ def test_plots_draw_the_results(theorem1):
         (lambda: WarmupConfig(variants=()), "variants"),
         (lambda: WarmupConfig(variants=("pre", "pre")), "variants"),
         (lambda: DepthSweepConfig(lr=-1.0), "lr"),
+        (lambda: DepthSweepConfig(steps=(150,)), "steps"),
+        (lambda: DepthSweepConfig(steps=(150, 0)), "steps"),
+        (lambda: DepthSweepConfig(warmup_steps=120), "warmup_steps"),
         (lambda: sort_transformer(2, "sandwich"), "norm"),
     ],
 )

@@ -35,8 +35,10 @@ class Job:
 
     @property
     def work(self) -> list[int]:
-        """Each variant's parameter count: what the threads' shares are measured in."""
-        return [sum(p.numel() for p in m.parameters()) for m in self.models]
+        """Each variant's parameter count times its steps: what the threads' shares are measured
+        in (jobs of different lengths side by side; for jobs of one length, the parameter count's
+        shares)."""
+        return [sum(p.numel() for p in m.parameters()) * self.base.steps for m in self.models]
 
 
 def check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:

@@ -14,18 +14,23 @@ INIT_OPTIONS = (("Xavier, zero biases (the paper)", "xavier"), ("PyTorch default
 
 
 _PROFILES: dict[tuple[str, str], GradientProfileResult] = {}
+# sequences in the one batch each network is probed with: 32 (GradientProfileConfig's default,
+# lesson 7's recap) gave the same picture at 8 seeds (means 1.28 / 1.49 / 1.05 / 1.02 against
+# 1.24 / 1.48 / 1.02 / 1.00 here; single seeds 0.57-3.14 against 0.57-3.12) at 1.4x the time
+PROFILE_BATCH = 16
 
 
 def gradient_profile_for(
     activation: str = "relu", init: str = "xavier", progress_bar: bool = True
 ) -> GradientProfileResult:
-    """The lesson's gradient profile (depth 24, 8 seeds, batch statistic) for one activation and
-    init, computed once per setting (about 5 s on the slow reference machine, its 16 networks
-    probed on both cores, with a progress bar) and then kept, so the widget answers at once for
-    every setting the lesson has already computed (benchmarks/widgets.py times the redraws)."""
+    """The lesson's gradient profile (depth 24, 8 seeds, one batch of :data:`PROFILE_BATCH`
+    sequences) for one activation and init, computed once per setting (its 16 networks probed on
+    both cores, with a progress bar) and then kept, so the widget answers at once for every
+    setting the lesson has already computed (benchmarks/widgets.py times the redraws)."""
     key = (activation, init)
     if key not in _PROFILES:
-        config = GradientProfileConfig(setup=ModelSetup(activation=activation, init=init))
+        setup = ModelSetup(activation=activation, init=init)
+        config = GradientProfileConfig(setup=setup, batch_size=PROFILE_BATCH)
         _PROFILES[key] = run_gradient_profile(config, progress_bar=progress_bar)
     return _PROFILES[key]
 
