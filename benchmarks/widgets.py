@@ -114,7 +114,7 @@ def lesson_widgets() -> dict[str, LessonWidget]:
         "05 skip training (live)": LessonWidget(widgets.skip_training_explorer),
         "06 gradient profile": LessonWidget(widgets.gradient_profile_explorer, _profile_runs),
         "07 gate carry": LessonWidget(
-            lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=32), _digits_runs
+            lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=24), _digits_runs
         ),
         "07 shortcuts": LessonWidget(widgets.shortcut_explorer, _shortcut_runs),
         "08 samples": LessonWidget(widgets.sample_explorer, _gpt_runs),

@@ -31,7 +31,7 @@ SEEDS = (0, 1, 2)
 
 @pytest.fixture(scope="module")
 def shortcuts():
-    return run_shortcuts(ShortcutConfig(depth=32, epochs=5, seeds=SEEDS), progress_bar=False)
+    return run_shortcuts(ShortcutConfig(depth=24, epochs=5, seeds=SEEDS), progress_bar=False)  # the lesson's
 
 
 def test_identity_beats_every_other_shortcut_at_every_seed(shortcuts):
@@ -43,9 +43,10 @@ def test_identity_beats_every_other_shortcut_at_every_seed(shortcuts):
     assert shortcuts.diverged == 0
 
 
-def test_the_identity_overtakes_the_gate_only_after_three_epochs(shortcuts):
+def test_the_gate_leads_early_and_the_identity_overtakes_it(shortcuts):
     """Why 5 epochs: over epochs 2 and 3 the gate with bias −6 has the lower loss at every seed;
-    over the fifth, the identity (so a shorter run would not show the identity's win)."""
+    over the fifth, the identity (at 24 blocks it overtakes in the third or fourth epoch; at 4
+    epochs its lead is thin at some seeds, docs/science.md)."""
     steps = len(shortcuts.curves_by_seed["identity"][0])
     per_epoch = steps // shortcuts.config.epochs
 
@@ -59,12 +60,15 @@ def test_the_identity_overtakes_the_gate_only_after_three_epochs(shortcuts):
 
 
 def test_gate_bias_minus_six_trains_where_minus_one_does_not(shortcuts):
-    """He et al. 2016: exclusive gating trains with bias −6 and fails with 0 to −5."""
+    """He et al. 2016: exclusive gating trains with bias −6 and fails with 0 to −5. Here, at 24
+    blocks, bias −1 ends about twice as high as −6 and nearer the plain net than the identity."""
     loss = shortcuts.final_loss
-    assert all(a < 0.5 * b for a, b in zip(loss["gated -6"], loss["gated -1"], strict=True)), loss
+    assert all(a < 0.55 * b for a, b in zip(loss["gated -6"], loss["gated -1"], strict=True)), loss
+    for gate, plain, identity in zip(loss["gated -1"], loss["none"], loss["identity"], strict=True):
+        assert abs(gate - plain) < abs(gate - identity), loss
     # at init a bias of −1 leaves the shortcut path almost nothing; −6 almost everything
     assert shortcuts.carry["gated -1"] < 1e-3 < 0.8 < shortcuts.carry["gated -6"] <= 1
-    assert shortcuts.carry["scaled"] == pytest.approx(0.5**32)
+    assert shortcuts.carry["scaled"] == pytest.approx(0.5**24)
 
 
 def test_shortcut_parameter_counts(shortcuts):

@@ -80,7 +80,6 @@ NOT_MEASURED = {
         0.997,
         0.22,
         1.0,
-        0.92,
     },
 }
 
@@ -216,10 +215,10 @@ def test_l7_densenet_and_plain_ranges():
     text = L7.markdown_with("What the numbers say")
     loss = {net: _span_line("direct connections", f"{net} ") for net in ("densenet", "residual", "plain")}
     assert_range_covers(quoted_range(text, after="it ends lower, "), loss["densenet"][1:3])
-    assert_range_covers(quoted_range(text, after="0.14–0.15 against "), loss["residual"][1:3])
+    assert_range_covers(quoted_range(text, after="0.18–0.2 against "), loss["residual"][1:3])
     assert_range_covers(quoted_range(text, after="worse still ("), loss["plain"][1:3])
     merge = _span_line("direct connections", "projected ")
-    assert_number_matches(quoted_number(text, after="the merge's "), merge[1])
+    assert_range_covers(quoted_range(text, after="the merge's "), merge[1:3])
 
 
 def test_l7_block_orders():

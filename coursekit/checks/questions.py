@@ -113,7 +113,7 @@ QUESTIONS = {
         explanation="DenseNet trained as well as the identity (lower loss, fewer parameters). "
         "Both keep an unchanged copy of earlier features within one step of every later layer; "
         "the scaled, low-bias gated and projected shortcuts change the signal at every block, "
-        "and over 32 blocks those changes compound.",
+        "and over 24 blocks those changes compound.",
         nudge="look at the table above: which variant's loss range sits next to the identity's?",
         choices=("a", "b", "c", "d"),
     ),

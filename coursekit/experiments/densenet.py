@@ -104,10 +104,10 @@ VARIANTS = ("densenet", "residual", "projected", "plain")
 @dataclass(frozen=True)
 class DenseNetConfig:
     """The DenseNet against the width-64 residual, projected-merge and plain nets of the
-    shortcut experiment. Growth 12 (Huang et al.'s k) keeps the parameter count near the
-    residual net's at depth 32."""
+    shortcut experiment. Growth 12 (Huang et al.'s k) keeps the parameter count below the
+    residual net's (76,202 against 106,378 at depth 24)."""
 
-    depth: int = 32
+    depth: int = 24
     growth: int = 12
     width: int = 64
     lr: float = 0.05

@@ -80,7 +80,7 @@ def _carry(depth: int, gate_bias: float) -> tuple[float, ...]:
     return tuple(gate_carry_by_block(depth, gate_bias))
 
 
-def gate_carry_view(gate_bias: float = -1.0, depth: int = 32) -> tuple[str, Figure]:
+def gate_carry_view(gate_bias: float = -1.0, depth: int = 24) -> tuple[str, Figure]:
     """At init, the fraction of the input the shortcut path alone carries past each block: a
     gated shortcut with ``gate_bias``, against the identity (1) and the × 0.5 shortcut."""
     gated = list(_carry(depth, float(gate_bias)))
@@ -97,7 +97,7 @@ def gate_carry_view(gate_bias: float = -1.0, depth: int = 32) -> tuple[str, Figu
     return summary, figure
 
 
-def gate_carry_explorer(gate_bias: float = -1.0, depth: int = 32) -> Explorer:
+def gate_carry_explorer(gate_bias: float = -1.0, depth: int = 24) -> Explorer:
     """Sliders for the gate bias and the depth over :func:`gate_carry_view`."""
     bias = widgets.FloatSlider(
         value=gate_bias, min=-8, max=0, step=1, description="gate bias", continuous_update=False
