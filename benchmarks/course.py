@@ -2,15 +2,17 @@
 in a fresh kernel, with its time and the kernel's peak memory.
 
 Budgets, set on the slow reference machine (2 cores; :mod:`coursekit.course.machine`) and
-scaled by this machine's measured speed against it: a lesson under 60 s (the capstone,
-lesson 08, 180 s), solution 05 under 20 s, the whole course (lessons and solutions) under
-5 minutes; a notebook kernel under 1 GB on every machine. A kernel's peak memory is its
-resident set's high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux), read just before
-the kernel is shut down. PyTorch's one-time import (a second or more on the reference, with
-nothing a progress bar could count) runs first as a cell of its own and is reported as the
-kernel's start-up: it counts in the notebook's time, not against its first cell; a cell of
-imports only is not held to the progress-bar budget either (nothing to count). Nothing is
-saved: the notebooks stay as they are, and checks record progress in a scratch file.
+scaled by this machine's measured speed against it: a lesson under 60 s (the capstone, lesson
+08, 180 s), solution 05 under 20 s, the whole course (lessons and solutions) under 5 minutes; a
+notebook kernel under 1 GB on every machine. A kernel's peak memory is the larger of its
+resident set's high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux, read just before
+the kernel is shut down) and the peak proportional memory of the kernel and its worker
+processes together, sampled as it runs (:class:`TreeMemory`). PyTorch's one-time import (a
+second or more on the reference, with nothing a progress bar could count) runs first as a cell
+of its own and is reported as the kernel's start-up: it counts in the notebook's time, not
+against its first cell; a cell of imports only is not held to the progress-bar budget either
+(nothing to count). Nothing is saved: the notebooks stay as they are, and checks record
+progress in a scratch file.
 
     .venv/bin/python benchmarks/course.py [NOTEBOOK_OR_FOLDER ...] [--json FILE] [--cells N] [--factor F]
 """
@@ -24,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +58,50 @@ def peak_rss_mb(pid: int) -> float | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def tree_pss_mb(pid: int) -> float:
+    """The proportional memory (``Pss``, Linux) of process ``pid`` and of every process below it,
+    in MiB: a kernel's worker processes (the capstone forks two) count in its footprint, the pages
+    they share with it once."""
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+            children = [
+                Path(f"/proc/{p}/task/{t}/children").read_text().split()
+                for t in os.listdir(f"/proc/{p}/task")
+            ]
+        except OSError:  # gone meanwhile
+            continue
+        total += next(
+            (int(line.split()[1]) / 1024 for line in rollup.splitlines() if line.startswith("Pss:")), 0.0
+        )
+        stack += [int(c) for kids in children for c in kids]
+    return total
+
+
+class TreeMemory:
+    """The peak of :func:`tree_pss_mb` over the process tree of ``pid()`` (None until the kernel
+    has started), sampled every ``every`` seconds on a thread of its own while the notebook runs."""
+
+    def __init__(self, pid: Callable[[], int | None], every: float = 0.25) -> None:
+        import threading
+
+        self.peak, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(pid, every), daemon=True)
+        self._thread.start()
+
+    def _sample(self, pid: Callable[[], int | None], every: float) -> None:
+        while not self._stop.wait(every):
+            if (root := pid()) is not None:
+                self.peak = max(self.peak, tree_pss_mb(root))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}  # what tqdm.auto draws in Jupyter
@@ -138,6 +185,7 @@ async def run_one(path: Path, timeout: int, speed: machine.Speed) -> dict[str, o
         nb, km=km, timeout=timeout, record_timing=True, resources={"metadata": {"path": str(path.parent)}}
     )
     error, peak = "", None
+    tree = TreeMemory(lambda: getattr(km.provisioner, "pid", None) if km.has_kernel else None)
     start = time.perf_counter()
     try:
         await client.async_execute()
@@ -145,10 +193,12 @@ async def run_one(path: Path, timeout: int, speed: machine.Speed) -> dict[str, o
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
         seconds = time.perf_counter() - start
+        workers = tree.stop()  # the kernel with its worker processes, shared pages once
         if km.has_kernel:
             pid = getattr(km.provisioner, "pid", None)
             peak = peak_rss_mb(pid) if pid else None
             await km.shutdown_kernel(now=False)
+        peak = max(p for p in (peak, workers) if p is not None) if peak or workers else None
     silent = silent_cells(nb, client.bars, speed.budget(machine.BUDGETS_S["cell without a progress bar"]))
     return {
         "notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),

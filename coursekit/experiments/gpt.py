@@ -6,19 +6,24 @@ of the bundled text (:mod:`coursekit.text`) and differs from the others in one t
 need no network: the unigram model (character frequencies) and the bigram model (the next
 character given this one), both fitted on the training text with add-one smoothing.
 
-Training is plain PyTorch (Adam, one model at a time); the runs are dealt out to two threads
-side by side, one PyTorch thread each, so a run gives the same numbers whichever thread it
-lands on. :func:`train_gpt_live` yields progress as the runs train (for the lesson's live
-curve); :func:`run_gpt` returns the finished :class:`GPTResult`.
+Training is plain PyTorch (Adam, one model at a time); the runs are dealt out to two workers
+side by side (forked processes on Linux, threads elsewhere), one PyTorch thread each, so a run
+gives the same numbers whichever worker it lands on. :func:`train_gpt_live` yields progress as
+the runs train (for the lesson's live curve); :func:`run_gpt` returns the finished
+:class:`GPTResult`.
 """
 
 from __future__ import annotations
 
+import io
 import math
+import multiprocessing
+import os
 import queue
+import sys
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -196,15 +201,19 @@ class _Job:
     heldout: float = float("nan")
 
 
-def _train(job: _Job, config: GPTConfig, text: CharText, events: queue.Queue, stop: threading.Event) -> None:
-    """Train one job's model in place, putting a ``None`` on ``events`` after each step."""
+# what a worker reports: ("step", job, bits), ("sample", job, step, text),
+# ("done", job, heldout bits, trained state) or ("error", traceback)
+Event = tuple
+
+
+def _train(k: int, job: _Job, config: GPTConfig, text: CharText, put: Callable[[Event], None]) -> None:
+    """Train job ``k``'s model in place, reporting each step's training bits, each sample and,
+    at the end, the held-out bits and the trained weights through ``put``."""
     model, g = job.model, torch.Generator().manual_seed(1000 + job.seed)  # batches: the seed's own
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel per step
     prompt = text.encode(config.sample_prompt)
     model.train()
     for step in range(config.steps):
-        if stop.is_set():
-            return
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step, config, job.arm.warmup)
         x, y = text_batch(text.train, config.batch, config.seq, g)  # (batch, seq) each
@@ -212,55 +221,106 @@ def _train(job: _Job, config: GPTConfig, text: CharText, events: queue.Queue, st
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        job.curve.append(loss.item() / LN2)
+        put(("step", k, loss.item() / LN2))
         if job.seed == config.seeds[0] and step + 1 in config.sample_steps:
             stream = torch.Generator().manual_seed(0)
             ids = generate(model, prompt, config.sample_length, config.sample_temperature, stream)
-            job.samples.append((step + 1, text.decode(ids)))
-        events.put(None)
+            put(("sample", k, step + 1, text.decode(ids)))
     model.eval()
-    job.heldout = heldout_bits(model, text.heldout, config.seq, config.eval_chars)
+    state = io.BytesIO()  # plain bytes: a tensor sent between processes would share its memory
+    torch.save(model.state_dict(), state)
+    put(("done", k, heldout_bits(model, text.heldout, config.seq, config.eval_chars), state.getvalue()))
+
+
+def _share(k: int, jobs: list[_Job], config: GPTConfig, text: CharText, put: Callable[[Event], None]) -> None:
+    """Train every ``THREADS``-th job from the ``k``-th, on one PyTorch thread; an error is
+    reported as an event, not raised (a worker process has no one to raise it to)."""
+    torch.set_num_threads(1)  # OpenMP's count is per thread: a new thread starts at the core count
+    try:
+        for i in range(k, len(jobs), THREADS):
+            _train(i, jobs[i], config, text, put)
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        put(("error", traceback.format_exc()))
+
+
+def _process_share(k: int, jobs: list[_Job], config: GPTConfig, text: CharText, events: object) -> None:
+    """:func:`_share` in a forked worker process, whose output goes nowhere (the parent's
+    Jupyter streams do not survive the fork)."""
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
+    _share(k, jobs, config, text, events.put)
+
+
+def _workers(jobs: list[_Job], config: GPTConfig, text: CharText) -> tuple[object, list[object]]:
+    """The event queue and the started workers: forked processes where the platform forks
+    (Linux: Python's lock on its interpreter lets two threads train only about 1.4x as fast as
+    one, two processes 2x), else threads."""
+    if sys.platform == "linux":
+        ctx = multiprocessing.get_context("fork")
+        events = ctx.Queue()
+        workers = [
+            ctx.Process(target=_process_share, args=(k, jobs, config, text, events), daemon=True)
+            for k in range(THREADS)
+        ]
+    else:
+        events = queue.Queue()
+        workers = [
+            threading.Thread(target=_share, args=(k, jobs, config, text, events.put), daemon=True)
+            for k in range(THREADS)
+        ]
+    for worker in workers:
+        worker.start()
+    return events, workers
 
 
 def train_gpt_live(
     config: GPTConfig = GPTConfig(), parts: BlockParts = REFERENCE_PARTS, every: int = 50
 ) -> Iterator[GPTProgress]:
     """Train every arm from every seed; yield progress about every ``every`` steps of all runs
-    together, and once at the end. The return value (``StopIteration.value``) is the result."""
+    together, and once at the end. The return value (``StopIteration.value``) is the result.
+    The runs are dealt out to two workers (:func:`_workers`), each run's numbers the same
+    whichever worker trains it."""
     text = load_text()
     jobs = [
         _Job(arm, seed, GPT(config.shape(arm, text.vocab_size), parts, seed))
         for arm in config.arms
         for seed in config.seeds
     ]
-    total, done = len(jobs) * config.steps, 0
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
-
-    def share(k: int) -> None:
-        for job in jobs[k::THREADS]:
-            _train(job, config, text, events, stop)
+    total, done, finished = len(jobs) * config.steps, 0, 0
 
     def progress() -> GPTProgress:
         samples = [(j.arm.name, step, s) for j in jobs for step, s in list(j.samples)]
         curves = {(j.arm.name, j.seed): list(j.curve) for j in jobs}
         return GPTProgress(done, total, curves, sorted(samples, key=lambda item: item[1]))
 
-    with torch_threads(1), ThreadPoolExecutor(THREADS) as pool:
-        futures = [pool.submit(share, k) for k in range(THREADS)]
+    with torch_threads(1):
+        events, workers = _workers(jobs, config, text)
         try:
-            while done < total and not any(f.done() and f.exception() for f in futures):
+            while finished < len(jobs):
                 try:
-                    events.get(timeout=0.5)
+                    event = events.get(timeout=0.5)
                 except queue.Empty:
+                    if not any(w.is_alive() for w in workers):
+                        raise RuntimeError("the GPT's training workers stopped before the end") from None
                     continue
-                done += 1
-                if done % every == 0:
-                    yield progress()
+                if event[0] == "error":
+                    raise RuntimeError(f"training a GPT failed:\n{event[1]}")
+                job = jobs[event[1]]
+                if event[0] == "step":
+                    job.curve.append(event[2])
+                    done += 1
+                    if done % every == 0:
+                        yield progress()
+                elif event[0] == "sample":
+                    job.samples.append((event[2], event[3]))
+                else:  # done: the trained weights come home from a worker process
+                    job.heldout = event[2]
+                    job.model.load_state_dict(torch.load(io.BytesIO(event[3]), weights_only=True))
+                    job.model.eval()
+                    finished += 1
         finally:
-            stop.set()
-        for f in futures:
-            f.result()  # a worker's error surfaces here
+            for worker in workers:
+                if isinstance(worker, multiprocessing.process.BaseProcess) and worker.is_alive():
+                    worker.terminate()
     yield progress()
     unigram, bigram = baseline_bits(text, config.seq, config.eval_chars)
     runs = tuple(
