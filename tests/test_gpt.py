@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from coursekit import TransformerBlock, load_your_blocks
 from coursekit.experiments.gpt import (
+    ARMS,
     Arm,
     GPTConfig,
     baseline_bits,
@@ -222,3 +223,23 @@ def test_the_lesson_model_with_skips_ends_clearly_below_the_bigram_baseline():
     assert result.heldout("pre-norm")[0] < result.bigram_bits - 0.25
     assert result.bigram_bits < result.unigram_bits - 1.0
     assert load_text().vocab_size == result.text.vocab_size
+
+
+def test_thread_workers_elsewhere_give_the_numbers_of_the_forked_ones(monkeypatch):
+    """Linux trains in forked processes, macOS and Windows in threads: the same numbers."""
+    from coursekit.experiments import gpt
+
+    config = GPTConfig(
+        arms=ARMS[:2], seeds=(0, 1), steps=6, warmup_steps=3, eval_chars=512, sample_steps=(6,)
+    )
+    forked = run_gpt(config, progress_bar=False)
+    monkeypatch.setattr(gpt, "FORKS", False)
+    threaded = run_gpt(config, progress_bar=False)
+    for a, b in zip(forked.runs, threaded.runs, strict=True):
+        assert (a.arm, a.seed, a.train_bits, a.samples, a.heldout_bits) == (
+            b.arm,
+            b.seed,
+            b.train_bits,
+            b.samples,
+            b.heldout_bits,
+        )

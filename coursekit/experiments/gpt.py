@@ -36,6 +36,7 @@ from ..validate import require_choice, require_positive_float, require_positive_
 from .gpt_model import GPT, PLACEMENTS, REFERENCE_PARTS, BlockParts, GPTShape, generate
 
 THREADS = 2  # the course's 2-core machine
+FORKS = sys.platform == "linux"  # workers are forked processes here, threads on macOS and Windows
 LN2 = math.log(2)
 
 
@@ -206,14 +207,19 @@ class _Job:
 Event = tuple
 
 
-def _train(k: int, job: _Job, config: GPTConfig, text: CharText, put: Callable[[Event], None]) -> None:
+def _train(
+    k: int, job: _Job, config: GPTConfig, text: CharText, put: Callable[[Event], None], stop: threading.Event
+) -> None:
     """Train job ``k``'s model in place, reporting each step's training bits, each sample and,
-    at the end, the held-out bits and the trained weights through ``put``."""
+    at the end, the held-out bits and the trained weights through ``put``; give up once ``stop``
+    is set (the learner interrupted the cell)."""
     model, g = job.model, torch.Generator().manual_seed(1000 + job.seed)  # batches: the seed's own
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel per step
     prompt = text.encode(config.sample_prompt)
     model.train()
     for step in range(config.steps):
+        if stop.is_set():
+            return
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step, config, job.arm.warmup)
         x, y = text_batch(text.train, config.batch, config.seq, g)  # (batch, seq) each
@@ -232,29 +238,38 @@ def _train(k: int, job: _Job, config: GPTConfig, text: CharText, put: Callable[[
     put(("done", k, heldout_bits(model, text.heldout, config.seq, config.eval_chars), state.getvalue()))
 
 
-def _share(k: int, jobs: list[_Job], config: GPTConfig, text: CharText, put: Callable[[Event], None]) -> None:
+def _share(
+    k: int,
+    jobs: list[_Job],
+    config: GPTConfig,
+    text: CharText,
+    put: Callable[[Event], None],
+    stop: threading.Event,
+) -> None:
     """Train every ``THREADS``-th job from the ``k``-th, on one PyTorch thread; an error is
     reported as an event, not raised (a worker process has no one to raise it to)."""
     torch.set_num_threads(1)  # OpenMP's count is per thread: a new thread starts at the core count
     try:
         for i in range(k, len(jobs), THREADS):
-            _train(i, jobs[i], config, text, put)
+            _train(i, jobs[i], config, text, put, stop)
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         put(("error", traceback.format_exc()))
 
 
 def _process_share(k: int, jobs: list[_Job], config: GPTConfig, text: CharText, events: object) -> None:
     """:func:`_share` in a forked worker process, whose output goes nowhere (the parent's
-    Jupyter streams do not survive the fork)."""
+    Jupyter streams do not survive the fork); the parent stops it by ending the process."""
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
-    _share(k, jobs, config, text, events.put)
+    _share(k, jobs, config, text, events.put, threading.Event())
 
 
-def _workers(jobs: list[_Job], config: GPTConfig, text: CharText) -> tuple[object, list[object]]:
+def _workers(
+    jobs: list[_Job], config: GPTConfig, text: CharText, stop: threading.Event
+) -> tuple[object, list[object]]:
     """The event queue and the started workers: forked processes where the platform forks
     (Linux: Python's lock on its interpreter lets two threads train only about 1.4x as fast as
     one, two processes 2x), else threads."""
-    if sys.platform == "linux":
+    if FORKS:
         ctx = multiprocessing.get_context("fork")
         events = ctx.Queue()
         workers = [
@@ -264,7 +279,7 @@ def _workers(jobs: list[_Job], config: GPTConfig, text: CharText) -> tuple[objec
     else:
         events = queue.Queue()
         workers = [
-            threading.Thread(target=_share, args=(k, jobs, config, text, events.put), daemon=True)
+            threading.Thread(target=_share, args=(k, jobs, config, text, events.put, stop), daemon=True)
             for k in range(THREADS)
         ]
     for worker in workers:
@@ -292,8 +307,9 @@ def train_gpt_live(
         curves = {(j.arm.name, j.seed): list(j.curve) for j in jobs}
         return GPTProgress(done, total, curves, sorted(samples, key=lambda item: item[1]))
 
+    stop = threading.Event()  # threads watch it; processes are ended
     with torch_threads(1):
-        events, workers = _workers(jobs, config, text)
+        events, workers = _workers(jobs, config, text, stop)
         try:
             while finished < len(jobs):
                 try:
@@ -318,6 +334,7 @@ def train_gpt_live(
                     job.model.eval()
                     finished += 1
         finally:
+            stop.set()
             for worker in workers:
                 if isinstance(worker, multiprocessing.process.BaseProcess) and worker.is_alive():
                     worker.terminate()
