@@ -193,12 +193,12 @@ async def run_one(path: Path, timeout: int, speed: machine.Speed) -> dict[str, o
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
         seconds = time.perf_counter() - start
-        workers = tree.stop()  # the kernel with its worker processes, shared pages once
+        tree_peak = tree.stop()  # the kernel with its worker processes, shared pages once
         if km.has_kernel:
             pid = getattr(km.provisioner, "pid", None)
             peak = peak_rss_mb(pid) if pid else None
             await km.shutdown_kernel(now=False)
-        peak = max(p for p in (peak, workers) if p is not None) if peak or workers else None
+        peak = max(filter(None, (peak, tree_peak)), default=None)
     silent = silent_cells(nb, client.bars, speed.budget(machine.BUDGETS_S["cell without a progress bar"]))
     return {
         "notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
