@@ -1,7 +1,8 @@
-"""Lesson 6's widget: the view function a toggle calls, at its defaults and with each switch."""
+"""Lessons 6 and 6b's widgets: the view functions a control calls, at their defaults and with each switch."""
 
 import time
 
+import pytest
 from matplotlib.figure import Figure
 
 from coursekit.widgets import gradient_profile_explorer, gradient_profile_for, gradient_profile_view
@@ -26,3 +27,26 @@ def test_profile_explorer_has_both_switches():
     assert explorer.values() == {"activation": "relu", "init": "xavier"}
     explorer.controls["init"].value = "default"
     assert "default init" in explorer.summary
+
+
+def test_depth_sweep_view_shows_the_runs_of_the_sweep_it_is_given():
+    from coursekit import experiments
+    from coursekit.widgets import depth_sweep_explorer, depth_sweep_view
+
+    config = experiments.DepthSweepConfig(depths=(2, 4), steps=(6, 4), seeds=(0, 1))
+    sweep = experiments.run_depth_sweep(config, progress_bar=False)
+    for norm in ("post", "pre"):  # one curve per run, as long as its steps, ending where it ended
+        for i, steps in enumerate(config.steps):
+            assert [len(curve) for curve in sweep.loss_curves[norm][i]] == [steps, steps]
+    summary, figure = depth_sweep_view(4, 1, sweep)
+    assert isinstance(figure, Figure) and summary.startswith("4 layers, seed 1")
+    post, pre = sweep.test_loss["post"][1][1], sweep.test_loss["pre"][1][1]
+    assert f"post-norm {post:.2f}" in summary and f"pre-norm {pre:.2f}" in summary
+    assert summary.endswith(f"{'post' if post < pre else 'pre'}-norm lower")
+    for bad in ({"depth": 12, "seed": 0}, {"depth": 4, "seed": 5}):
+        with pytest.raises(ValueError, match="must be one of"):
+            depth_sweep_view(sweep=sweep, **bad)
+    explorer = depth_sweep_explorer(sweep)
+    first = explorer.summary
+    explorer.controls["seed"].value = 1
+    assert explorer.summary != first and explorer.summary.startswith("2 layers, seed 1")

@@ -1,4 +1,4 @@
-"""Lessons 6 and 7: every measured number the prose quotes is held to the stored output it describes.
+"""Lessons 6, 6b and 7: every measured number the prose quotes is held to the stored output it describes.
 
 Two layers. ``test_every_measured_number_in_the_prose_is_printed`` reads every decimal number in
 the lessons' markdown (measured values are decimals; the papers' figures and the configurations'
@@ -60,12 +60,14 @@ def assert_range_covers(quoted: tuple[str, str], shown: list[float]) -> None:
 quoted_range, quoted_number = _raw_range, _raw_number
 
 L6 = Notebook("notebooks/06_prenorm_vs_postnorm.ipynb")
+L6B = Notebook("notebooks/06b_postnorm_in_training.ipynb")
 L7 = Notebook("notebooks/07_skip_is_not_residual.ipynb")
 
 # decimals in the prose that are not this notebook's measurements: the papers' figures, the lemma's
 # bounds, learning rates and other settings, and closed-form values (0.5^32, 1 - sigmoid(-1), ...)
 NOT_MEASURED = {
-    "06": {0.5, 1.5, 0.01, 0.003, 1.0, 2.30, 27.80, 27.27, 8.45, 0.71},
+    "06": {0.5, 1.5, 0.01, 1.0, 2.30, 8.45, 0.71},
+    "06b": {0.003, 1.0, 2.30, 27.80, 27.27},
     "07": {
         0.5,
         0.05,
@@ -99,7 +101,7 @@ def _shown(token: str, printed: list[float]) -> bool:
     return any(_as_quoted(shown, token) == token for shown in printed)
 
 
-@pytest.mark.parametrize("lesson, key", [(L6, "06"), (L7, "07")])
+@pytest.mark.parametrize("lesson, key", [(L6, "06"), (L6B, "06b"), (L7, "07")])
 def test_every_measured_number_in_the_prose_is_printed(lesson, key):
     printed = _all_printed(lesson)
     prose = "".join("".join(c["source"]) for c in lesson.cells if c["cell_type"] == "markdown")
@@ -156,7 +158,7 @@ def test_l6_gradient_profile_means_and_single_seeds():
     default = [v for a in ("RELU", "GELU") for v in line[a, "default", "post"][1:]]
     assert_range_covers(quoted_range(text, after="single seeds run from"), xavier)
     assert_range_covers(quoted_range(text, after="with Xavier and"), default)
-    table = L6.markdown_with("## 7. What we measured")
+    table = L6.markdown_with("## 6. What we measured")
     assert_range_covers(quoted_range(table, after="single seeds"), xavier + default)
 
 
@@ -166,19 +168,28 @@ def test_l6_gradient_profile_means_and_single_seeds():
         ("below 2 nats", "post ", "Without warm-up post-norm ends at chance", "at every seed ("),
         ("below 2 nats", "post+warmup", "Without warm-up post-norm ends at chance", "learn at every seed ("),
         ("below 2 nats", "pre ", "Without warm-up post-norm ends at chance", "needs no warm-up\n("),
-        ("SGD lr 1, post ", "SGD lr 1, post ", "With SGD, post-norm", "at every seed ("),
-        ("SGD lr 1, post ", "SGD lr 1, post+warmup", "With SGD, post-norm", "slowly: after 150 steps"),
     ],
 )
 def test_l6_warmup_ranges(cell_with, variant, markdown, after):
-    shown = _line(L6, cell_with, variant)
-    shown = shown[1:] if variant.startswith("SGD") else shown[:3]  # drop the rate / the 'below 2' tail
-    assert_range_covers(quoted_range(L6.markdown_with(markdown), after=after), shown[-3:])
+    shown = _line(L6, cell_with, variant)[:3]  # drop the 'below 2 nats' tail
+    assert_range_covers(quoted_range(L6.markdown_with(markdown), after=after), shown)
 
 
-def test_l6_depth_sweep():
-    text = L6.markdown_with("At 4 layers post-norm ends lower")
-    rows = {d: _line(L6, "post lower at", f"{d} ") for d in (4, 12)}
+# lesson 6b
+
+
+@pytest.mark.parametrize(
+    "variant, after",
+    [("SGD lr 1, post ", "at every seed ("), ("SGD lr 1, post+warmup", "slowly: after 150 steps")],
+)
+def test_l6b_sgd_warmup_ranges(variant, after):
+    shown = _line(L6B, "SGD lr 1, post ", variant)[1:]  # drop the rate
+    assert_range_covers(quoted_range(L6B.markdown_with("With SGD, post-norm"), after=after), shown)
+
+
+def test_l6b_depth_sweep():
+    text = L6B.markdown_with("At 4 layers post-norm ends lower")
+    rows = {d: _line(L6B, "post lower at", f"{d} ") for d in (4, 12)}
     assert numbers(text.split("ends lower (")[1])[:2] == [rows[4][1], rows[4][4]]
     assert f"at {rows[4][7]:.0f} of 3 seeds held-out, at all {rows[4][8]:.0f} in\ntraining" in text
     deep = numbers(text.split("far behind,")[1])[:6]

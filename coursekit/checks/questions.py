@@ -138,7 +138,7 @@ QUESTIONS = {
         digest="f15fa097456848708f43f349cca164a25fc9ae331994a9b00b6faa2d6cb32f06",
         explanation="That is what the runs show, and all they show: the same network, from the "
         "same weights and on the same minibatches, learns at a rate where without a warm-up it "
-        "stays at chance (with Adam here, and with plain SGD in lesson 6). Why is contested: "
+        "stays at chance (with Adam here, and with plain SGD in lesson 6b). Why is contested: "
         "large last-layer gradients at init (Xiong et al. 2020, a hypothesis; Adam's steps ignore "
         "the gradient's scale), post-norm amplifying small updates into large output changes "
         "(Liu et al. 2020, Admin), or the variance of Adam's early second-moment estimate "
@@ -166,6 +166,17 @@ QUESTIONS = {
         "unchanged. That is why 'large gradients mean large steps' holds for SGD but not, as "
         "stated, for Adam: one reason the warm-up story is contested.",
         nudge="write Adam's step as lr * m / sqrt(v) and double the gradient in both",
+        choices=("a", "b", "c", "d"),
+    ),
+    # lesson 06b: post-norm in training
+    "placement_by_depth": Question(
+        digest="a9ee5b8348522dd879083805c399ac737f900474cb2933730379b917f2a511e3",
+        explanation="At 4 layers post-norm's held-out loss was a little lower on average and lower "
+        "at 2 of 3 seeds: a small edge, not a rule. At 12 layers it was far higher at every seed, "
+        "because at this modest rate it trains much more slowly. Liu et al. (2020) saw the same "
+        "shape on WMT14: post-norm ahead at 6 layers, diverging at 12 and 18.",
+        nudge="check each option against both depths and against the per-seed counts the table "
+        "printed: which one claims no more than they show?",
         choices=("a", "b", "c", "d"),
     ),
     # exercise 5: skip versus no skip

@@ -73,7 +73,7 @@ class WarmupConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     data_seed: int = 0
     setup: ModelSetup = TRAINING_SETUP
-    # the arms to train, of VARIANTS (lesson 6's SGD check asks only whether post-norm needs a warm-up)
+    # the arms to train, of VARIANTS (lesson 6b's SGD check asks only whether post-norm needs a warm-up)
     variants: tuple[str, ...] = VARIANTS
 
     def __post_init__(self) -> None:
@@ -233,11 +233,12 @@ class DepthSweepConfig:
 @dataclass
 class DepthSweepResult:
     """``train_loss[norm][i][s]`` and ``test_loss[norm][i][s]`` at ``config.depths[i]``, seed ``s``
-    (NaN where the run diverged)."""
+    (NaN where the run diverged); ``loss_curves[norm][i][s]``: that run's loss at every step."""
 
     config: DepthSweepConfig
     train_loss: dict[str, list[list[float]]] = field(default_factory=dict)
     test_loss: dict[str, list[list[float]]] = field(default_factory=dict)
+    loss_curves: dict[str, list[list[list[float]]]] = field(default_factory=dict)
 
     def mean_test(self, norm: str) -> list[float]:
         """Mean held-out loss over seeds, one number per depth (a diverged run counts as chance)."""
@@ -280,6 +281,7 @@ def run_depth_sweep(
     for norm in placements:
         result.train_loss[norm] = [[math.nan] * len(config.seeds) for _ in config.depths]
         result.test_loss[norm] = [[math.nan] * len(config.seeds) for _ in config.depths]
+        result.loss_curves[norm] = [[[] for _ in config.seeds] for _ in config.depths]
     for k, runs_k in zip(keys, trained, strict=True):
         test_loss = map_side_by_side(
             lambda pair: math.nan if pair[1].diverged_at is not None else _test_loss(pair[0], task),
@@ -288,4 +290,5 @@ def run_depth_sweep(
         for (i, s), run, held_out in zip(slots[k], runs_k, test_loss, strict=True):
             j = config.seeds.index(s)
             result.train_loss[k[0]][i][j], result.test_loss[k[0]][i][j] = run.final_loss, held_out
+            result.loss_curves[k[0]][i][j] = run.loss
     return result

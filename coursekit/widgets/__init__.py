@@ -14,7 +14,9 @@ from .layer_norm import (
     layer_norm_bug_view,
 )
 from .mlp import rank_collapse_explorer, rank_collapse_view
-from .norm_placement import (
+from .norm_placement import (  # lessons 6 and 6b
+    depth_sweep_explorer,
+    depth_sweep_view,
     gradient_profile_explorer,
     gradient_profile_for,
     gradient_profile_view,
@@ -52,6 +54,8 @@ __all__ = [
     "decoder_view",
     "rank_collapse_explorer",
     "rank_collapse_view",
+    "depth_sweep_explorer",
+    "depth_sweep_view",
     "gate_carry_explorer",
     "gate_carry_view",
     "shortcut_explorer",

@@ -1,12 +1,22 @@
-"""Lesson 6: the per-layer gradient profile at init under the paper's conditions and without them."""
+"""Lesson 6: the per-layer gradient profile at init under the paper's conditions and without them.
+Lesson 6b: the training curves behind the depth sweep, by depth and seed."""
 
 from __future__ import annotations
+
+import functools
+import math
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..experiments import GradientProfileConfig, GradientProfileResult, ModelSetup, run_gradient_profile
-from ..plots import plot_gradient_profile
+from ..experiments import (
+    DepthSweepResult,
+    GradientProfileConfig,
+    GradientProfileResult,
+    ModelSetup,
+    run_gradient_profile,
+)
+from ..plots import plot_gradient_profile, plot_loss_curves
 from .explorer import Explorer
 
 ACTIVATION_OPTIONS = (("ReLU (the paper)", "relu"), ("GELU", "gelu"))
@@ -64,3 +74,35 @@ def gradient_profile_explorer(activation: str = "relu", init: str = "xavier") ->
         ),
         init=widgets.ToggleButtons(options=INIT_OPTIONS, value=init, description="init"),
     )
+
+
+def depth_sweep_view(depth: int, seed: int, sweep: DepthSweepResult) -> tuple[str, Figure]:
+    """The training curves of post- and pre-norm at one ``depth`` and ``seed`` of a depth sweep
+    already run, and a summary with both placements' held-out and final training loss."""
+    depths, seeds = sweep.config.depths, sweep.config.seeds
+    if depth not in depths:
+        raise ValueError(f"depth must be one of {depths}, got {depth!r}")
+    if seed not in seeds:
+        raise ValueError(f"seed must be one of {seeds}, got {seed!r}")
+    i, s = depths.index(depth), seeds.index(seed)
+    curves = {f"{norm}-norm": sweep.loss_curves[norm][i][s] for norm in ("post", "pre")}
+    steps = sweep.config.steps[i]
+    figure = plot_loss_curves(curves, f"{depth} layers, seed {seed}, {steps} steps", chance=math.log(10))
+    held_out = {norm: sweep.test_loss[norm][i][s] for norm in ("post", "pre")}
+    lower = min(held_out, key=held_out.get)
+    summary = (
+        f"{depth} layers, seed {seed} | held-out loss: "
+        + ", ".join(
+            f"{norm}-norm {held_out[norm]:.2f} (training {sweep.train_loss[norm][i][s]:.2f})"
+            for norm in held_out
+        )
+        + f" | {lower}-norm lower"
+    )
+    return summary, figure
+
+
+def depth_sweep_explorer(sweep: DepthSweepResult) -> Explorer:
+    """A depth menu and a seed menu over :func:`depth_sweep_view`, on a sweep already run."""
+    depth = widgets.Dropdown(options=list(sweep.config.depths), description="layers")
+    seed = widgets.Dropdown(options=list(sweep.config.seeds), description="seed")
+    return Explorer(functools.partial(depth_sweep_view, sweep=sweep), depth=depth, seed=seed)
