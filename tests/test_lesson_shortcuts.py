@@ -1,15 +1,30 @@
-"""Lesson 7's widgets and questions: what the sliders call, on small runs made here."""
+"""Lessons 7 and 7b's widgets and questions: what the sliders call, on small runs made here."""
 
 import json
 import re
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
 from coursekit.checks import check_answer
 from coursekit.checks.questions import QUESTIONS
-from coursekit.experiments import DenseNetConfig, ShortcutConfig, run_densenet, run_shortcuts
-from coursekit.widgets import gate_carry_explorer, gate_carry_view, shortcut_explorer, shortcut_view
+from coursekit.experiments import (
+    DenseNetConfig,
+    OrderConfig,
+    ShortcutConfig,
+    run_block_orders,
+    run_densenet,
+    run_shortcuts,
+)
+from coursekit.widgets import (
+    block_order_explorer,
+    block_order_view,
+    gate_carry_explorer,
+    gate_carry_view,
+    shortcut_explorer,
+    shortcut_view,
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,24 +103,44 @@ def test_lesson_questions_accept_their_answer_and_refuse_another(question_id):
     assert not check_answer(question_id, wrong).passed
 
 
+def _stored_cells(name: str) -> dict[str, dict]:
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / name
+    return {cell["id"]: cell for cell in json.loads(notebook.read_text())["cells"]}
+
+
 def test_stored_lesson_has_a_number_for_every_misconception():
     """The closing table of the stored lesson: seven myths, each measured with a number."""
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "07_skip_is_not_residual.ipynb"
-    cells = {cell["id"]: cell for cell in json.loads(notebook.read_text())["cells"]}
+    cells = _stored_cells("07_skip_is_not_residual.ipynb")
     text = "".join("".join(o.get("text", "")) for o in cells["skip-29"]["outputs"])
     for number in range(1, 8):
         assert f"{number}. MYTH:" in text, number
     measured = re.findall(r"MEASURED: (.*)", text)
     assert len(measured) == 7 and all(re.search(r"\d", line) for line in measured)
-    answers = [c for c in cells.values() if "check_answer(" in "".join(c["source"])]
+    both = [*cells.values(), *_stored_cells("07b_preactivation.ipynb").values()]
+    answers = [c for c in both if "check_answer(" in "".join(c["source"]) and c["outputs"]]
     assert len(answers) == len(LESSON_ANSWERS)
-    for cell in answers:  # every question answered, and answered right, in the stored lesson
-        assert "".join(cell["outputs"][0]["text"]).startswith("✅"), cell["id"]
+    for cell in answers:  # every question of lessons 7 and 7b answered, and answered right, when stored
+        assert "".join(cell["outputs"][-1]["text"]).startswith("✅"), cell["id"]
+
+
+def test_block_order_view_shows_the_runs_it_is_given():
+    orders = run_block_orders(OrderConfig(depth=2, width=16, epochs=1, seeds=(0, 1)), progress_bar=False)
+    summary, figure = block_order_view("full pre-activation", 1, orders)
+    assert isinstance(figure, Figure) and len(figure.axes[0].get_lines()) == 3
+    error = orders.test_error["full pre-activation"][1]
+    assert summary.startswith("seed 1 | full pre-activation") and f"held-out error {error:.2g} %" in summary
+    assert summary.endswith(" < ".join(orders.ranking(1, "test_error")))
+    for bad in ({"order": "post-norm", "seed": 0}, {"order": "original", "seed": 7}):
+        with pytest.raises(ValueError, match="must be one of"):
+            block_order_view(orders=orders, **bad)
+    explorer = block_order_explorer(orders)
+    first = explorer.summary
+    explorer.controls["seed"].value = 1
+    assert explorer.summary != first and explorer.summary.startswith("seed 1")
 
 
 def _myth_row(number: int) -> str:
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "07_skip_is_not_residual.ipynb"
-    cells = {cell["id"]: cell for cell in json.loads(notebook.read_text())["cells"]}
+    cells = _stored_cells("07_skip_is_not_residual.ipynb")
     text = "".join("".join(o.get("text", "")) for o in cells["skip-29"]["outputs"])
     return text.split(f"{number}. MYTH:")[1].split("MEASURED:")[1].split("\n")[0]
 
@@ -115,7 +150,7 @@ def _values(text: str) -> list[float]:
 
 
 def test_stored_myth_rows_on_post_norm_keep_their_directions():
-    """Rows 4 and 5 train lesson 6's two SGD post-norm arms (3 seeds): without warm-up every seed
+    """Rows 4 and 5 train lesson 6b's two SGD post-norm arms (3 seeds): without warm-up every seed
     stays at chance, with warm-up every seed ends below the lowest of them; pre-norm's last-layer
     gradient at init shrinks from 6 to 24 layers while post-norm's stays above both."""
     row5 = _myth_row(5)

@@ -28,7 +28,9 @@ from .residual import (
     stream_growth_view,
 )
 from .shattered import shattered_explorer, shattered_view  # lesson 1
-from .shortcuts import (
+from .shortcuts import (  # lessons 7 and 7b
+    block_order_explorer,
+    block_order_view,
     gate_carry_explorer,
     gate_carry_view,
     shortcut_explorer,
@@ -56,6 +58,8 @@ __all__ = [
     "rank_collapse_view",
     "depth_sweep_explorer",
     "depth_sweep_view",
+    "block_order_explorer",
+    "block_order_view",
     "gate_carry_explorer",
     "gate_carry_view",
     "shortcut_explorer",

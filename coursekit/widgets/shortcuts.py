@@ -1,5 +1,5 @@
 """Lesson 7: which skip trains. Shortcut variants over seeds (from runs made once), and the
-gated shortcut's carry at init by gate bias and depth."""
+gated shortcut's carry at init by gate bias and depth. Lesson 7b: the block orders' runs by seed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import lru_cache
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..experiments import DenseNetResult, ShortcutResult
+from ..experiments import DenseNetResult, OrderResult, ShortcutResult
 from ..experiments.shortcuts import gate_carry_by_block
 from ..plots import plot_by_layer, plot_loss_curves
 from .explorer import Explorer
@@ -106,3 +106,31 @@ def gate_carry_explorer(gate_bias: float = -1.0, depth: int = 24) -> Explorer:
         value=depth, min=2, max=64, step=2, description="depth", continuous_update=False
     )
     return Explorer(gate_carry_view, gate_bias=bias, depth=layers)
+
+
+def block_order_view(order: str, seed: int, orders: OrderResult) -> tuple[str, Figure]:
+    """Loss curves of every block order at ``seed``, from runs already made (``orders``); the
+    summary gives ``order``'s numbers and the ranking of all orders at that seed."""
+    seeds = orders.config.seeds
+    if seed not in seeds:
+        raise ValueError(f"seed must be one of {seeds}, got {seed!r}")
+    if order not in orders.config.orders:
+        raise ValueError(f"order must be one of {', '.join(orders.config.orders)}, got {order!r}")
+    i = seeds.index(seed)
+    curves = {o: orders.loss_curves[o][i] for o in orders.config.orders}
+    figure = plot_loss_curves(curves, f"Block orders, {orders.config.depth} blocks, seed {seed}")
+    summary = (
+        f"seed {seed} | {order}: final loss {orders.final_loss[order][i]:.2g}, held-out error "
+        f"{orders.test_error[order][i]:.2g} % | held-out error, lowest to highest: "
+        + " < ".join(orders.ranking(i, "test_error"))
+    )
+    return summary, figure
+
+
+def block_order_explorer(orders: OrderResult) -> Explorer:
+    """An order menu and a seed menu over :func:`block_order_view`, on runs already made."""
+    order = widgets.Dropdown(
+        options=list(orders.config.orders), value=orders.config.orders[-1], description="order"
+    )
+    seed = widgets.Dropdown(options=list(orders.config.seeds), description="seed")
+    return Explorer(functools.partial(block_order_view, orders=orders), order=order, seed=seed)
