@@ -21,7 +21,6 @@ from coursekit.experiments import (
     run_stream_norms,
     run_theorem1,
     run_warmup,
-    run_warmups,
     sort_transformer,
 )
 from coursekit.experiments.norm_placement import per_position_last_grad
@@ -125,21 +124,6 @@ def test_sgd_warmup_helps_deep_post_norm_at_every_seed():
     post_only = run_warmup(replace(SGD_WARMUP, variants=("post", "post+warmup")), progress_bar=False)
     assert list(post_only.final_loss) == ["post", "post+warmup"]
     assert post_only.loss_curves == {v: result.loss_curves[v] for v in ("post", "post+warmup")}
-
-
-def test_warmups_trained_together_are_each_alone():
-    """run_warmups trains configs of different optimizers and lengths in one engine call (lesson 6:
-    the Adam runs and the SGD check): each result is, to the last bit, its config's run alone."""
-    adam = WarmupConfig(steps=6, warmup_steps=3, seeds=(0, 1), depth=2)
-    sgd = WarmupConfig(
-        optimizer="sgd", lr=1.0, steps=9, warmup_steps=4, seeds=(0, 1), depth=2, variants=("post",)
-    )
-    together = run_warmups([adam, sgd], progress_bar=False)
-    for config, result in zip((adam, sgd), together, strict=True):
-        alone = run_warmup(config, progress_bar=False)
-        assert result.config == config and result.loss_curves == alone.loss_curves
-    with pytest.raises(ValueError, match="setup"):
-        run_warmups([adam, replace(adam, setup=ModelSetup(length=4))], progress_bar=False)
 
 
 def test_warmup_trains_the_arms_asked_for_in_one_order():

@@ -48,7 +48,6 @@ from .norm_training import (
     WarmupResult,
     run_depth_sweep,
     run_warmup,
-    run_warmups,
 )
 from .normalisation import batch_dependence, layer_norm_bug_errors, scale_invariance, train_test_gap
 from .preactivation import OrderConfig, OrderResult, run_block_orders
@@ -148,5 +147,4 @@ __all__ = [
     "run_densenet",
     "run_densenet_and_shortcuts",
     "run_warmup",
-    "run_warmups",
 ]

@@ -15,7 +15,6 @@ with warm-up (Adam 1e-2, 100 steps: 1.8–2.0 nats against pre-norm's 0.6–0.9)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -155,30 +154,15 @@ def _warmup_result(config: WarmupConfig, arms: list[str], trained: list[TrainRes
 
 
 @single_threaded
-def run_warmups(configs: Sequence[WarmupConfig], progress_bar: bool = True) -> list[WarmupResult]:
-    """:func:`run_warmup` for each of ``configs`` (one task: the same ``setup`` and ``data_seed``),
-    all in one engine call, so runs of different lengths or optimizers share both cores to the
-    end; each result's numbers are the ones its config gives alone."""
-    configs = list(configs)
-    if not configs or not all(isinstance(c, WarmupConfig) for c in configs):
-        raise TypeError(f"configs must be a non-empty sequence of WarmupConfig, got {configs!r}")
-    if len({(c.setup, c.data_seed) for c in configs}) > 1:
-        raise ValueError("configs trained together must share setup and data_seed (one task)")
-    task = make_sort(length=configs[0].setup.length, seed=configs[0].data_seed)
-    plans = [_warmup_runs(c) for c in configs]
-    trained = iter(
-        train_side_by_side([r for _, runs in plans for r in runs], task, progress_bar=progress_bar)
-    )
-    results = []
-    for config, (arms, runs) in zip(configs, plans, strict=True):
-        results.append(_warmup_result(config, arms, [r for _ in runs for r in next(trained)]))
-    return results
-
-
 def run_warmup(config: WarmupConfig = WarmupConfig(), progress_bar: bool = True) -> WarmupResult:
     """Train the arms of ``config.variants`` at every seed (post-norm without and with warm-up,
     pre-norm without), in one engine call: the post-norm arms stacked, pre-norm beside them."""
-    return run_warmups([config], progress_bar)[0]
+    if not isinstance(config, WarmupConfig):
+        raise TypeError(f"config must be a WarmupConfig, got {type(config).__name__}")
+    task = make_sort(length=config.setup.length, seed=config.data_seed)
+    arms, runs = _warmup_runs(config)
+    trained = train_side_by_side(runs, task, progress_bar=progress_bar)
+    return _warmup_result(config, arms, [r for run in trained for r in run])
 
 
 @dataclass(frozen=True)
