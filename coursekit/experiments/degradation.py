@@ -22,100 +22,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..data import DIGITS_CLASSES, load_digits, probe_batch
+from ..data import load_digits, probe_batch
 from ..engine import train_depth_sweep, train_many
 from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
 from ..training import TrainConfig
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, batch_norm_stem, digits_net_stacked
+from .models import BatchNormNet
 
 KINDS = ("plain", "residual")
 
 
-class DegradationBlock(nn.Module):
-    r"""``relu(skip * x + BN(W_n ... relu(BN(W_1 x))))``: ``layers`` Linear+BN layers, ReLU
-    between them, the shortcut around all of them (He et al. 2015's basic block has two).
-
-    ``skip`` is a buffer: 0 makes the block plain, 1 residual; the parameters are the same.
-    BatchNorm uses batch statistics at train and test time (``track_running_stats=False``).
-    """
-
-    def __init__(self, width: int, layers: int = 2, residual: bool = True) -> None:
-        super().__init__()
-        require_positive_int("layers", layers)
-        self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(layers))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(width, track_running_stats=False) for _ in range(layers))
-        self.register_buffer("skip", torch.tensor(1.0 if residual else 0.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x  # (batch, width)
-        for i, (linear, norm) in enumerate(zip(self.linears, self.norms, strict=True)):
-            h = norm(linear(h))
-            if i < len(self.linears) - 1:
-                h = F.relu(h)
-        return F.relu(self.skip * x + h)
-
-    def extra_repr(self) -> str:
-        return f"layers={len(self.linears)}"
-
-
-class DegradationNet(nn.Module):
-    """Stem (Linear → BN → ReLU) → ``depth`` :class:`DegradationBlock` s → BN → linear head.
-
-    ``residual=False`` is the plain net, ``residual=True`` its residual twin: same parameters, and
-    built after the same ``seed_everything(seed)``, the same initial weights. Weighted layers:
-    ``depth * layers_per_block + 2`` (He et al. count a "plain-20" this way).
-    """
-
-    def __init__(
-        self,
-        depth: int,
-        width: int = 64,
-        layers_per_block: int = 2,
-        residual: bool = True,
-        d_in: int = 64,
-        n_classes: int = DIGITS_CLASSES,
-    ) -> None:
-        super().__init__()
-        require_positive_int("depth", depth)
-        require_positive_int("width", width)
-        self.stem = batch_norm_stem(d_in, width)
-        self.blocks = nn.ModuleList(DegradationBlock(width, layers_per_block, residual) for _ in range(depth))
-        self.norm = nn.BatchNorm1d(width, track_running_stats=False)
-        self.head = nn.Linear(width, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)  # (batch, width)
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.norm(x))  # (batch, n_classes)
-
-    def forward_stacked(
-        self, p: dict[str, torch.Tensor], x: torch.Tensor, active: tuple[int, ...] | None = None
-    ) -> torch.Tensor:
-        """:meth:`forward` of stacked variants (see ``train_many``), its blocks one autograd node
-        with a hand-written backward (:func:`~coursekit.experiments.models.digits_net_stacked`, bit for bit
-        the same numbers). ``x`` ``(batch, d_in)``; ``active`` as in
-        :meth:`~coursekit.experiments.models.BatchNormNet.forward_stacked`."""
-        layers = len(self.blocks[0].linears)
-        return digits_net_stacked(
-            p, x, len(self.blocks), layers, post_relu=True, eps=self.norm.eps, active=active
-        )
-
-
 def skip_twins(
     depth: int, seed: int = 0, width: int = 64, layers_per_block: int = 2
-) -> dict[str, DegradationNet]:
-    """``{"plain": ..., "residual": ...}``: the same net without and with skips, same initial weights."""
+) -> dict[str, BatchNormNet]:
+    """``{"plain": ..., "residual": ...}``: the same net of He et al.'s basic blocks
+    (:class:`~coursekit.experiments.models.BatchNormNet` with ``post_relu``) without and with
+    skips (``shortcut="none"`` and ``"identity"``), same parameters, same initial weights."""
     twins = {}
-    for kind in KINDS:
+    for kind, shortcut in zip(KINDS, ("none", "identity"), strict=True):
         seed_everything(seed)  # same seed, same init for the plain and residual twin
-        twins[kind] = DegradationNet(depth, width, layers_per_block, residual=kind == "residual")
+        twins[kind] = BatchNormNet(
+            depth, width, shortcut=shortcut, layers_per_block=layers_per_block, post_relu=True
+        )
     return twins
 
 
@@ -319,8 +250,8 @@ def train_twins_live(
 def grad_norms_at_init(depth: int, width: int = 64, seed: int = 0) -> dict[str, list[float]]:
     """Gradient norm of each block at initialisation, plain and residual, on 512 digits.
 
-    The one-layer-per-block :class:`~coursekit.experiments.BatchNormNet` of the start-here
-    notebook and lesson 1.
+    The one-layer-per-block :class:`~coursekit.experiments.BatchNormNet` (no ``post_relu``) of the
+    start-here notebook and lesson 1.
     """
     task = load_digits()
     x, y = probe_batch(task)

@@ -86,7 +86,7 @@ def distance_from_identity(depth: int = 16, zero_gamma: bool = False, seed: int 
     model = BatchNormNet(depth, shortcut="identity")
     if zero_gamma:
         for block in model.blocks:
-            torch.nn.init.zeros_(block.bn.weight)
+            torch.nn.init.zeros_(block.norms[0].weight)
     with torch.no_grad():
         states = model.hidden_states(x)  # depth + 1 tensors (batch, width)
     rms = lambda t: t.pow(2).mean().sqrt().item()  # noqa: E731
