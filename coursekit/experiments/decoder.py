@@ -28,7 +28,7 @@ from torch.optim.sgd import sgd
 from ..data import Task
 from ..engine import train_many
 from ..engine.layers import attention_stacked, layer_norm_stacked, linear_stacked, mlp_stacked
-from ..nn import MLP, SelfAttention
+from ..nn import MLP, NORMED_PLACEMENTS, SelfAttention
 from ..probes import parameter_counts, stream_norms
 from ..seeding import seed_everything, single_threaded
 from ..training import TrainConfig
@@ -48,7 +48,6 @@ VARIANTS = {
 }
 ABLATION = tuple(list(VARIANTS)[:5])
 RULES = ("add", "shift")
-PLACEMENTS = ("post", "pre")
 
 
 def make_causal_task(
@@ -93,7 +92,7 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, norm: str = "post") -> None:
         super().__init__()
-        self.norm = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, NORMED_PLACEMENTS)
         self.attn = SelfAttention(d_model, n_heads)
         self.mlp = MLP(d_model)
         self.norm1 = nn.LayerNorm(d_model)
@@ -157,7 +156,7 @@ class CausalDecoder(nn.Module):
         self, vocab: int, seq: int, depth: int, d_model: int, n_heads: int, norm: str = "post"
     ) -> None:
         super().__init__()
-        self.norm = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, NORMED_PLACEMENTS)
         self.embed = nn.Embedding(vocab, d_model)
         self.pos = nn.Parameter(torch.randn(seq, d_model) * 0.02)
         self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads, norm) for _ in range(depth))
@@ -229,7 +228,7 @@ class DecoderConfig:
         require_choice("rule", self.rule, RULES)
         for name in ("depth", "d_model", "n_heads", "seq", "vocab", "steps", "batch_size", "n_train"):
             require_positive_int(name, getattr(self, name))
-        require_choice("norm", self.norm, PLACEMENTS)
+        require_choice("norm", self.norm, NORMED_PLACEMENTS)
         require_positive_float("lr", self.lr)
         require_choice("optimizer", self.optimizer, ("adam", "sgd"))
         require_positive_float("target_loss", self.target_loss)

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..nn import MLP, LayerNorm, TransformerBlock
+from ..nn import MLP, NORMED_PLACEMENTS, LayerNorm, TransformerBlock
 from ..validate import require_choice, require_positive_int
-
-PLACEMENTS = ("pre", "post")
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ class NoSkipBlock(nn.Module):
     def __init__(self, block: nn.Module, norm: str) -> None:
         super().__init__()
         self.block = block
-        self.norm = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, NORMED_PLACEMENTS)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
         b = self.block
@@ -88,7 +86,7 @@ class GPTShape:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "depth", "d_model", "n_heads", "seq"):
             require_positive_int(name, getattr(self, name))
-        require_choice("norm", self.norm, PLACEMENTS)
+        require_choice("norm", self.norm, NORMED_PLACEMENTS)
         if not isinstance(self.residual, bool):
             raise TypeError(f"residual must be True or False, got {self.residual!r}")
 

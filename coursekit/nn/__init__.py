@@ -5,7 +5,7 @@ checks in :mod:`coursekit.checks` compare a learner's block with these.
 """
 
 from .attention import SelfAttention, causal_mask
-from .block import NORM_PLACEMENTS, TransformerBlock
+from .block import NORM_PLACEMENTS, NORMED_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm, RMSNorm
 from .residual import Residual
@@ -16,6 +16,7 @@ __all__ = [
     "MLP",
     "MLPBlock",
     "NORM_PLACEMENTS",
+    "NORMED_PLACEMENTS",
     "RMSNorm",
     "Residual",
     "SelfAttention",
