@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..nn import MLP, NORMED_PLACEMENTS, LayerNorm, TransformerBlock
+from ..nn import MLP, NORMED_PLACEMENTS, LayerNorm, TransformerBlock, add_and_norm
 from ..validate import require_choice, require_positive_int
 
 
@@ -64,11 +64,8 @@ class NoSkipBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
         b = self.block
-        if self.norm == "post":
-            x = b.norm1(attend(b.attn, x))
-            return b.norm2(b.mlp(x))
-        x = attend(b.attn, b.norm1(x))
-        return b.mlp(b.norm2(x))  # (batch, seq, d_model)
+        x = add_and_norm(x, lambda h: attend(b.attn, h), b.norm1, self.norm, residual=False)
+        return add_and_norm(x, b.mlp, b.norm2, self.norm, residual=False)  # (batch, seq, d_model)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from .attention import SelfAttention, causal_mask
 from .block import NORM_PLACEMENTS, NORMED_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm, RMSNorm
-from .residual import Residual
+from .residual import Residual, add_and_norm
 from .stack import MLPBlock, Stack, StackConfig, build_stack
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Stack",
     "StackConfig",
     "TransformerBlock",
+    "add_and_norm",
     "build_stack",
     "causal_mask",
 ]

@@ -1,6 +1,9 @@
-"""The residual connection: ``y = x + f(x)``, optionally with a scaled or gated branch."""
+"""The residual connection: ``y = x + f(x)``, optionally with a scaled or gated branch, and
+a sublayer's residual with its norm in either placement (:func:`add_and_norm`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -53,3 +56,27 @@ class Residual(nn.Module):
 
     def extra_repr(self) -> str:
         return "gate=True" if self.gate is not None else f"scale={self.scale}"
+
+
+Sublayer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def add_and_norm(
+    x: torch.Tensor, sublayer: Sublayer, norm: Sublayer, placement: str, residual: bool | torch.Tensor = True
+) -> torch.Tensor:
+    """One sublayer ``f`` with its norm and shortcut, the lines of
+    :class:`~coursekit.nn.TransformerBlock`'s forward
+    written once for the blocks built elsewhere: ``"pre"`` ``x + f(norm(x))``, ``"post"``
+    ``norm(x + f(x))`` (the original Transformer's "Add & Norm"); ``"none"`` is ``"pre"`` with an
+    identity ``norm``.
+
+    ``residual=False`` drops the ``x +`` and nothing else; a tensor is a factor on the shortcut,
+    ``residual * x + ...`` (a buffer that switches it per variant), computed before ``f`` as that
+    expression would be, so the ops and their order are the same as the line written out.
+    """
+    if residual is False:
+        return norm(sublayer(x)) if placement == "post" else sublayer(norm(x))
+    shortcut = x if residual is True else residual * x
+    if placement == "post":
+        return norm(shortcut + sublayer(x))
+    return shortcut + sublayer(norm(x))

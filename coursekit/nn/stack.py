@@ -11,6 +11,7 @@ from ..validate import require_choice, require_positive_float, require_positive_
 from .block import NORM_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm
+from .residual import add_and_norm
 
 BLOCK_KINDS = ("mlp", "transformer")
 
@@ -65,10 +66,14 @@ class MLPBlock(nn.Module):
         self.gate = nn.Parameter(torch.zeros(())) if config.gate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        alpha = self.scale if self.gate is None else self.gate  # 1 without a residual (StackConfig)
-        if self.norm == "post":
-            return self.norm1(x + alpha * self.mlp(x)) if self.residual else self.norm1(self.mlp(x))
-        return x + alpha * self.mlp(self.norm1(x)) if self.residual else self.mlp(self.norm1(x))
+        return add_and_norm(x, self._branch, self.norm1, self.norm, self.residual)
+
+    def _branch(self, h: torch.Tensor) -> torch.Tensor:
+        """``s * mlp(h)``; without a residual ``mlp(h)`` alone (``s`` is 1 then: StackConfig)."""
+        if not self.residual:
+            return self.mlp(h)
+        alpha = self.scale if self.gate is None else self.gate
+        return alpha * self.mlp(h)
 
     def extra_repr(self) -> str:
         return f"norm={self.norm!r}, residual={self.residual}, scale={self.scale}"
