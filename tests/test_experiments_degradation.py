@@ -95,8 +95,8 @@ def test_live_training_adds_up_and_the_residual_twin_learns_faster():
     assert last.train_error["residual"] < last.train_error["plain"]
     with pytest.raises(ValueError, match="momentum"):
         next(train_twins_live(4, 2, config=DegradationConfig(momentum=0.9)))
-    with pytest.raises(ValueError, match="kinds"):
-        next(train_twins_live(4, 2, kinds=("dense",)))
+    with pytest.raises(ValueError, match="arms"):
+        next(train_twins_live(4, 2, arms=("dense",)))
 
 
 def test_lesion_breaks_the_plain_net_at_every_seed_and_barely_touches_the_residual():

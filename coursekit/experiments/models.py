@@ -21,6 +21,8 @@ from ..nn import Stack, StackConfig
 from ..training import TrainConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
 
+# the two arms of a with/without-skips comparison, without first: the keys of their results
+SKIP_ARMS = ("plain", "residual")
 SHORTCUTS = ("none", "identity", "scaled", "gated", "projected")
 # the shortcuts that only scale the input (by the buffer ``skip``: 0, 1, ``scale``): one structure,
 # one batch, and the engine's fused stack
