@@ -187,9 +187,9 @@ def test_add_and_norm_is_the_textbook_blocks_lines_bit_for_bit(norm, residual):
                 p.uniform_(0.5, 1.5)
     x = torch.randn(3, 5, 16, requires_grad=True)
 
-    def helper(skip):
-        h = add_and_norm(x, block.attn, block.norm1, norm, skip)
-        return add_and_norm(h, block.mlp, block.norm2, norm, skip)
+    def helper(switch):
+        h = add_and_norm(x, block.attn, block.norm1, norm, switch)
+        return add_and_norm(h, block.mlp, block.norm2, norm, switch)
 
     expected = block(x)
     (grad,) = torch.autograd.grad(expected.square().sum(), x)

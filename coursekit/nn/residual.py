@@ -62,21 +62,20 @@ Sublayer = Callable[[torch.Tensor], torch.Tensor]
 
 
 def add_and_norm(
-    x: torch.Tensor, sublayer: Sublayer, norm: Sublayer, placement: str, residual: bool | torch.Tensor = True
+    x: torch.Tensor, sublayer: Sublayer, norm_layer: Sublayer, norm: str, residual: bool | torch.Tensor = True
 ) -> torch.Tensor:
-    """One sublayer ``f`` with its norm and shortcut, the lines of
-    :class:`~coursekit.nn.TransformerBlock`'s forward
-    written once for the blocks built elsewhere: ``"pre"`` ``x + f(norm(x))``, ``"post"``
-    ``norm(x + f(x))`` (the original Transformer's "Add & Norm"); ``"none"`` is ``"pre"`` with an
-    identity ``norm``.
+    """One sublayer ``f`` with its norm and shortcut, as :class:`~coursekit.nn.TransformerBlock`'s
+    forward writes it out, for the blocks built elsewhere: ``norm="pre"`` ``x + f(norm_layer(x))``,
+    ``"post"`` ``norm_layer(x + f(x))`` (the original Transformer's "Add & Norm"); ``"none"`` is
+    ``"pre"`` with an identity ``norm_layer``.
 
     ``residual=False`` drops the ``x +`` and nothing else; a tensor is a factor on the shortcut,
     ``residual * x + ...`` (a buffer that switches it per variant), computed before ``f`` as that
-    expression would be, so the ops and their order are the same as the line written out.
+    expression would be: the same ops in the same order as the line written out.
     """
     if residual is False:
-        return norm(sublayer(x)) if placement == "post" else sublayer(norm(x))
+        return norm_layer(sublayer(x)) if norm == "post" else sublayer(norm_layer(x))
     shortcut = x if residual is True else residual * x
-    if placement == "post":
-        return norm(shortcut + sublayer(x))
-    return shortcut + sublayer(norm(x))
+    if norm == "post":
+        return norm_layer(shortcut + sublayer(x))
+    return shortcut + sublayer(norm_layer(x))
