@@ -184,11 +184,11 @@ def plot_degradation(result: DegradationResult) -> Figure:
     """Training error (%, mean over seeds, the band from lowest to highest seed) against depth,
     plain versus residual."""
     depths = list(result.config.depths)
-    series = {kind: result.mean_error(kind) for kind in result.train_error}
+    series = {arm: result.mean_error(arm) for arm in result.train_error}
     fig = plot_by_depth(depths, series, "training error (%)", "Degradation: deeper plain nets train worse")
     ax = fig.axes[0]
-    for line, kind in zip(ax.lines, series, strict=True):
-        low, high = zip(*result.error_range(kind), strict=True)
+    for line, arm in zip(ax.lines, series, strict=True):
+        low, high = zip(*result.error_range(arm), strict=True)
         ax.fill_between(depths, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     return fig
 
@@ -228,7 +228,7 @@ def plot_stream_growth(rms: Mapping[str, Sequence[float]]) -> Figure:
 
 def plot_shattered(result: ShatteredResult) -> Figure:
     """Lag-1 autocorrelation of ∂f/∂x over the grid against depth, the mean over seeds."""
-    means = {kind: result.mean(kind) for kind in result.correlation}
+    means = {arm: result.mean(arm) for arm in result.correlation}
     return plot_by_depth(result.config.depths, means, "lag-1 autocorrelation of ∂f/∂x", "Shattered gradients")
 
 

@@ -169,3 +169,32 @@ def test_stack_residual_switch_is_the_only_difference():
     with torch.no_grad():
         block = without.blocks[0]
         torch.testing.assert_close(block(x), with_skip.blocks[0](x) - x)
+
+
+@pytest.mark.parametrize("norm", ["pre", "post", "none"])
+@pytest.mark.parametrize("residual", [True, False])
+def test_add_and_norm_is_the_textbook_blocks_lines_bit_for_bit(norm, residual):
+    """The helper the stacked, MLP, decoder and capstone blocks share computes exactly what
+    TransformerBlock's own lines compute, values and gradients; a factor of 1 on the shortcut
+    is the shortcut, a factor of 0 is none."""
+    from coursekit.nn import add_and_norm
+
+    torch.manual_seed(0)
+    block = TransformerBlock(16, 2, norm=norm, residual=residual)
+    with torch.no_grad():  # non-trivial norms, so a norm in the wrong place shows
+        for name, p in block.named_parameters():
+            if name.startswith("norm"):
+                p.uniform_(0.5, 1.5)
+    x = torch.randn(3, 5, 16, requires_grad=True)
+
+    def helper(switch):
+        h = add_and_norm(x, block.attn, block.norm1, norm, switch)
+        return add_and_norm(h, block.mlp, block.norm2, norm, switch)
+
+    expected = block(x)
+    (grad,) = torch.autograd.grad(expected.square().sum(), x)
+    got = helper(residual)
+    assert torch.equal(got, expected)
+    assert torch.equal(torch.autograd.grad(got.square().sum(), x)[0], grad)
+    torch.testing.assert_close(helper(torch.tensor(float(residual))), expected)
+    assert not torch.allclose(helper(not residual), expected)

@@ -11,7 +11,8 @@ import torch
 
 from coursekit.data import load_digits
 from coursekit.experiments import DegradationConfig, LesionConfig, run_degradation, run_lesion
-from coursekit.experiments.degradation import DegradationNet, skip_twins, train_twins_live
+from coursekit.experiments.degradation import skip_twins, train_twins_live
+from coursekit.experiments.models import BatchNormNet
 from coursekit.seeding import seed_everything
 
 SEEDS = (0, 1, 2)
@@ -76,7 +77,7 @@ def test_twins_have_the_same_parameters_and_weights_and_differ_in_the_skip():
 
 def test_block_computes_the_formula_and_stacked_forward_agrees():
     seed_everything(0)
-    net = DegradationNet(2, width=8, d_in=5, n_classes=3, residual=True)
+    net = BatchNormNet(2, 8, 5, 3, shortcut="identity", layers_per_block=2, post_relu=True)
     x = torch.randn(16, 5)
     block, h = net.blocks[0], net.stem(x)
     inner = block.norms[1](block.linears[1](torch.relu(block.norms[0](block.linears[0](h)))))
@@ -94,8 +95,8 @@ def test_live_training_adds_up_and_the_residual_twin_learns_faster():
     assert last.train_error["residual"] < last.train_error["plain"]
     with pytest.raises(ValueError, match="momentum"):
         next(train_twins_live(4, 2, config=DegradationConfig(momentum=0.9)))
-    with pytest.raises(ValueError, match="kinds"):
-        next(train_twins_live(4, 2, kinds=("dense",)))
+    with pytest.raises(ValueError, match="arms"):
+        next(train_twins_live(4, 2, arms=("dense",)))
 
 
 def test_lesion_breaks_the_plain_net_at_every_seed_and_barely_touches_the_residual():

@@ -195,14 +195,14 @@ def test_bad_configs_name_the_value(make, match):
 def test_the_gradient_profile_on_two_threads_is_the_one_thread_loop():
     """run_gradient_profile builds each model under a lock and probes them side by side: each
     profile is, to the last bit, what probing that model alone on one thread gives."""
-    from coursekit.experiments.norm_placement import PLACEMENTS, _sort_batch, sort_transformer
+    from coursekit.experiments.norm_placement import PLACEMENT_ORDER, _sort_batch, sort_transformer
     from coursekit.probes import grad_norms_by_layer
     from coursekit.seeding import torch_threads
 
     config = GradientProfileConfig(depth=3, seeds=(0, 1, 2))
     result = run_gradient_profile(config)
     with torch_threads(1):
-        for norm in PLACEMENTS:
+        for norm in PLACEMENT_ORDER:
             for i, seed in enumerate(config.seeds):
                 model = sort_transformer(config.depth, norm, config.setup, seed)
                 x, y = _sort_batch(config.setup, config.batch_size, seed)
@@ -219,14 +219,14 @@ def test_the_gradient_profile_can_probe_one_placement():
 def test_theorem1_and_the_stream_on_two_threads_are_the_one_thread_loop():
     """run_theorem1 and run_stream_norms probe side by side too (a bar over the networks):
     every number is, to the last bit, the one-thread loop's over the same seeded networks."""
-    from coursekit.experiments.norm_placement import PLACEMENTS, _sort_batch
+    from coursekit.experiments.norm_placement import PLACEMENT_ORDER, _sort_batch
     from coursekit.probes import hidden_states
     from coursekit.seeding import torch_threads
 
     theorem = run_theorem1(Theorem1Config(depths=(2, 3), seeds=(0, 1, 2)), progress_bar=True)
     stream = run_stream_norms(StreamConfig(depth=3, seeds=(0, 1, 2)), progress_bar=True)
     with torch_threads(1):
-        for norm in PLACEMENTS:
+        for norm in PLACEMENT_ORDER:
             for i, depth in enumerate(theorem.config.depths):
                 for j, seed in enumerate(theorem.config.seeds):
                     model = sort_transformer(depth, norm, theorem.config.setup, seed)

@@ -89,10 +89,25 @@ def test_gate_bias_is_a_constructor_argument():
         BatchNormBlock(8, "concat")  # the projected merge is called what it is
 
 
+def test_the_additive_shortcuts_share_a_structure_and_the_relu_placement_does_not():
+    """One net for lessons 1, 5 and 7: the additive shortcuts train as one stack, while the
+    basic block's ReLU after the sum (a setting no parameter shows) makes another structure."""
+    from coursekit.engine import structure
+
+    nets = {s: BatchNormNet(2, 8, shortcut=s) for s in ("none", "identity", "scaled")}
+    assert len({structure(n) for n in nets.values()}) == 1
+    one_layer = BatchNormNet(2, 8, post_relu=True)
+    assert structure(one_layer) != structure(nets["identity"])
+    assert "post_relu=True" in repr(one_layer.blocks[0])
+    with pytest.raises(TypeError, match="post_relu"):
+        BatchNormBlock(8, post_relu=1)
+
+
 @pytest.mark.parametrize("shortcut", ["none", "identity", "scaled", "gated", "projected"])
-def test_batchnorm_block_forward_stacked_agrees_with_forward(shortcut):
+@pytest.mark.parametrize(("layers", "post_relu"), [(1, False), (2, True)])
+def test_batchnorm_block_forward_stacked_agrees_with_forward(shortcut, layers, post_relu):
     torch.manual_seed(0)
-    blocks = [BatchNormBlock(6, shortcut, gate_bias=-3) for _ in range(2)]
+    blocks = [BatchNormBlock(6, shortcut, gate_bias=-3, layers=layers, post_relu=post_relu) for _ in range(2)]
     x = torch.randn(2, 16, 6)  # (variant, batch, width)
     p = {}
     for name, _ in [*blocks[0].named_parameters(), *blocks[0].named_buffers()]:

@@ -217,11 +217,11 @@ def test_view_trains_both_twins_and_the_residual_one_learns_faster():
 
 
 def test_stream_draws_pieces_and_replays_a_finished_run():
-    first = list(skip_training_stream(depth=2, epochs=3, skips="with skips"))
+    first = list(skip_training_stream(depth=2, epochs=3, arms="with skips"))
     assert [s.epoch for s in first] == [1, 2, 3] and set(first[-1].loss) == {"residual"}
-    assert list(skip_training_stream(depth=2, epochs=3, skips="with skips")) == first
-    with pytest.raises(ValueError, match="skips"):
-        list(skip_training_stream(depth=2, epochs=1, skips="sometimes"))
+    assert list(skip_training_stream(depth=2, epochs=3, arms="with skips")) == first
+    with pytest.raises(ValueError, match="arms"):
+        list(skip_training_stream(depth=2, epochs=1, arms="sometimes"))
 
 
 def test_explorer_redraws_when_a_control_moves():
@@ -233,8 +233,8 @@ def test_explorer_redraws_when_a_control_moves():
 
 def test_the_title_names_the_twins_it_shows():
     titles = {
-        skips: skip_training_view(depth=2, epochs=1, skips=skips)[1].axes[0].get_title()
-        for skips in ("both", "with skips", "without skips")
+        arms: skip_training_view(depth=2, epochs=1, arms=arms)[1].axes[0].get_title()
+        for arms in ("both", "with skips", "without skips")
     }
     assert titles["both"].endswith("the same net with and without skips")
     assert titles["with skips"].endswith("the same net with skips")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..experiments.degradation import DegradationNet
+from ..experiments.models import BatchNormNet
 from . import conclusions
 from .conclusions import NO_DIFFERENCE
 from .core import (
@@ -341,7 +341,7 @@ def check_skip_stacks(PlainStack: type, ResidualStack: type) -> None:  # noqa: N
     block ``relu(F(x))`` against ``relu(x + F(x))`` with ``F(x) = BN(W2 relu(BN(W1 x)))``."""
     for cls, name in ((PlainStack, "PlainStack"), (ResidualStack, "ResidualStack")):
         require_from_scratch(
-            require_class(cls, name, "check_skip_stacks"), (DegradationNet,), "the course's net"
+            require_class(cls, name, "check_skip_stacks"), (BatchNormNet,), "the course's net"
         )
     torch.manual_seed(0)
     plain, residual = _build(PlainStack, "PlainStack"), _build(ResidualStack, "ResidualStack")

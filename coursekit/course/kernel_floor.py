@@ -27,7 +27,8 @@ from ..experiments.models import BatchNormNet
 from ..training import TrainConfig
 
 EPS = 1e-5
-BLOCK_WEIGHTS = ("linear.weight", "bn.weight", "bn.bias")  # each BatchNormNet block's, in the stack's order
+# each one-layer BatchNormNet block's, in the stack's order
+BLOCK_WEIGHTS = ("linears.0.weight", "norms.0.weight", "norms.0.bias")
 
 
 def _bn(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):

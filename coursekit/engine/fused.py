@@ -271,8 +271,8 @@ def bn_stack(
     ``bn_weights[i][j]``, ``bn_biases[i][j]`` ``(variant, width)``; ``skips[i]`` ``(variant,)``.
     Block ``i`` computes, per variant, ``u = relu(BN(u W_j^T))`` for each layer from ``u = x``, then
     ``skip * x + u``; with ``post_relu`` the last layer has no ReLU of its own and the block
-    returns ``relu(skip * x + u)`` (He et al. 2015's basic block). Without, it is
-    the digits nets' ``BatchNormBlock``: ``skip * x + relu(BN(W x))``.
+    returns ``relu(skip * x + u)`` (He et al. 2015's basic block). Without, and with one layer,
+    it is the digits net's default ``BatchNormBlock``: ``skip * x + relu(BN(W x))``.
 
     ``active[i]`` (default: all) is how many variants, the first ones, run block ``i``; the
     others pass their input through unchanged and their weights of that block get zero
@@ -333,7 +333,8 @@ def bn_net_stacked(
     :func:`bn_stack` → norm → head. ``x`` ``(batch, d_in)``; returns the logits
     ``(variant, batch, n_classes)``. ``post_relu`` and ``active`` as in :func:`bn_stack`:
     without ``post_relu`` each block is ``skip * x + relu(BN(W x))`` (the course's
-    ``BatchNormNet``), with it and two layers He et al. 2015's basic block (the degradation net).
+    ``BatchNormNet`` by default), with it and two layers He et al. 2015's basic block (the same
+    net with ``layers_per_block=2, post_relu=True``: lesson 5's degradation net).
     """
     variants, width, _ = w.stem.shape
     # one matmul for every variant: (batch, d_in) @ (d_in, variant * width)

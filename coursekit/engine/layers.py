@@ -9,10 +9,12 @@ are ``(variant, batch, ...)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.nn import functional as F
 
-from ..nn import TransformerBlock
+from ..nn import TransformerBlock, add_and_norm
 from ..nn.mlp import ACTIVATIONS
 
 
@@ -86,13 +88,14 @@ def transformer_block_stacked(
     block: TransformerBlock, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor, causal: bool = False
 ) -> torch.Tensor:
     """``block``'s forward per variant (its settings; the weights under ``prefix`` in ``p``), the
-    same lines as :meth:`~coursekit.nn.TransformerBlock.forward`. ``x`` ``(variant, batch, seq, d_model)``."""
+    same ops as :meth:`~coursekit.nn.TransformerBlock.forward` (:func:`~coursekit.nn.add_and_norm`).
+    ``x`` ``(variant, batch, seq, d_model)``."""
 
-    def norm(name: str, h: torch.Tensor) -> torch.Tensor:
+    def norm(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
         if block.norm == "none":
-            return h
-        eps = getattr(block, name).eps
-        return layer_norm_stacked(h, p.get(f"{prefix}{name}.weight"), p.get(f"{prefix}{name}.bias"), eps)
+            return lambda h: h
+        w, b, eps = p.get(f"{prefix}{name}.weight"), p.get(f"{prefix}{name}.bias"), getattr(block, name).eps
+        return lambda h: layer_norm_stacked(h, w, b, eps)
 
     def attn(h: torch.Tensor) -> torch.Tensor:
         return attention_stacked(h, p, prefix + "attn.", block.attn.n_heads, causal)
@@ -100,14 +103,5 @@ def transformer_block_stacked(
     def mlp(h: torch.Tensor) -> torch.Tensor:
         return mlp_stacked(h, p, prefix + "mlp.", block.mlp.activation)
 
-    if not block.residual:
-        if block.norm == "post":
-            return norm("norm2", mlp(norm("norm1", attn(x))))
-        return mlp(norm("norm2", attn(norm("norm1", x))))
-    if block.norm == "post":
-        x = norm("norm1", x + attn(x))
-        x = norm("norm2", x + mlp(x))
-    else:
-        x = x + attn(norm("norm1", x))
-        x = x + mlp(norm("norm2", x))
-    return x  # (variant, batch, seq, d_model)
+    x = add_and_norm(x, attn, norm("norm1"), block.norm, block.residual)
+    return add_and_norm(x, mlp, norm("norm2"), block.norm, block.residual)  # (variant, batch, seq, d_model)

@@ -13,7 +13,6 @@ from .decoder import (
 )
 from .degradation import (
     DegradationConfig,
-    DegradationNet,
     DegradationResult,
     LiveSnapshot,
     grad_norms_at_init,
@@ -114,7 +113,6 @@ __all__ = [
     "WarmupResult",
     "grad_norms_at_init",
     "run_degradation",
-    "DegradationNet",
     "LiveSnapshot",
     "skip_twins",
     "train_twins_live",

@@ -18,6 +18,7 @@ structure and all variants and seeds train as one batched computation (:func:`tr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -28,7 +29,7 @@ from torch.optim.sgd import sgd
 from ..data import Task
 from ..engine import train_many
 from ..engine.layers import attention_stacked, layer_norm_stacked, linear_stacked, mlp_stacked
-from ..nn import MLP, SelfAttention
+from ..nn import MLP, NORMED_PLACEMENTS, SelfAttention, add_and_norm
 from ..probes import parameter_counts, stream_norms
 from ..seeding import seed_everything, single_threaded
 from ..training import TrainConfig
@@ -48,7 +49,6 @@ VARIANTS = {
 }
 ABLATION = tuple(list(VARIANTS)[:5])
 RULES = ("add", "shift")
-PLACEMENTS = ("post", "pre")
 
 
 def make_causal_task(
@@ -93,7 +93,7 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, norm: str = "post") -> None:
         super().__init__()
-        self.norm = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, NORMED_PLACEMENTS)
         self.attn = SelfAttention(d_model, n_heads)
         self.mlp = MLP(d_model)
         self.norm1 = nn.LayerNorm(d_model)
@@ -114,22 +114,17 @@ class DecoderBlock(nn.Module):
         def mlp(h: torch.Tensor) -> torch.Tensor:
             return self.branch[1] * self.mlp(h)
 
-        if self.norm == "post":
-            x = self._norm(self.norm1, a * x + attn(x))
-            x = self._norm(self.norm2, m * x + mlp(x))
-        else:
-            x = a * x + attn(self._norm(self.norm1, x))
-            x = m * x + mlp(self._norm(self.norm2, x))
-        return x  # (batch, seq, d_model)
+        x = add_and_norm(x, attn, lambda h: self._norm(self.norm1, h), self.norm, residual=a)
+        return add_and_norm(x, mlp, lambda h: self._norm(self.norm2, h), self.norm, residual=m)
 
     def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for ``variant`` stacked copies; ``x`` ``(variant, batch, seq, d_model)``."""
         skip, branch = p[prefix + "skip"], p[prefix + "branch"]  # (variant, 2) each
         a, m = skip[:, 0].view(-1, 1, 1, 1), skip[:, 1].view(-1, 1, 1, 1)
 
-        def norm(i: int, h: torch.Tensor) -> torch.Tensor:
+        def norm(i: int) -> Callable[[torch.Tensor], torch.Tensor]:
             weight, bias = p[f"{prefix}norm{i}.weight"], p[f"{prefix}norm{i}.bias"]
-            return _norm_or_identity(h, weight, bias, self.norm1.eps, p[prefix + "normed"])
+            return lambda h: _norm_or_identity(h, weight, bias, self.norm1.eps, p[prefix + "normed"])
 
         def attn(h: torch.Tensor) -> torch.Tensor:
             out = attention_stacked(h, p, prefix + "attn.", self.attn.n_heads, causal=True)
@@ -138,13 +133,8 @@ class DecoderBlock(nn.Module):
         def mlp(h: torch.Tensor) -> torch.Tensor:
             return branch[:, 1].view(-1, 1, 1, 1) * mlp_stacked(h, p, prefix + "mlp.", self.mlp.activation)
 
-        if self.norm == "post":
-            x = norm(1, a * x + attn(x))
-            x = norm(2, m * x + mlp(x))
-        else:
-            x = a * x + attn(norm(1, x))
-            x = m * x + mlp(norm(2, x))
-        return x
+        x = add_and_norm(x, attn, norm(1), self.norm, residual=a)
+        return add_and_norm(x, mlp, norm(2), self.norm, residual=m)  # (variant, batch, seq, d_model)
 
     def extra_repr(self) -> str:
         return f"norm={self.norm!r}, causal=True"
@@ -157,7 +147,7 @@ class CausalDecoder(nn.Module):
         self, vocab: int, seq: int, depth: int, d_model: int, n_heads: int, norm: str = "post"
     ) -> None:
         super().__init__()
-        self.norm = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, NORMED_PLACEMENTS)
         self.embed = nn.Embedding(vocab, d_model)
         self.pos = nn.Parameter(torch.randn(seq, d_model) * 0.02)
         self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads, norm) for _ in range(depth))
@@ -229,7 +219,7 @@ class DecoderConfig:
         require_choice("rule", self.rule, RULES)
         for name in ("depth", "d_model", "n_heads", "seq", "vocab", "steps", "batch_size", "n_train"):
             require_positive_int(name, getattr(self, name))
-        require_choice("norm", self.norm, PLACEMENTS)
+        require_choice("norm", self.norm, NORMED_PLACEMENTS)
         require_positive_float("lr", self.lr)
         require_choice("optimizer", self.optimizer, ("adam", "sgd"))
         require_positive_float("target_loss", self.target_loss)

@@ -22,100 +22,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..data import DIGITS_CLASSES, load_digits, probe_batch
+from ..data import load_digits, probe_batch
 from ..engine import train_depth_sweep, train_many
 from ..probes import error_rate, grad_norms_by_layer, parameter_counts
 from ..seeding import seed_everything, single_threaded, torch_threads
 from ..training import TrainConfig
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet, batch_norm_stem, digits_net_stacked
-
-KINDS = ("plain", "residual")
-
-
-class DegradationBlock(nn.Module):
-    r"""``relu(skip * x + BN(W_n ... relu(BN(W_1 x))))``: ``layers`` Linear+BN layers, ReLU
-    between them, the shortcut around all of them (He et al. 2015's basic block has two).
-
-    ``skip`` is a buffer: 0 makes the block plain, 1 residual; the parameters are the same.
-    BatchNorm uses batch statistics at train and test time (``track_running_stats=False``).
-    """
-
-    def __init__(self, width: int, layers: int = 2, residual: bool = True) -> None:
-        super().__init__()
-        require_positive_int("layers", layers)
-        self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(layers))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(width, track_running_stats=False) for _ in range(layers))
-        self.register_buffer("skip", torch.tensor(1.0 if residual else 0.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x  # (batch, width)
-        for i, (linear, norm) in enumerate(zip(self.linears, self.norms, strict=True)):
-            h = norm(linear(h))
-            if i < len(self.linears) - 1:
-                h = F.relu(h)
-        return F.relu(self.skip * x + h)
-
-    def extra_repr(self) -> str:
-        return f"layers={len(self.linears)}"
-
-
-class DegradationNet(nn.Module):
-    """Stem (Linear → BN → ReLU) → ``depth`` :class:`DegradationBlock` s → BN → linear head.
-
-    ``residual=False`` is the plain net, ``residual=True`` its residual twin: same parameters, and
-    built after the same ``seed_everything(seed)``, the same initial weights. Weighted layers:
-    ``depth * layers_per_block + 2`` (He et al. count a "plain-20" this way).
-    """
-
-    def __init__(
-        self,
-        depth: int,
-        width: int = 64,
-        layers_per_block: int = 2,
-        residual: bool = True,
-        d_in: int = 64,
-        n_classes: int = DIGITS_CLASSES,
-    ) -> None:
-        super().__init__()
-        require_positive_int("depth", depth)
-        require_positive_int("width", width)
-        self.stem = batch_norm_stem(d_in, width)
-        self.blocks = nn.ModuleList(DegradationBlock(width, layers_per_block, residual) for _ in range(depth))
-        self.norm = nn.BatchNorm1d(width, track_running_stats=False)
-        self.head = nn.Linear(width, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)  # (batch, width)
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.norm(x))  # (batch, n_classes)
-
-    def forward_stacked(
-        self, p: dict[str, torch.Tensor], x: torch.Tensor, active: tuple[int, ...] | None = None
-    ) -> torch.Tensor:
-        """:meth:`forward` of stacked variants (see ``train_many``), its blocks one autograd node
-        with a hand-written backward (:func:`~coursekit.experiments.models.digits_net_stacked`, bit for bit
-        the same numbers). ``x`` ``(batch, d_in)``; ``active`` as in
-        :meth:`~coursekit.experiments.models.BatchNormNet.forward_stacked`."""
-        layers = len(self.blocks[0].linears)
-        return digits_net_stacked(
-            p, x, len(self.blocks), layers, post_relu=True, eps=self.norm.eps, active=active
-        )
+from .models import SKIP_ARMS, BatchNormNet
 
 
 def skip_twins(
     depth: int, seed: int = 0, width: int = 64, layers_per_block: int = 2
-) -> dict[str, DegradationNet]:
-    """``{"plain": ..., "residual": ...}``: the same net without and with skips, same initial weights."""
+) -> dict[str, BatchNormNet]:
+    """``{"plain": ..., "residual": ...}``: the same net of He et al.'s basic blocks
+    (:class:`~coursekit.experiments.models.BatchNormNet` with ``post_relu``) without and with
+    skips (``shortcut="none"`` and ``"identity"``), same parameters, same initial weights."""
     twins = {}
-    for kind in KINDS:
+    for arm, shortcut in zip(SKIP_ARMS, ("none", "identity"), strict=True):
         seed_everything(seed)  # same seed, same init for the plain and residual twin
-        twins[kind] = DegradationNet(depth, width, layers_per_block, residual=kind == "residual")
+        twins[arm] = BatchNormNet(
+            depth, width, shortcut=shortcut, layers_per_block=layers_per_block, post_relu=True
+        )
     return twins
 
 
@@ -172,14 +101,14 @@ class DegradationConfig:
 
 @dataclass
 class DegradationResult:
-    """Per kind (``"plain"``, ``"residual"``), indexed ``[depth][seed]`` unless said otherwise.
+    """Per arm (``"plain"``, ``"residual"``), indexed ``[depth][seed]`` unless said otherwise.
 
     ``train_error`` and ``test_error`` are in % after training (the whole training set, the
     held-out quarter); ``final_loss`` the mean training loss over the last tenth of the steps;
-    ``loss_curves[kind][depth]`` (one loss per step) and ``grad_norms[kind][depth]``
-    (``[logged step][block]``) are the first seed's, ``seed_grad_norms[kind][depth][seed]``
-    every seed's; ``parameters[depth]`` is the count, the same for both kinds.
-    ``nets[kind][depth][seed]`` are the trained nets themselves (lesson 5's lesion reuses them).
+    ``loss_curves[arm][depth]`` (one loss per step) and ``grad_norms[arm][depth]``
+    (``[logged step][block]``) are the first seed's, ``seed_grad_norms[arm][depth][seed]``
+    every seed's; ``parameters[depth]`` is the count, the same for both arms.
+    ``nets[arm][depth][seed]`` are the trained nets themselves (lesson 5's lesion reuses them).
     """
 
     config: DegradationConfig
@@ -194,13 +123,13 @@ class DegradationResult:
     diverged: int = 0  # number of runs stopped by a NaN/Inf loss
     nets: dict[str, list[list[nn.Module]]] = field(default_factory=dict, repr=False)
 
-    def mean_error(self, kind: str) -> list[float]:
+    def mean_error(self, arm: str) -> list[float]:
         """Training error in %, averaged over seeds, one number per depth."""
-        return [sum(row) / len(row) for row in self.train_error[kind]]
+        return [sum(row) / len(row) for row in self.train_error[arm]]
 
-    def error_range(self, kind: str) -> list[tuple[float, float]]:
+    def error_range(self, arm: str) -> list[tuple[float, float]]:
         """Training error in %, ``(lowest, highest)`` over seeds, one pair per depth."""
-        return [(min(row), max(row)) for row in self.train_error[kind]]
+        return [(min(row), max(row)) for row in self.train_error[arm]]
 
 
 @single_threaded
@@ -221,14 +150,14 @@ def run_degradation(
         result.grad_norms,
         result.seed_grad_norms,
     )
-    for kind in KINDS:
+    for arm in SKIP_ARMS:
         for table in tables:
-            table[kind] = []
-    nets = [  # per depth: (kind, net) for every seed and twin
+            table[arm] = []
+    nets = [  # per depth: (arm, net) for every seed and twin
         [
-            (kind, model)
+            (arm, model)
             for seed in config.seeds
-            for kind, model in skip_twins(depth, seed, config.width, config.layers_per_block).items()
+            for arm, model in skip_twins(depth, seed, config.width, config.layers_per_block).items()
         ]
         for depth in config.depths
     ]
@@ -240,17 +169,17 @@ def run_degradation(
         models, labels = [m for _, m in group], [k for k, _ in group]
         runs, trained = trained[: len(models)], trained[len(models) :]
         result.parameters.append(parameter_counts(models[0])["total"])
-        for kind in KINDS:
-            pairs = [(m, r) for m, r, k in zip(models, runs, labels, strict=True) if k == kind]
-            result.train_error[kind].append(
+        for arm in SKIP_ARMS:
+            pairs = [(m, r) for m, r, k in zip(models, runs, labels, strict=True) if k == arm]
+            result.train_error[arm].append(
                 [100 * error_rate(m, task.x_train, task.y_train) for m, _ in pairs]
             )
-            result.test_error[kind].append([100 * error_rate(m, task.x_test, task.y_test) for m, _ in pairs])
-            result.final_loss[kind].append([r.final_loss for _, r in pairs])
-            result.loss_curves[kind].append(pairs[0][1].loss)
-            result.grad_norms[kind].append(pairs[0][1].grad_norms)
-            result.seed_grad_norms[kind].append([r.grad_norms for _, r in pairs])
-            result.nets.setdefault(kind, []).append([m for m, _ in pairs])
+            result.test_error[arm].append([100 * error_rate(m, task.x_test, task.y_test) for m, _ in pairs])
+            result.final_loss[arm].append([r.final_loss for _, r in pairs])
+            result.loss_curves[arm].append(pairs[0][1].loss)
+            result.grad_norms[arm].append(pairs[0][1].grad_norms)
+            result.seed_grad_norms[arm].append([r.grad_norms for _, r in pairs])
+            result.nets.setdefault(arm, []).append([m for m, _ in pairs])
         result.steps_logged = runs[0].steps_logged
         result.diverged += sum(r.diverged_at is not None for r in runs)
     return result
@@ -258,7 +187,7 @@ def run_degradation(
 
 @dataclass(frozen=True)
 class LiveSnapshot:
-    """The live run so far: ``loss[kind]`` one loss per step taken, ``epoch`` of ``epochs``."""
+    """The live run so far: ``loss[arm]`` one loss per step taken, ``epoch`` of ``epochs``."""
 
     depth: int
     epoch: int
@@ -274,7 +203,7 @@ class LiveSnapshot:
 def train_twins_live(
     depth: int,
     epochs: int,
-    kinds: tuple[str, ...] = KINDS,
+    arms: tuple[str, ...] = SKIP_ARMS,
     seed: int = 0,
     pieces: int = 5,
     config: DegradationConfig = DegradationConfig(),
@@ -289,15 +218,15 @@ def train_twins_live(
     require_positive_int("depth", depth)
     require_positive_int("epochs", epochs)
     require_positive_int("pieces", pieces)
-    if not kinds or any(k not in KINDS for k in kinds):
-        raise ValueError(f"kinds must name some of {KINDS}, got {kinds!r}")
+    if not arms or any(k not in SKIP_ARMS for k in arms):
+        raise ValueError(f"arms must name some of {SKIP_ARMS}, got {arms!r}")
     if config.momentum:
         raise ValueError("train_twins_live needs plain SGD (momentum=0): momentum would restart every piece")
     task = load_digits()
     with torch_threads(1):
         twins = skip_twins(depth, seed, config.width, config.layers_per_block)
-    models = [twins[k] for k in kinds]
-    loss: dict[str, list[float]] = {k: [] for k in kinds}
+    models = [twins[k] for k in arms]
+    loss: dict[str, list[float]] = {k: [] for k in arms}
     bounds = [round(epochs * (i + 1) / pieces) for i in range(pieces)]
     done = 0
     for i, end in enumerate(bounds):
@@ -307,10 +236,10 @@ def train_twins_live(
         with torch_threads(1):
             runs = train_many(models, task, train, progress_bar=False)
             errors = {
-                k: 100 * error_rate(m, task.x_train, task.y_train) for k, m in zip(kinds, models, strict=True)
+                k: 100 * error_rate(m, task.x_train, task.y_train) for k, m in zip(arms, models, strict=True)
             }
-        for kind, run in zip(kinds, runs, strict=True):
-            loss[kind].extend(run.loss)
+        for arm, run in zip(arms, runs, strict=True):
+            loss[arm].extend(run.loss)
         done = end
         yield LiveSnapshot(depth, done, epochs, {k: list(v) for k, v in loss.items()}, errors)
 
@@ -319,14 +248,14 @@ def train_twins_live(
 def grad_norms_at_init(depth: int, width: int = 64, seed: int = 0) -> dict[str, list[float]]:
     """Gradient norm of each block at initialisation, plain and residual, on 512 digits.
 
-    The one-layer-per-block :class:`~coursekit.experiments.BatchNormNet` of the start-here
-    notebook and lesson 1.
+    The one-layer-per-block :class:`~coursekit.experiments.BatchNormNet` (no ``post_relu``) of the
+    start-here notebook and lesson 1.
     """
     task = load_digits()
     x, y = probe_batch(task)
     out = {}
-    for kind in KINDS:
+    for arm in SKIP_ARMS:
         seed_everything(seed)
-        model = BatchNormNet(depth, width, shortcut="none" if kind == "plain" else "identity")
-        out[kind] = grad_norms_by_layer(model, x, y)
+        model = BatchNormNet(depth, width, shortcut="none" if arm == "plain" else "identity")
+        out[arm] = grad_norms_by_layer(model, x, y)
     return out

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
+from ..nn import NORMED_PLACEMENTS
 from ..seeding import torch_threads
 from ..text import CharText, load_text, text_batch
 from ..training.loop import tqdm_bar
 from ..validate import require_choice, require_positive_float, require_positive_int
-from .gpt_model import GPT, PLACEMENTS, REFERENCE_PARTS, BlockParts, GPTShape, generate
+from .gpt_model import GPT, REFERENCE_PARTS, BlockParts, GPTShape, generate
 
 THREADS = 2  # the course's 2-core machine
 FORKS = sys.platform == "linux"  # workers are forked processes here, threads on macOS and Windows
@@ -51,7 +52,7 @@ class Arm:
     warmup: bool = False  # the learning rate rises linearly over GPTConfig.warmup_steps
 
     def __post_init__(self) -> None:
-        require_choice("norm", self.norm, PLACEMENTS)
+        require_choice("norm", self.norm, NORMED_PLACEMENTS)
         for name in ("residual", "warmup"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..nn import MLP, LayerNorm, TransformerBlock
+from ..nn import MLP, NORMED_PLACEMENTS, LayerNorm, TransformerBlock, add_and_norm
 from ..validate import require_choice, require_positive_int
-
-PLACEMENTS = ("pre", "post")
 
 
 @dataclass(frozen=True)
@@ -62,15 +60,12 @@ class NoSkipBlock(nn.Module):
     def __init__(self, block: nn.Module, norm: str) -> None:
         super().__init__()
         self.block = block
-        self.norm = require_choice("norm", norm, PLACEMENTS)
+        self.norm = require_choice("norm", norm, NORMED_PLACEMENTS)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
         b = self.block
-        if self.norm == "post":
-            x = b.norm1(attend(b.attn, x))
-            return b.norm2(b.mlp(x))
-        x = attend(b.attn, b.norm1(x))
-        return b.mlp(b.norm2(x))  # (batch, seq, d_model)
+        x = add_and_norm(x, lambda h: attend(b.attn, h), b.norm1, self.norm, residual=False)
+        return add_and_norm(x, b.mlp, b.norm2, self.norm, residual=False)  # (batch, seq, d_model)
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,7 @@ class GPTShape:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "depth", "d_model", "n_heads", "seq"):
             require_positive_int(name, getattr(self, name))
-        require_choice("norm", self.norm, PLACEMENTS)
+        require_choice("norm", self.norm, NORMED_PLACEMENTS)
         if not isinstance(self.residual, bool):
             raise TypeError(f"residual must be True or False, got {self.residual!r}")
 

@@ -28,7 +28,8 @@ from ..measures import find_blocks
 from ..probes import error_rate, lesion
 from ..seeding import single_threaded
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .degradation import KINDS, DegradationConfig, DegradationResult, skip_twins
+from .degradation import DegradationConfig, DegradationResult, skip_twins
+from .models import SKIP_ARMS
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ class LesionConfig:
 
 @dataclass
 class LesionResult:
-    """Test error in %, averaged over seeds: ``baseline[kind]`` intact, ``deleted[kind][k]`` with
-    block k deleted; ``*_by_seed`` hold each seed's numbers (``deleted_by_seed[kind][seed][k]``);
-    ``several[kind][n][seed]`` is the mean test error over ``config.sets`` sets of ``n`` blocks
+    """Test error in %, averaged over seeds: ``baseline[arm]`` intact, ``deleted[arm][k]`` with
+    block k deleted; ``*_by_seed`` hold each seed's numbers (``deleted_by_seed[arm][seed][k]``);
+    ``several[arm][n][seed]`` is the mean test error over ``config.sets`` sets of ``n`` blocks
     deleted at once (``n`` in ``config.several``)."""
 
     config: LesionConfig
@@ -83,13 +84,13 @@ class LesionResult:
     deleted_by_seed: dict[str, list[list[float]]] = field(default_factory=dict)
     several: dict[str, dict[int, list[float]]] = field(default_factory=dict)
 
-    def damage_range(self, kind: str, skip_first: bool = False) -> tuple[float, float]:
+    def damage_range(self, arm: str, skip_first: bool = False) -> tuple[float, float]:
         """``(lowest, highest)`` over seeds of the mean rise in test error (points of %) when one
         block is deleted; ``skip_first`` leaves out block 0, which feeds on the stem directly."""
         start = 1 if skip_first else 0
         rises = [
             sum(row[start:]) / len(row[start:]) - base
-            for row, base in zip(self.deleted_by_seed[kind], self.baseline_by_seed[kind], strict=True)
+            for row, base in zip(self.deleted_by_seed[arm], self.baseline_by_seed[arm], strict=True)
         ]
         return min(rises), max(rises)
 
@@ -116,18 +117,18 @@ def _block_sets(depth: int, n: int, count: int) -> list[tuple[int, ...]]:
 def _trained_twins(
     config: LesionConfig, progress_bar: bool, sweep: DegradationResult | None
 ) -> list[dict[str, nn.Module]]:
-    """Per seed ``{kind: trained net}``: taken from ``sweep`` when it trained these very nets
+    """Per seed ``{arm: trained net}``: taken from ``sweep`` when it trained these very nets
     (same training, seeds and depth), else trained here in one batched run."""
     if sweep is not None:
         same = replace(config.sweep(), depths=sweep.config.depths) == sweep.config
         if not same or config.depth not in sweep.config.depths or not sweep.nets:
             raise ValueError("sweep must be a DegradationResult trained as config.sweep(), with config.depth")
         i = sweep.config.depths.index(config.depth)
-        return [{k: sweep.nets[k][i][s] for k in KINDS} for s in range(len(config.seeds))]
+        return [{k: sweep.nets[k][i][s] for k in SKIP_ARMS} for s in range(len(config.seeds))]
     task = load_digits()
     train = config.sweep().training(task.n_train)
     twins = [skip_twins(config.depth, s, config.width, config.layers_per_block) for s in config.seeds]
-    train_many([t[k] for t in twins for k in KINDS], task, train, progress_bar=progress_bar)
+    train_many([t[k] for t in twins for k in SKIP_ARMS], task, train, progress_bar=progress_bar)
     return twins
 
 
@@ -147,14 +148,14 @@ def run_lesion(
     x, y = task.x_test, task.y_test
     sets = {n: _block_sets(config.depth, n, config.sets) for n in config.several}
     per_net = config.depth + sum(len(v) for v in sets.values())
-    baseline = {k: [100 * error_rate(t[k], x, y) for t in twins] for k in KINDS}
-    deleted: dict[str, list[list[float]]] = {k: [] for k in KINDS}
-    several: dict[str, dict[int, list[float]]] = {k: {n: [] for n in config.several} for k in KINDS}
+    baseline = {k: [100 * error_rate(t[k], x, y) for t in twins] for k in SKIP_ARMS}
+    deleted: dict[str, list[list[float]]] = {k: [] for k in SKIP_ARMS}
+    several: dict[str, dict[int, list[float]]] = {k: {n: [] for n in config.several} for k in SKIP_ARMS}
     with tqdm(
-        total=len(twins) * len(KINDS) * per_net, desc="deleting blocks", disable=not progress_bar
+        total=len(twins) * len(SKIP_ARMS) * per_net, desc="deleting blocks", disable=not progress_bar
     ) as bar:
         for t in twins:
-            for k in KINDS:
+            for k in SKIP_ARMS:
                 deleted[k].append([100 * lesion(t[k], x, y, i) for i in range(config.depth)])
                 bar.update(config.depth)
                 for n, chosen in sets.items():

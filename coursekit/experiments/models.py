@@ -21,6 +21,8 @@ from ..nn import Stack, StackConfig
 from ..training import TrainConfig
 from ..validate import require_choice, require_positive_float, require_positive_int
 
+# the two arms of a with/without-skips comparison, without first: the keys of their results
+SKIP_ARMS = ("plain", "residual")
 SHORTCUTS = ("none", "identity", "scaled", "gated", "projected")
 # the shortcuts that only scale the input (by the buffer ``skip``: 0, 1, ``scale``): one structure,
 # one batch, and the engine's fused stack
@@ -66,19 +68,19 @@ def digits_net_stacked(
     depth: int,
     layers: int = 1,
     post_relu: bool = False,
-    linear: str = "blocks.{i}.linears.{j}.weight",
-    norm: str = "blocks.{i}.norms.{j}",
     eps: float = 1e-5,
     active: tuple[int, ...] | None = None,
 ) -> torch.Tensor:
-    """The ``forward_stacked`` of a digits net: ``stem`` (:func:`batch_norm_stem`), ``depth``
-    blocks of ``layers`` Linear → BatchNorm layers and a buffer ``skip``, a final BatchNorm
-    ``norm`` and a Linear ``head``, through the engine's fused stack
+    """The fused ``forward_stacked`` of a :class:`BatchNormNet` of additive blocks: ``stem``
+    (:func:`batch_norm_stem`), ``depth`` blocks of ``layers`` Linear → BatchNorm layers
+    (``blocks.{i}.linears.{j}``, ``blocks.{i}.norms.{j}``) and a buffer ``skip``, a final
+    BatchNorm ``norm`` and a Linear ``head``, through the engine's fused stack
     (:func:`coursekit.engine.fused.bn_net_stacked`, which reads no names: they are gathered
-    here). ``linear`` and ``norm`` give the blocks' names, ``{i}`` the block and ``{j}`` the
-    layer: the defaults are the degradation net's (two layers, ``post_relu``), and
-    :class:`BatchNormNet` passes its own. ``x`` ``(batch, d_in)``; returns ``(variant, batch, n_classes)``."""
-    grid = [[(linear.format(i=i, j=j), norm.format(i=i, j=j)) for j in range(layers)] for i in range(depth)]
+    here). ``x`` ``(batch, d_in)``; returns ``(variant, batch, n_classes)``."""
+    grid = [
+        [(f"blocks.{i}.linears.{j}.weight", f"blocks.{i}.norms.{j}") for j in range(layers)]
+        for i in range(depth)
+    ]
     weights = BatchNormNetWeights(
         stem=p["stem.0.weight"],
         stem_norm=(p["stem.1.weight"], p["stem.1.bias"]),
@@ -93,9 +95,10 @@ def digits_net_stacked(
 
 
 class BatchNormBlock(nn.Module):
-    r"""One layer ``h = relu(BN(W x))`` with a shortcut around it.
+    r"""``layers`` Linear → BatchNorm layers with a ReLU after each,
+    ``h = relu(BN(W_n ... relu(BN(W_1 x))))``, and a shortcut around all of them:
 
-    - ``none``: ``h`` (a plain layer); ``identity``: ``x + h`` (He et al. 2015);
+    - ``none``: ``h`` (plain layers); ``identity``: ``x + h`` (He et al. 2015);
       ``scaled``: ``s x + h`` (He et al. 2016, shortcut × 0.5);
     - ``gated``: ``(1 - g) x + g h`` with ``g = sigmoid(W_g x + b_g)`` (exclusive gating,
       He et al. 2016, Highway networks); ``b_g`` starts at ``gate_bias``: at −1 the shortcut
@@ -104,18 +107,32 @@ class BatchNormBlock(nn.Module):
     - ``projected``: ``W_c [x; h]``, a learned projection of the concatenation (a U-Net-style
       merge: a skip, but neither a residual nor DenseNet, whose width grows).
 
+    ``post_relu`` moves the last ReLU after the sum: ``relu(skip * x + BN(W_n ...))``, He et al.
+    2015's basic block (two layers), the degradation net of lesson 5.
+
     ``none``, ``identity`` and ``scaled`` differ only in the buffer ``skip`` (0, 1, ``s``),
     so variants of these three share one structure and train in one batch.
     BatchNorm uses batch statistics at train and test time (``track_running_stats=False``).
     """
 
     def __init__(
-        self, width: int, shortcut: str = "identity", scale: float = 0.5, gate_bias: float = -1.0
+        self,
+        width: int,
+        shortcut: str = "identity",
+        scale: float = 0.5,
+        gate_bias: float = -1.0,
+        *,
+        layers: int = 1,
+        post_relu: bool = False,
     ) -> None:
         super().__init__()
         self.shortcut = require_choice("shortcut", shortcut, SHORTCUTS)
-        self.linear = nn.Linear(width, width, bias=False)
-        self.bn = nn.BatchNorm1d(width, track_running_stats=False)
+        require_positive_int("layers", layers)
+        if not isinstance(post_relu, bool):
+            raise TypeError(f"post_relu must be True or False, got {post_relu!r}")
+        self.post_relu = post_relu
+        self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(width, track_running_stats=False) for _ in range(layers))
         skip = {"none": 0.0, "identity": 1.0, "scaled": require_positive_float("scale", scale)}
         self.register_buffer("skip", torch.tensor(skip.get(shortcut, 0.0)))
         if shortcut == "gated":
@@ -126,42 +143,64 @@ class BatchNormBlock(nn.Module):
         if shortcut == "projected":
             self.merge = nn.Linear(2 * width, width, bias=False)
 
+    def _relu_after(self, j: int) -> bool:
+        """Whether layer ``j`` ends with its own ReLU: all do, but the last when ``post_relu``."""
+        return j < len(self.linears) - 1 or not self.post_relu
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.bn(self.linear(x)))  # (batch, width)
+        h = x  # (batch, width)
+        for j, (linear, norm) in enumerate(zip(self.linears, self.norms, strict=True)):
+            h = norm(linear(h))
+            if self._relu_after(j):
+                h = F.relu(h)
         if self.shortcut == "gated":
             g = torch.sigmoid(self.gate(x))
-            return torch.lerp(x, h, g)  # (1 - g) x + g h
-        if self.shortcut == "projected":
-            return self.merge(torch.cat([x, h], dim=-1))  # (batch, 2 * width) -> (batch, width)
-        return self.skip * x + h
+            out = torch.lerp(x, h, g)  # (1 - g) x + g h
+        elif self.shortcut == "projected":
+            out = self.merge(torch.cat([x, h], dim=-1))  # (batch, 2 * width) -> (batch, width)
+        else:
+            out = self.skip * x + h
+        return F.relu(out) if self.post_relu else out
 
     def forward_stacked(self, p: dict[str, torch.Tensor], prefix: str, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for ``variant`` stacked copies: weights ``(variant, ...)`` under
         ``prefix`` in ``p`` (buffers included), ``x`` ``(variant, batch, width)``."""
-        h = batch_norm_stacked(
-            torch.bmm(x, p[prefix + "linear.weight"].transpose(1, 2)),
-            p[prefix + "bn.weight"],
-            p[prefix + "bn.bias"],
-            relu=True,
-        )  # (variant, batch, width)
+        h = x
+        for j in range(len(self.linears)):
+            h = batch_norm_stacked(
+                torch.bmm(h, p[f"{prefix}linears.{j}.weight"].transpose(1, 2)),
+                p[f"{prefix}norms.{j}.weight"],
+                p[f"{prefix}norms.{j}.bias"],
+                relu=self._relu_after(j),
+            )  # (variant, batch, width)
         if self.shortcut == "gated":
             g = torch.sigmoid(linear_stacked(x, p[prefix + "gate.weight"], p[prefix + "gate.bias"]))
-            return torch.lerp(x, h, g)  # (1 - g) x + g h
-        if self.shortcut == "projected":
-            return torch.bmm(torch.cat([x, h], dim=-1), p[prefix + "merge.weight"].transpose(1, 2))
-        return torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x)
+            out = torch.lerp(x, h, g)  # (1 - g) x + g h
+        elif self.shortcut == "projected":
+            out = torch.bmm(torch.cat([x, h], dim=-1), p[prefix + "merge.weight"].transpose(1, 2))
+        else:
+            out = torch.addcmul(h, p[prefix + "skip"].view(-1, 1, 1), x)
+        return F.relu(out) if self.post_relu else out
 
     def extra_repr(self) -> str:
-        return "additive" if self.shortcut in ADDITIVE else self.shortcut
+        # the additive shortcuts differ only in the buffer skip: one structure, one repr
+        kind = "" if self.shortcut in ADDITIVE else f", shortcut={self.shortcut!r}"
+        return f"layers={len(self.linears)}{kind}" + (", post_relu=True" if self.post_relu else "")
 
 
 class BatchNormNet(nn.Module):
-    """``depth`` :class:`BatchNormBlock` s between a stem and a linear head: the degradation net.
+    """``depth`` :class:`BatchNormBlock` s between a stem and a linear head: the digits net of
+    every lesson that trains one.
 
     ``stem``: Linear → BN → ReLU from ``d_in`` to ``width``; then ``norm`` (BN) and ``head``
     (Linear to ``n_classes``). The final norm, as in pre-activation ResNets (He et al. 2016),
     keeps the head's input at unit scale however much an identity-skip stream has grown.
-    The width-64 digits net of docs/science.md (He et al. 2015's plain/residual pair in miniature).
+    The width-64 digits net of docs/science.md (He et al. 2015's plain/residual pair in miniature):
+    one layer per block by default; ``layers_per_block=2, post_relu=True`` is He et al.'s basic
+    block (lesson 5's degradation net). Nets that differ only in an additive ``shortcut``
+    (``none``, ``identity``, ``scaled``) have the same parameters and, built after the same
+    ``seed_everything(seed)``, the same initial weights. Weighted layers:
+    ``depth * layers_per_block + 2`` (He et al. count a "plain-20" this way).
     """
 
     def __init__(
@@ -173,12 +212,18 @@ class BatchNormNet(nn.Module):
         shortcut: str = "identity",
         scale: float = 0.5,
         gate_bias: float = -1.0,
+        *,
+        layers_per_block: int = 1,
+        post_relu: bool = False,
     ) -> None:
         super().__init__()
         require_positive_int("depth", depth)
         require_positive_int("width", width)
         self.stem = batch_norm_stem(d_in, width)
-        self.blocks = nn.ModuleList(BatchNormBlock(width, shortcut, scale, gate_bias) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            BatchNormBlock(width, shortcut, scale, gate_bias, layers=layers_per_block, post_relu=post_relu)
+            for _ in range(depth)
+        )
         self.norm = nn.BatchNorm1d(width, track_running_stats=False)
         self.head = nn.Linear(width, n_classes)
 
@@ -202,7 +247,7 @@ class BatchNormNet(nn.Module):
         (as ``torch.func.stack_module_state`` makes them): explicit batched matmuls, which run
         faster than ``vmap`` over :meth:`forward` (see ``coursekit bench``). ``x`` ``(batch, d_in)``.
 
-        When every block is additive (``skip * x + relu(BN(W x))``: none, identity, scaled), the
+        When every block is additive (none, identity, scaled: a buffer ``skip`` on ``x``), the
         whole stack of blocks is one autograd node with a hand-written backward, on activations
         laid out ``(batch, variant, width)`` (:func:`digits_net_stacked`):
         the same numbers, bit for bit, in far fewer ops. Otherwise each block's own
@@ -212,15 +257,11 @@ class BatchNormNet(nn.Module):
         input through): variants of several depths in one run
         (:func:`coursekit.engine.train_depth_sweep`)."""
         blocks = list(self.blocks)
-        if all(getattr(b, "shortcut", None) in ADDITIVE for b in blocks):
+        if all(b.shortcut in ADDITIVE for b in blocks):
+            layers = len(blocks[0].linears)
+            post_relu = blocks[0].post_relu
             return digits_net_stacked(
-                p,
-                x,
-                len(blocks),
-                linear="blocks.{i}.linear.weight",
-                norm="blocks.{i}.bn",
-                eps=self.norm.eps,
-                active=active,
+                p, x, len(blocks), layers, post_relu=post_relu, eps=self.norm.eps, active=active
             )  # (variant, batch, n_classes)
         if active is not None:
             raise ValueError("variants of several depths train together only with additive shortcuts")

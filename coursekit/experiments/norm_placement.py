@@ -33,13 +33,14 @@ from tqdm.auto import tqdm
 
 from ..data import make_sort
 from ..engine import map_side_by_side
-from ..nn import StackConfig
+from ..nn import NORMED_PLACEMENTS, StackConfig
 from ..probes import grad_norms_by_layer, hidden_states
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
 from .models import TokenTransformer
 
-PLACEMENTS = ("post", "pre")
+# the order in which the runs are built and the results keyed: post-norm first (of NORMED_PLACEMENTS)
+PLACEMENT_ORDER = ("post", "pre")
 ACTIVATIONS = ("relu", "gelu")
 INITS = ("xavier", "default")  # the paper's; PyTorch's nn.Linear default
 STATISTICS = ("batch", "position")
@@ -72,7 +73,7 @@ def sort_transformer(
 ) -> TokenTransformer:
     """A :class:`TokenTransformer` for sorting digits, ``depth`` blocks with ``norm`` placement,
     initialised from ``seed`` as ``setup`` says."""
-    require_choice("norm", norm, PLACEMENTS)
+    require_choice("norm", norm, NORMED_PLACEMENTS)
     seed_everything(seed)
     config = StackConfig(
         depth, setup.d_model, block="transformer", norm=norm, n_heads=4, activation=setup.activation
@@ -201,7 +202,9 @@ class Theorem1Result:
 def run_theorem1(config: Theorem1Config = Theorem1Config(), progress_bar: bool = False) -> Theorem1Result:
     """Per-position gradient of the last layer's second MLP weight at init, by depth, on both
     cores (:func:`_probe_side_by_side`); ``progress_bar``: a bar over the networks."""
-    runs = [(depth, norm, seed) for norm in PLACEMENTS for depth in config.depths for seed in config.seeds]
+    runs = [
+        (depth, norm, seed) for norm in PLACEMENT_ORDER for depth in config.depths for seed in config.seeds
+    ]
 
     def last_grad(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> float:
         return per_position_last_grad(model, x, y).mean().item()
@@ -210,7 +213,7 @@ def run_theorem1(config: Theorem1Config = Theorem1Config(), progress_bar: bool =
         _probe_side_by_side(config.setup, config.batch_size, runs, last_grad, progress_bar, "Theorem 1")
     )
     result = Theorem1Result(config)
-    for norm in PLACEMENTS:
+    for norm in PLACEMENT_ORDER:
         result.grad[norm] = [[next(grads) for _ in config.seeds] for _ in config.depths]
     return result
 
@@ -230,7 +233,7 @@ class GradientProfileConfig:
     statistic: str = "batch"
     positions: int = 8  # statistic="position": tokens probed per seed
     setup: ModelSetup = ModelSetup()
-    placements: tuple[str, ...] = PLACEMENTS  # probe only these (lesson 7 needs post-norm alone)
+    placements: tuple[str, ...] = PLACEMENT_ORDER  # probe only these (lesson 7 needs post-norm alone)
 
     def __post_init__(self) -> None:
         require_positive_int("depth", self.depth)
@@ -239,9 +242,11 @@ class GradientProfileConfig:
         require_choice("statistic", self.statistic, STATISTICS)
         require_positive_int("positions", self.positions)
         if not isinstance(self.placements, tuple) or not self.placements:
-            raise TypeError(f"placements must be a non-empty tuple of {PLACEMENTS}, got {self.placements!r}")
+            raise TypeError(
+                f"placements must be a non-empty tuple of {NORMED_PLACEMENTS}, got {self.placements!r}"
+            )
         for norm in self.placements:
-            require_choice("placements", norm, PLACEMENTS)
+            require_choice("placements", norm, NORMED_PLACEMENTS)
         if not isinstance(self.setup, ModelSetup):
             raise TypeError(f"setup must be a ModelSetup, got {type(self.setup).__name__}")
 
@@ -356,9 +361,9 @@ def run_stream_norms(config: StreamConfig = StreamConfig(), progress_bar: bool =
     def sq_norms(model: TokenTransformer, x: torch.Tensor, y: torch.Tensor) -> list[float]:
         return [h.pow(2).mean().item() for h in hidden_states(model, x)]
 
-    runs = [(config.depth, norm, seed) for norm in PLACEMENTS for seed in config.seeds]
+    runs = [(config.depth, norm, seed) for norm in PLACEMENT_ORDER for seed in config.seeds]
     norms = iter(_probe_side_by_side(config.setup, config.batch_size, runs, sq_norms, progress_bar, "stream"))
     result = StreamResult(config)
-    for norm in PLACEMENTS:
+    for norm in PLACEMENT_ORDER:
         result.sq_norm[norm] = [next(norms) for _ in config.seeds]
     return result

@@ -25,7 +25,7 @@ from ..engine import map_side_by_side, train_side_by_side
 from ..seeding import single_threaded
 from ..training import TrainConfig, TrainResult
 from ..validate import require_choice, require_int_tuple, require_positive_float, require_positive_int
-from .norm_placement import ModelSetup, sort_transformer
+from .norm_placement import PLACEMENT_ORDER, ModelSetup, sort_transformer
 
 OPTIMIZERS = ("adam", "sgd")
 CHANCE = math.log(10)  # cross-entropy of a uniform guess over the 10 digits
@@ -252,9 +252,8 @@ def run_depth_sweep(
     step count train as one batched run, and all runs side by side."""
     task = make_sort(length=config.setup.length, seed=config.data_seed)
     counts = list(dict.fromkeys(config.steps))  # each distinct step count once, in order
-    placements = ("post", "pre")
     # (norm, steps) -> the (depth index, seed) of each model, and the models
-    keys = [(norm, n) for norm in placements for n in counts]
+    keys = [(norm, n) for norm in PLACEMENT_ORDER for n in counts]
     slots = {k: [(i, s) for i, n in enumerate(config.steps) if n == k[1] for s in config.seeds] for k in keys}
     models = {
         k: [sort_transformer(config.depths[i], k[0], config.setup, s) for i, s in slots[k]] for k in keys
@@ -262,7 +261,7 @@ def run_depth_sweep(
     runs = [(models[k], config.training(k[1])) for k in keys]
     trained = train_side_by_side(runs, task, progress_bar=progress_bar)
     result = DepthSweepResult(config)
-    for norm in placements:
+    for norm in PLACEMENT_ORDER:
         result.train_loss[norm] = [[math.nan] * len(config.seeds) for _ in config.depths]
         result.test_loss[norm] = [[math.nan] * len(config.seeds) for _ in config.depths]
         result.loss_curves[norm] = [[[] for _ in config.seeds] for _ in config.depths]

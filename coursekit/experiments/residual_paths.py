@@ -25,9 +25,7 @@ from ..nn import Stack, StackConfig
 from ..probes import grad_norms_by_layer
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_int_tuple, require_positive_float, require_positive_int
-from .models import BatchNormNet
-
-KINDS = ("plain", "residual")
+from .models import SKIP_ARMS, BatchNormNet
 
 
 def _mlp_stack(depth: int, d_model: int, residual: bool, seed: int) -> Stack:
@@ -44,10 +42,10 @@ def block_jacobian_spectrum(d_model: int = 64, seed: int = 0) -> dict[str, list[
     require_positive_int("d_model", d_model)
     x = torch.randn(d_model, generator=torch.Generator().manual_seed(seed))  # (d_model,)
     out = {}
-    for kind in KINDS:
-        block = _mlp_stack(1, d_model, kind == "residual", seed)
+    for arm in SKIP_ARMS:
+        block = _mlp_stack(1, d_model, arm == "residual", seed)
         jac = torch.autograd.functional.jacobian(block, x)  # (d_model, d_model)
-        out[kind] = torch.linalg.svdvals(jac).tolist()
+        out[arm] = torch.linalg.svdvals(jac).tolist()
     return out
 
 
@@ -64,13 +62,13 @@ def input_gradient_by_depth(
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, d_model, generator=gen)  # (batch, d_model)
     v = torch.randn(batch, d_model, generator=gen)  # (batch, d_model)
-    out: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    for kind in KINDS:
+    out: dict[str, list[float]] = {arm: [] for arm in SKIP_ARMS}
+    for arm in SKIP_ARMS:
         for depth in depths:
-            stack = _mlp_stack(depth, d_model, kind == "residual", seed)
+            stack = _mlp_stack(depth, d_model, arm == "residual", seed)
             x1 = x.clone().requires_grad_(True)
             (grad,) = torch.autograd.grad((stack(x1) * v).sum(), x1)
-            out[kind].append(grad.pow(2).mean().sqrt().item())
+            out[arm].append(grad.pow(2).mean().sqrt().item())
     return out
 
 
@@ -86,7 +84,7 @@ def distance_from_identity(depth: int = 16, zero_gamma: bool = False, seed: int 
     model = BatchNormNet(depth, shortcut="identity")
     if zero_gamma:
         for block in model.blocks:
-            torch.nn.init.zeros_(block.bn.weight)
+            torch.nn.init.zeros_(block.norms[0].weight)
     with torch.no_grad():
         states = model.hidden_states(x)  # depth + 1 tensors (batch, width)
     rms = lambda t: t.pow(2).mean().sqrt().item()  # noqa: E731
@@ -124,16 +122,16 @@ class TrainingGradConfig:
 
 @dataclass
 class TrainingGradResult:
-    """``grad_norms[kind][seed index][step index]`` is the list of block gradient norms, first
-    block first, for ``kind`` in ``"plain"``, ``"residual"``."""
+    """``grad_norms[arm][seed index][step index]`` is the list of block gradient norms, first
+    block first, for ``arm`` in ``"plain"``, ``"residual"``."""
 
     config: TrainingGradConfig
     grad_norms: dict[str, list[list[list[float]]]] = field(default_factory=dict)
 
-    def ratios(self, kind: str, step: int) -> list[float]:
+    def ratios(self, arm: str, step: int) -> list[float]:
         """First block's gradient norm over the last block's, one number per seed, at ``step``."""
         i = self.config.steps.index(step)
-        return [runs[i][0] / runs[i][-1] for runs in self.grad_norms[kind]]
+        return [runs[i][0] / runs[i][-1] for runs in self.grad_norms[arm]]
 
 
 @single_threaded
@@ -148,18 +146,18 @@ def run_training_grad_norms(
     if config.batch_size > task.n_train or config.probe_size > task.n_train:
         raise ValueError(f"batch_size and probe_size must not exceed the {task.n_train} training digits")
     x_probe, y_probe = probe_batch(task, config.probe_size)
-    result = TrainingGradResult(config, {kind: [] for kind in KINDS})
+    result = TrainingGradResult(config, {arm: [] for arm in SKIP_ARMS})
     last = config.steps[-1]
-    runs = len(config.seeds) * len(KINDS)
+    runs = len(config.seeds) * len(SKIP_ARMS)
     bar = tqdm(total=runs, desc=f"{config.depth} blocks", disable=not progress_bar, leave=False)
     for seed in config.seeds:
-        for kind in KINDS:
+        for arm in SKIP_ARMS:
             seed_everything(seed)
             model = BatchNormNet(
-                config.depth, config.width, shortcut="none" if kind == "plain" else "identity"
+                config.depth, config.width, shortcut="none" if arm == "plain" else "identity"
             )
             opt = torch.optim.SGD(model.parameters(), lr=config.lr)
-            order = torch.Generator().manual_seed(seed)  # the same minibatches for both kinds
+            order = torch.Generator().manual_seed(seed)  # the same minibatches for both arms
             logged = []
             for step in range(last + 1):
                 if step in config.steps:
@@ -171,7 +169,7 @@ def run_training_grad_norms(
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            result.grad_norms[kind].append(logged)
+            result.grad_norms[arm].append(logged)
             bar.update()
     bar.close()
     return result

@@ -18,6 +18,7 @@ from ..data import make_grid
 from ..probes import gradient_autocorrelation
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_int_tuple, require_positive_int
+from .models import SKIP_ARMS
 
 
 class ScalarNet(nn.Module):
@@ -121,34 +122,34 @@ class ShatteredConfig:
 
 @dataclass(frozen=True)
 class ShatteredResult:
-    """``correlation[kind][i][j]``: lag-1 autocorrelation of ∂f/∂x for ``kind`` ("plain" or
+    """``correlation[arm][i][j]``: lag-1 autocorrelation of ∂f/∂x for ``arm`` ("plain" or
     "residual") at ``config.depths[i]`` and ``config.seeds[j]``."""
 
     config: ShatteredConfig
     correlation: dict[str, list[list[float]]]
 
-    def mean(self, kind: str) -> list[float]:
+    def mean(self, arm: str) -> list[float]:
         """The autocorrelation averaged over seeds, one number per depth."""
-        return [sum(values) / len(values) for values in self.correlation[kind]]
+        return [sum(values) / len(values) for values in self.correlation[arm]]
 
 
 @single_threaded
 def run_shattered(config: ShatteredConfig = ShatteredConfig(), progress_bar: bool = True) -> ShatteredResult:
-    """Lag-1 autocorrelation of ∂f/∂x over the grid, per kind, depth and seed."""
+    """Lag-1 autocorrelation of ∂f/∂x over the grid, per arm, depth and seed."""
     if not isinstance(config, ShatteredConfig):
         raise TypeError(f"config must be a ShatteredConfig, got {type(config).__name__}")
     grid = make_grid(config.n_points)
-    out: dict[str, list[list[float]]] = {"plain": [], "residual": []}
+    out: dict[str, list[list[float]]] = {arm: [] for arm in SKIP_ARMS}
     nets = len(out) * len(config.depths) * len(config.seeds)
     bar = tqdm(total=nets, desc="nets probed", disable=not progress_bar, leave=False)
-    for kind in out:
+    for arm in out:
         for depth in config.depths:
             values = []
             for seed in config.seeds:
                 seed_everything(seed)
-                net = calibrated(ScalarNet(depth, config.width, residual=kind == "residual"), grid)
+                net = calibrated(ScalarNet(depth, config.width, residual=arm == "residual"), grid)
                 values.append(gradient_autocorrelation(net, grid))
                 bar.update()
-            out[kind].append(values)
+            out[arm].append(values)
     bar.close()
     return ShatteredResult(config, out)

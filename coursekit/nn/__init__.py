@@ -5,10 +5,10 @@ checks in :mod:`coursekit.checks` compare a learner's block with these.
 """
 
 from .attention import SelfAttention, causal_mask
-from .block import NORM_PLACEMENTS, TransformerBlock
+from .block import NORM_PLACEMENTS, NORMED_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm, RMSNorm
-from .residual import Residual
+from .residual import Residual, add_and_norm
 from .stack import MLPBlock, Stack, StackConfig, build_stack
 
 __all__ = [
@@ -16,12 +16,14 @@ __all__ = [
     "MLP",
     "MLPBlock",
     "NORM_PLACEMENTS",
+    "NORMED_PLACEMENTS",
     "RMSNorm",
     "Residual",
     "SelfAttention",
     "Stack",
     "StackConfig",
     "TransformerBlock",
+    "add_and_norm",
     "build_stack",
     "causal_mask",
 ]

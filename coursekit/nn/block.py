@@ -12,6 +12,8 @@ from .mlp import MLP
 from .norms import LayerNorm
 
 NORM_PLACEMENTS = ("pre", "post", "none")
+# the placements of a norm that is there: what the pre- versus post-norm experiments accept
+NORMED_PLACEMENTS = tuple(p for p in NORM_PLACEMENTS if p != "none")
 
 
 class TransformerBlock(nn.Module):

@@ -1,6 +1,9 @@
-"""The residual connection: ``y = x + f(x)``, optionally with a scaled or gated branch."""
+"""The residual connection: ``y = x + f(x)``, optionally with a scaled or gated branch, and
+a sublayer's residual with its norm in either placement (:func:`add_and_norm`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -53,3 +56,26 @@ class Residual(nn.Module):
 
     def extra_repr(self) -> str:
         return "gate=True" if self.gate is not None else f"scale={self.scale}"
+
+
+Sublayer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def add_and_norm(
+    x: torch.Tensor, sublayer: Sublayer, norm_layer: Sublayer, norm: str, residual: bool | torch.Tensor = True
+) -> torch.Tensor:
+    """One sublayer ``f`` with its norm and shortcut, as :class:`~coursekit.nn.TransformerBlock`'s
+    forward writes it out, for the blocks built elsewhere: ``norm="pre"`` ``x + f(norm_layer(x))``,
+    ``"post"`` ``norm_layer(x + f(x))`` (the original Transformer's "Add & Norm"); ``"none"`` is
+    ``"pre"`` with an identity ``norm_layer``.
+
+    ``residual=False`` drops the ``x +`` and nothing else; a tensor is a factor on the shortcut,
+    ``residual * x + ...`` (a buffer that switches it per variant), computed before ``f`` as that
+    expression would be: the same ops in the same order as the line written out.
+    """
+    if residual is False:
+        return norm_layer(sublayer(x)) if norm == "post" else sublayer(norm_layer(x))
+    shortcut = x if residual is True else residual * x
+    if norm == "post":
+        return norm_layer(shortcut + sublayer(x))
+    return shortcut + sublayer(norm_layer(x))

@@ -11,6 +11,7 @@ from ..validate import require_choice, require_positive_float, require_positive_
 from .block import NORM_PLACEMENTS, TransformerBlock
 from .mlp import MLP
 from .norms import LayerNorm
+from .residual import add_and_norm
 
 BLOCK_KINDS = ("mlp", "transformer")
 
@@ -48,29 +49,34 @@ class StackConfig:
 class MLPBlock(nn.Module):
     """One MLP block with the configured shortcut and norm placement.
 
-    pre: ``x + s * mlp(norm(x))``; post: ``norm(x + s * mlp(x))``; none: ``x + s * mlp(x)``;
+    pre: ``x + s * mlp(norm1(x))``; post: ``norm1(x + s * mlp(x))``; none: ``x + s * mlp(x)``;
     without the residual, the same minus the ``x +``, so with and without skips the blocks
     hold the same parameters under the same names. ``s`` is ``branch_scale``, or the learned
-    ``gate`` (starting at 0, ReZero) when ``config.gate``.
+    ``gate`` (starting at 0, ReZero) when ``config.gate``. As in :class:`TransformerBlock`,
+    ``norm`` is the placement and ``norm1`` the LayerNorm (the identity for ``"none"``).
     """
 
     def __init__(self, config: StackConfig) -> None:
         super().__init__()
-        self.placement = config.norm
+        self.norm = config.norm
         self.residual = config.residual
         self.scale = config.branch_scale
-        self.norm = nn.Identity() if config.norm == "none" else LayerNorm(config.d_model)
+        self.norm1 = nn.Identity() if config.norm == "none" else LayerNorm(config.d_model)
         self.mlp = MLP(config.d_model, config.d_hidden, activation=config.activation)
         self.gate = nn.Parameter(torch.zeros(())) if config.gate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        alpha = self.scale if self.gate is None else self.gate  # 1 without a residual (StackConfig)
-        if self.placement == "post":
-            return self.norm(x + alpha * self.mlp(x)) if self.residual else self.norm(self.mlp(x))
-        return x + alpha * self.mlp(self.norm(x)) if self.residual else self.mlp(self.norm(x))
+        return add_and_norm(x, self._branch, self.norm1, self.norm, self.residual)
+
+    def _branch(self, h: torch.Tensor) -> torch.Tensor:
+        """``s * mlp(h)``; without a residual ``mlp(h)`` alone (``s`` is 1 then: StackConfig)."""
+        if not self.residual:
+            return self.mlp(h)
+        alpha = self.scale if self.gate is None else self.gate
+        return alpha * self.mlp(h)
 
     def extra_repr(self) -> str:
-        return f"norm={self.placement!r}, residual={self.residual}, scale={self.scale}"
+        return f"norm={self.norm!r}, residual={self.residual}, scale={self.scale}"
 
 
 class Stack(nn.Module):

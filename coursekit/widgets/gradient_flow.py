@@ -12,7 +12,7 @@ from .explorer import Explorer
 
 def gradient_flow_summary(norms: dict[str, list[float]]) -> str:
     """One line comparing the first block's gradient norm with the last's, per variant."""
-    parts = [f"{kind}: first/last = {values[0] / values[-1]:.2g}" for kind, values in norms.items()]
+    parts = [f"{arm}: first/last = {values[0] / values[-1]:.2g}" for arm, values in norms.items()]
     return f"depth {len(next(iter(norms.values())))} | " + " | ".join(parts)
 
 

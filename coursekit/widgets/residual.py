@@ -28,11 +28,11 @@ def _remember(result: TrainingGradResult) -> None:
     """Keep ``result``'s norms for the view, one entry per seed, if it logged the view's steps."""
     if result.config.steps == TRAINING_STEPS:
         for i, seed in enumerate(result.config.seeds):
-            _NORMS[result.config.depth, seed] = {kind: runs[i] for kind, runs in result.grad_norms.items()}
+            _NORMS[result.config.depth, seed] = {arm: runs[i] for arm, runs in result.grad_norms.items()}
 
 
 def _training_norms(depth: int, seed: int) -> dict[str, list[list[float]]]:
-    """``{kind: [norms at step 0, 1, 10]}`` for one depth and seed (about 0.3 s at depth 52)."""
+    """``{arm: [norms at step 0, 1, 10]}`` for one depth and seed (about 0.3 s at depth 52)."""
     if (depth, seed) not in _NORMS:
         config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS, seeds=(seed,))
         _remember(run_training_grad_norms(config, progress_bar=False))
@@ -46,16 +46,16 @@ def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tu
         raise ValueError(f"step must be one of {TRAINING_STEPS}, got {step!r}")
     norms = _training_norms(depth, seed)
     i = TRAINING_STEPS.index(step)
-    series = {f"{kind}, step {step}": runs[i] for kind, runs in norms.items()}
+    series = {f"{arm}, step {step}": runs[i] for arm, runs in norms.items()}
     if step:
-        series.update({f"{kind}, step 0": runs[0] for kind, runs in norms.items()})
+        series.update({f"{arm}, step 0": runs[0] for arm, runs in norms.items()})
     figure = plot_by_layer(
         series,
         ylabel="gradient norm of the block",
         title=f"Gradient norm by block, {depth} blocks, after {step} SGD step{'s' * (step != 1)}",
         log=True,
     )
-    parts = [f"{kind}: first/last = {runs[i][0] / runs[i][-1]:.2g}" for kind, runs in norms.items()]
+    parts = [f"{arm}: first/last = {runs[i][0] / runs[i][-1]:.2g}" for arm, runs in norms.items()]
     return f"depth {depth}, step {step} | " + " | ".join(parts), figure
 
 

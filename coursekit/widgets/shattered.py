@@ -37,11 +37,11 @@ def shattered_view(depth: int = 24, seed: int = 0) -> tuple[str, Figure]:
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
         raise ValueError(f"depth must be an int from 1 to {MAX_DEPTH}, got {depth!r}")
     curves, parts = {}, []
-    for kind, residual in (("plain", False), ("residual", True)):
+    for arm, residual in (("plain", False), ("residual", True)):
         xs, by_depth = _curves(residual, seed)
         rho = _correlation(depth, residual, seed)
-        curves[f"{kind}: neighbour correlation {rho:.2f}"] = by_depth[depth - 1]
-        parts.append(f"{kind}: {rho:.2f}")
+        curves[f"{arm}: neighbour correlation {rho:.2f}"] = by_depth[depth - 1]
+        parts.append(f"{arm}: {rho:.2f}")
     figure = plot_grid_gradients(xs, curves, title=f"∂f/∂x over the inputs, {depth} blocks, at init")
     return f"depth {depth} | lag-1 autocorrelation of ∂f/∂x | " + " | ".join(parts), figure
 

@@ -17,31 +17,32 @@ from ..experiments.degradation import LiveSnapshot, train_twins_live
 from ..plots import plot_loss_curves
 from .explorer import Explorer
 
-SKIPS = {"both": ("plain", "residual"), "without skips": ("plain",), "with skips": ("residual",)}
+# which arms to train: the choices the widget offers, and the arms each one names
+ARM_CHOICES = {"both": ("plain", "residual"), "without skips": ("plain",), "with skips": ("residual",)}
 PIECES = 8  # redraws per run
-DEFAULTS = {"depth": 12, "epochs": 3, "skips": "both"}  # trained small: well under 1 s on an idle core
+DEFAULTS = {"depth": 12, "epochs": 3, "arms": "both"}  # trained small: well under 1 s on an idle core
 
 
-def _kinds(skips: str) -> tuple[str, ...]:
-    if skips not in SKIPS:
-        raise ValueError(f"skips must be one of {', '.join(map(repr, SKIPS))}, got {skips!r}")
-    return SKIPS[skips]
+def _arms(choice: str) -> tuple[str, ...]:
+    if choice not in ARM_CHOICES:
+        raise ValueError(f"arms must be one of {', '.join(map(repr, ARM_CHOICES))}, got {choice!r}")
+    return ARM_CHOICES[choice]
 
 
-_RUNS: dict[tuple, tuple[LiveSnapshot, ...]] = {}  # finished runs, by (depth, epochs, skips, seed)
+_RUNS: dict[tuple, tuple[LiveSnapshot, ...]] = {}  # finished runs, by (depth, epochs, arms, seed)
 MAX_RUNS = 64
 
 
 def skip_training_stream(
-    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], skips: str = "both", seed: int = 0
+    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], arms: str = "both", seed: int = 0
 ) -> Iterator[LiveSnapshot]:
     """The run's snapshots as it trains; a setting that ran to its end before is replayed."""
-    key = (depth, epochs, skips, seed)
+    key = (depth, epochs, arms, seed)
     if key in _RUNS:
         yield from _RUNS[key]
         return
     snapshots = []
-    for snapshot in train_twins_live(depth, epochs, _kinds(skips), seed, pieces=min(PIECES, epochs)):
+    for snapshot in train_twins_live(depth, epochs, _arms(arms), seed, pieces=min(PIECES, epochs)):
         snapshots.append(snapshot)
         yield snapshot
     if len(_RUNS) >= MAX_RUNS:
@@ -52,29 +53,29 @@ def skip_training_stream(
 def skip_training_summary(snapshot: LiveSnapshot) -> str:
     """One line: depth, epochs so far, each twin's latest loss and training error."""
     parts = []
-    for kind, loss in snapshot.loss.items():
+    for arm, loss in snapshot.loss.items():
         tail = loss[-max(1, len(loss) // 10) :]
         parts.append(
-            f"{kind}: loss {sum(tail) / len(tail):.2g}, training error {snapshot.train_error[kind]:.2g} %"
+            f"{arm}: loss {sum(tail) / len(tail):.2g}, training error {snapshot.train_error[arm]:.2g} %"
         )
     weighted = 2 * snapshot.depth + 2  # the default two layers per block, plus stem and head
     head = f"{snapshot.depth} blocks ({weighted} layers), epoch {snapshot.epoch}/{snapshot.epochs}"
     return head + " | " + " | ".join(parts)
 
 
-def _arms_title(kinds: tuple[str, ...]) -> str:
+def _arms_title(arms: tuple[str, ...]) -> str:
     """What the figure shows: both twins, or one of them."""
-    if len(kinds) > 1:
+    if len(arms) > 1:
         return "with and without skips"
-    return "with skips" if kinds == ("residual",) else "without skips"
+    return "with skips" if arms == ("residual",) else "without skips"
 
 
 def skip_training_figure(snapshot: LiveSnapshot) -> Figure:
     """Both loss curves so far, on axes that already span the whole run."""
     figure = plot_loss_curves(
         {
-            f"{kind} ({'with' if kind == 'residual' else 'without'} skips)": v
-            for kind, v in snapshot.loss.items()
+            f"{arm} ({'with' if arm == 'residual' else 'without'} skips)": v
+            for arm, v in snapshot.loss.items()
         },
         title=f"Digits, {snapshot.depth} blocks: the same net {_arms_title(tuple(snapshot.loss))}",
     )
@@ -84,10 +85,10 @@ def skip_training_figure(snapshot: LiveSnapshot) -> Figure:
 
 
 def skip_training_view(
-    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], skips: str = "both", seed: int = 0
+    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], arms: str = "both", seed: int = 0
 ) -> tuple[str, Figure]:
     """What the widget shows once the run of ``depth`` blocks for ``epochs`` epochs has finished."""
-    *_, last = skip_training_stream(depth, epochs, skips, seed)
+    *_, last = skip_training_stream(depth, epochs, arms, seed)
     return skip_training_summary(last), skip_training_figure(last)
 
 
@@ -121,8 +122,8 @@ def skip_training_explorer(depth: int = DEFAULTS["depth"], epochs: int = DEFAULT
         epochs=widgets.IntSlider(
             value=epochs, min=1, max=30, step=1, description="epochs", continuous_update=False
         ),
-        skips=widgets.ToggleButtons(  # buttons as wide as their words, on one row
-            options=list(SKIPS),
+        arms=widgets.ToggleButtons(  # buttons as wide as their words, on one row
+            options=list(ARM_CHOICES),
             value="both",
             description="train",
             style={"button_width": "auto", "description_width": "initial"},
