@@ -34,12 +34,12 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 import numpy as np
+import PIL.Image
 from IPython.display import display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.image import imread, imsave
 
-from ..plots import figure_png
+from ..plots import figure_png, figure_rgba
 
 View = Callable[..., tuple[str, Figure]]
 
@@ -64,7 +64,8 @@ STYLE = f"""<style class="{CSS_CLASS}-style">
 def captioned_png(summary: str, figure: Figure | bytes, note: str = NOTE) -> bytes:
     """The PNG of ``figure`` (or its PNG bytes, drawn already) with ``summary`` (wrapped at
     words) and ``note`` drawn above it."""
-    body = imread(io.BytesIO(figure if isinstance(figure, bytes) else figure_png(figure)), format="png")
+    png = figure if isinstance(figure, bytes) else figure_png(figure)
+    body = np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGBA"))  # (height, width, 4) uint8
     height, width = body.shape[:2]
     dpi = 100.0
     chars = max(20, int((width - 16) / _char_px(dpi)))
@@ -92,12 +93,9 @@ def captioned_png(summary: str, figure: Figure | bytes, note: str = NOTE) -> byt
         color="0.4",
         style="italic",
     )
-    top = imread(io.BytesIO(figure_png(strip)), format="png")
-    top = _fit_width(top, width)
-    body = body if body.shape[2] == 4 else np.dstack([body, np.ones(body.shape[:2])])
-    top = top if top.shape[2] == 4 else np.dstack([top, np.ones(top.shape[:2])])
+    top = _fit_width(figure_rgba(strip), width)  # drawn, not encoded and decoded
     buffer = io.BytesIO()
-    imsave(buffer, np.concatenate([top, body]), format="png")
+    PIL.Image.fromarray(np.concatenate([top, body])).save(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -112,7 +110,7 @@ def _fit_width(image: np.ndarray, width: int) -> np.ndarray:
     """Crop or pad (white) ``image`` to ``width`` pixels."""
     if image.shape[1] >= width:
         return image[:, :width]
-    pad = np.ones((image.shape[0], width - image.shape[1], image.shape[2]), dtype=image.dtype)
+    pad = np.full((image.shape[0], width - image.shape[1], image.shape[2]), 255, dtype=image.dtype)
     return np.concatenate([image, pad], axis=1)
 
 
