@@ -72,6 +72,12 @@ def _training_grad_runs() -> tuple:
     )
 
 
+def _stream_runs() -> tuple:
+    """Lesson 1 measures the stream over three seeds at the widget's default depth just before it."""
+    experiments.run_stream_growth(experiments.StreamGrowthConfig(depth=50, seeds=(0, 1, 2)))
+    return ()
+
+
 def _profile_runs() -> tuple:
     """Lesson 6 computes the profile of all four settings before it shows the widget."""
     for activation in ("relu", "gelu"):
@@ -103,7 +109,7 @@ def lesson_widgets() -> dict[str, LessonWidget]:
             _training_grad_runs,
         ),
         "01 shattered gradients": LessonWidget(lambda: widgets.shattered_explorer(depth=24)),
-        "01 stream growth": LessonWidget(lambda: widgets.stream_growth_explorer(depth=50)),
+        "01 stream growth": LessonWidget(lambda: widgets.stream_growth_explorer(depth=50), _stream_runs),
         "02 batch dependence": LessonWidget(lambda: widgets.batch_dependence_explorer(d=64)),
         "02 LayerNorm bug": LessonWidget(
             lambda: widgets.layer_norm_bug_explorer(d=64, log10_eps=-5, log10_scale=0)
