@@ -9,9 +9,10 @@ few values (a slider's two ends and its middle, every option of a menu or a togg
 time from the move to the finished picture is taken: the view's numbers and its figure rendered
 to PNG, as JupyterLab's inline backend renders it. Views cache what repeats, so each value is
 timed once, on its first visit: what a learner waits for. The live-training widget of lesson 5
-streams its curves: the time to its first picture is what answers the move, and the whole run
-is shown beside it. Beside each wall time stands the CPU time this process spent (all its
-threads): on a machine others are loading, the steadier of the two.
+streams its curves: a move first draws the run's empty axes under a progress bar (its first
+picture, what answers the move), then the curves after each piece of training; the time to its
+first curves and to the end of the run stand beside it. Beside each wall time stands the CPU
+time this process spent (all its threads): on a machine others are loading, the steadier.
 
     .venv/bin/python benchmarks/widgets.py [--factor F] [WIDGET_NAME_PREFIX ...]
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -34,11 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the course's own
 from coursekit import experiments, load_digits, widgets  # noqa: E402
 from coursekit.course import machine  # noqa: E402
 from coursekit.plots import figure_png  # noqa: E402
-from coursekit.widgets.skip import (  # noqa: E402
-    skip_training_figure,
-    skip_training_stream,
-    skip_training_summary,
-)
+from coursekit.widgets.skip import skip_training_frames  # noqa: E402
 
 FIRST_DRAW = "first draw"  # the control column of a widget's build
 
@@ -153,6 +151,7 @@ class Answer:
     value: object
     seconds: float  # to the first picture
     whole_s: float | None = None  # a live widget's whole run
+    curves_s: float | None = None  # a live widget's first picture with curves (after one piece)
     cpu_s: float | None = None  # this process's CPU time to the first picture, all threads
 
 
@@ -164,18 +163,25 @@ def answers(name: str, explorer: widgets.Explorer) -> Iterator[Answer]:
             values = defaults | {control_name: value}
             start, cpu = time.perf_counter(), time.process_time()
             if isinstance(explorer, widgets.LiveExplorer):
-                first = first_cpu = None
-                for snapshot in skip_training_stream(**values):
-                    figure_png(skip_training_figure(snapshot))
-                    skip_training_summary(snapshot)
-                    if first is None:
-                        first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
-                yield Answer(name, control_name, value, first, time.perf_counter() - start, first_cpu)
+                yield _live_answer(name, control_name, value, values)
             else:
                 _, figure = explorer.view(**values)
                 figure_png(figure)
                 seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
                 yield Answer(name, control_name, value, seconds, cpu_s=cpu_s)
+
+
+def _live_answer(name: str, control: str, value: object, values: dict) -> Answer:
+    """A move of the live widget: its first picture (the run's axes, or the finished run if it
+    ran before), its first curves (after the first piece of training) and the whole run, each
+    frame rendered to PNG as the widget renders it."""
+    start, cpu = time.perf_counter(), time.process_time()
+    times = []  # (epochs trained, seconds, CPU seconds) of each frame
+    for epoch, _, figure in skip_training_frames(**values):
+        figure_png(figure)
+        times.append((epoch, time.perf_counter() - start, time.process_time() - cpu))
+    curves = next(seconds for epoch, seconds, _ in times if epoch > 0)
+    return Answer(name, control, value, times[0][1], whole_s=times[-1][1], curves_s=curves, cpu_s=times[0][2])
 
 
 def _quiet() -> contextlib.AbstractContextManager:
@@ -188,17 +194,31 @@ def _quiet() -> contextlib.AbstractContextManager:
 
 def first_draw(name: str, widget: LessonWidget) -> tuple[widgets.Explorer, Answer]:
     """The widget built after its lesson's runs (untimed), and the time of its build: its first
-    picture, what a learner waits for when the cell runs."""
+    picture, what a learner waits for when the cell runs. The live widget then trains its
+    default run in view as it is displayed: the time to its first curves and to the finished
+    stored picture stand beside it."""
     with _quiet():
         runs = widget.runs()
         start, cpu = time.perf_counter(), time.process_time()
         explorer = widget.build(*runs)
         seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
-    return explorer, Answer(name, FIRST_DRAW, "defaults", seconds, cpu_s=cpu_s)
+        if not isinstance(explorer, widgets.LiveExplorer):
+            return explorer, Answer(name, FIRST_DRAW, "defaults", seconds, cpu_s=cpu_s)
+        curves = None
+        for _, _, figure in itertools.islice(skip_training_frames(**explorer.values()), 1, None):
+            figure_png(figure)  # (the first frame is the build's picture, drawn already)
+            curves = curves or time.perf_counter() - start
+        explorer.picture_bundle()  # the finished default run's stored picture
+        whole = time.perf_counter() - start
+    return explorer, Answer(
+        name, FIRST_DRAW, "defaults", seconds, whole_s=whole, curves_s=curves, cpu_s=cpu_s
+    )
 
 
 def _print(answer: Answer, budget: float) -> None:
     whole = "" if answer.whole_s is None else f"  (whole run {answer.whole_s:.2f} s)"
+    if answer.curves_s is not None:
+        whole = f"  (first curves {answer.curves_s:.2f} s, whole run {answer.whole_s:.2f} s)"
     late = "  OVER" if answer.seconds >= budget else "      "
     print(
         f"{answer.widget:<25} {answer.control:<12} {answer.value!s:<20} {answer.seconds:>7.2f}s"

@@ -139,11 +139,15 @@ class Explorer(widgets.VBox):
         self.add_class(CSS_CLASS)
         self.summary, self.figure = self.current()
         png = figure_png(self.figure)  # drawn once: the stored picture and the live view share it
-        self._default_png = captioned_png(self.summary, png)
-        self._default_summary = self.summary
+        self._store_default(png)
         for control in controls.values():
             control.observe(self.redraw, names="value")
         self._show(png)
+
+    def _store_default(self, png: bytes) -> None:
+        """Keep the stored picture: the default state's figure (drawn as ``png``) and summary."""
+        self._default_png = captioned_png(self.summary, png)
+        self._default_summary = self.summary
 
     def values(self) -> dict[str, object]:
         """The controls' current values, by keyword."""

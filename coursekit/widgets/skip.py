@@ -1,21 +1,25 @@
 """Lesson 5: train the plain and the residual twin live and watch both loss curves as they train.
 
 :func:`skip_training_view` is what pytest calls (the finished run); the explorer draws the
-same run piece by piece, with a progress bar, from :func:`skip_training_stream`. Finished runs
-are cached, so going back to a setting answers at once.
+same run piece by piece, with a progress bar, from :func:`skip_training_frames`: the run's
+empty axes at once, then the curves after every piece. Finished runs are cached, so going back
+to a setting answers at once.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import ipywidgets as widgets
+from IPython.display import display
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ..experiments.degradation import LiveSnapshot, train_twins_live
+from ..data import load_digits
+from ..experiments.degradation import DegradationConfig, LiveSnapshot, train_twins_live
 from ..plots import plot_loss_curves
-from .explorer import Explorer
+from .explorer import STYLE, Explorer, captioned_png
 
 SKIPS = {"both": ("plain", "residual"), "without skips": ("plain",), "with skips": ("residual",)}
 PIECES = 8  # redraws per run
@@ -57,9 +61,12 @@ def skip_training_summary(snapshot: LiveSnapshot) -> str:
         parts.append(
             f"{kind}: loss {sum(tail) / len(tail):.2g}, training error {snapshot.train_error[kind]:.2g} %"
         )
-    weighted = 2 * snapshot.depth + 2  # the default two layers per block, plus stem and head
-    head = f"{snapshot.depth} blocks ({weighted} layers), epoch {snapshot.epoch}/{snapshot.epochs}"
-    return head + " | " + " | ".join(parts)
+    return _head(snapshot.depth, snapshot.epoch, snapshot.epochs) + " | " + " | ".join(parts)
+
+
+def _head(depth: int, epoch: int, epochs: int) -> str:
+    weighted = 2 * depth + 2  # the default two layers per block, plus stem and head
+    return f"{depth} blocks ({weighted} layers), epoch {epoch}/{epochs}"
 
 
 def _arms_title(kinds: tuple[str, ...]) -> str:
@@ -91,25 +98,97 @@ def skip_training_view(
     return skip_training_summary(last), skip_training_figure(last)
 
 
+def skip_training_start(
+    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], skips: str = "both"
+) -> tuple[str, Figure]:
+    """The first picture of a run, before its first step: the axes it will be drawn on (the
+    whole run's steps, the title) and no curve yet, so a move answers before the training."""
+    kinds = _kinds(skips)
+    steps = epochs * (load_digits().n_train // DegradationConfig().batch_size)  # train_twins_live's
+    figure = plot_loss_curves(
+        {f"{kind} ({'with' if kind == 'residual' else 'without'} skips)": [] for kind in kinds},
+        title=f"Digits, {depth} blocks: the same net {_arms_title(kinds)}",
+    )
+    ax = figure.axes[0]
+    ax.set_xlim(0, steps)
+    ax.text(0.5, 0.5, "training...", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    return _head(depth, 0, epochs) + " | training...", figure
+
+
+Frame = tuple[int, str, Figure]  # (epochs trained, summary, figure)
+
+
+def skip_training_frames(
+    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], skips: str = "both", seed: int = 0
+) -> Iterator[Frame]:
+    """Every picture the live widget draws for a setting, in order: a run that finished before
+    is drawn once, finished; a new one first as :func:`skip_training_start`, then after every
+    piece of :func:`skip_training_stream`."""
+    finished = _RUNS.get((depth, epochs, skips, seed))
+    if finished is not None:
+        yield epochs, skip_training_summary(finished[-1]), skip_training_figure(finished[-1])
+        return
+    yield 0, *skip_training_start(depth, epochs, skips)
+    for snapshot in skip_training_stream(depth, epochs, skips, seed):
+        yield snapshot.epoch, skip_training_summary(snapshot), skip_training_figure(snapshot)
+
+
 class LiveExplorer(Explorer):
-    """An :class:`Explorer` that redraws while its view trains: a progress bar, then the curves
-    after every piece of the run."""
+    """An :class:`Explorer` that redraws while its view trains: a progress bar and the run's
+    empty axes at once, then the curves after every piece of the run.
+
+    Built, it draws only the first picture; displayed, it trains its default run in view and
+    then stores the finished run's picture (for readers without a kernel) in place of the
+    first one (``update_display``).
+    """
 
     def __init__(self, **controls: widgets.ValueWidget) -> None:
         self.bar_output = widgets.Output()
         super().__init__(skip_training_view, **controls)
         self.children = (*self.children[:1], self.bar_output, *self.children[1:])
 
-    def redraw(self, change: object = None) -> None:
+    def current(self) -> tuple[str, Figure]:
+        """The first picture for the controls' values (no training)."""
+        _, summary, figure = next(skip_training_frames(**self.values()))
+        return summary, figure
+
+    def _store_default(self, png: bytes) -> None:
+        self._default_png = None  # the finished default run's, once it has trained
+        self._first_png = png
+
+    def redraw(self, change: object = None, shown: bool = False) -> None:
+        """Draw every frame of the current setting's run under a progress bar (``shown``: the
+        first frame is on screen already)."""
         values = self.values()
         self.bar_output.clear_output()
         with self.bar_output:
             bar = tqdm(total=values["epochs"], desc="training", unit="epoch")
-        for snapshot in skip_training_stream(**values):
-            bar.update(snapshot.epoch - bar.n)
-            self.summary, self.figure = skip_training_summary(snapshot), skip_training_figure(snapshot)
+        frames = skip_training_frames(**values)
+        if shown:
+            next(frames)
+        for epoch, self.summary, self.figure in frames:
+            bar.update(epoch - bar.n)
             self._show()
         bar.close()
+
+    def picture_bundle(self) -> dict[str, str]:
+        """The stored picture: the finished default run's (trained now if it has not been)."""
+        if self._default_png is None:
+            self._default_summary, figure = skip_training_view(**self.values())
+            self._default_png = captioned_png(self._default_summary, figure)
+        return super().picture_bundle()
+
+    def _ipython_display_(self) -> None:
+        """The first picture in the stored picture's place, the live widget and its rules; then
+        the default run trains in view, and its finished picture replaces the first one."""
+        first = {"image/png": base64.b64encode(self._first_png).decode("ascii"), "text/plain": self.summary}
+        handle = display(first, raw=True, display_id=True)
+        display(self._repr_mimebundle_(), raw=True)
+        display({"text/html": STYLE, "text/plain": ""}, raw=True)
+        self.redraw(shown=True)
+        picture = self.picture_bundle()  # the run just drawn, finished
+        if handle is not None:  # (None outside IPython, where display prints)
+            handle.update(picture, raw=True)
 
 
 def skip_training_explorer(depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"]) -> LiveExplorer:
