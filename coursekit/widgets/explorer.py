@@ -169,7 +169,8 @@ class Explorer(widgets.VBox):
         that relies on the front end matching each message to the output it should land in, and
         a redraw just after Run All once left the summary on screen without its figure.
         """
-        png = base64.b64encode(png or figure_png(self.figure)).decode("ascii")
+        self._png = png or figure_png(self.figure)  # what is on screen
+        png = base64.b64encode(self._png).decode("ascii")
         self.output.outputs = (
             {"output_type": "stream", "name": "stdout", "text": f"{self.summary}\n"},
             {

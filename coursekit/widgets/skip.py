@@ -186,7 +186,9 @@ class LiveExplorer(Explorer):
         display(self._repr_mimebundle_(), raw=True)
         display({"text/html": STYLE, "text/plain": ""}, raw=True)
         self.redraw(shown=True)
-        picture = self.picture_bundle()  # the run just drawn, finished
+        self._default_summary = self.summary  # the default run, finished and on screen
+        self._default_png = captioned_png(self.summary, self._png)
+        picture = self.picture_bundle()
         if handle is not None:  # (None outside IPython, where display prints)
             handle.update(picture, raw=True)
 
