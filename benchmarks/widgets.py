@@ -13,6 +13,9 @@ streams its curves: a move first draws the run's empty axes under a progress bar
 picture, what answers the move), then the curves after each piece of training; the time to its
 first curves and to the end of the run stand beside it. Beside each wall time stands the CPU
 time this process spent (all its threads): on a machine others are loading, the steadier.
+Python's cyclic garbage collector runs (untimed) before each timing: a full pass over what the
+imports and the lesson's runs left (0.06 s here after the imports) is not the widget's cost,
+and landing inside one timing or another it made the table noisy.
 
     .venv/bin/python benchmarks/widgets.py [--factor F] [WIDGET_NAME_PREFIX ...]
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import itertools
 import sys
@@ -161,6 +165,7 @@ def answers(name: str, explorer: widgets.Explorer) -> Iterator[Answer]:
     for control_name, control in explorer.controls.items():
         for value in probes(control):
             values = defaults | {control_name: value}
+            gc.collect()  # (untimed: the garbage of what ran before is not this move's)
             start, cpu = time.perf_counter(), time.process_time()
             if isinstance(explorer, widgets.LiveExplorer):
                 yield _live_answer(name, control_name, value, values)
@@ -175,6 +180,7 @@ def _live_answer(name: str, control: str, value: object, values: dict) -> Answer
     """A move of the live widget: its first picture (the run's axes, or the finished run if it
     ran before), its first curves (after the first piece of training) and the whole run, each
     frame rendered to PNG as the widget renders it."""
+    gc.collect()
     start, cpu = time.perf_counter(), time.process_time()
     times = []  # (epochs trained, seconds, CPU seconds) of each frame
     for epoch, _, figure in skip_training_frames(**values):
@@ -199,6 +205,7 @@ def first_draw(name: str, widget: LessonWidget) -> tuple[widgets.Explorer, Answe
     stored picture stand beside it."""
     with _quiet():
         runs = widget.runs()
+        gc.collect()  # (untimed: the lesson's runs and imports leave garbage that is not the widget's)
         start, cpu = time.perf_counter(), time.process_time()
         explorer = widget.build(*runs)
         seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
