@@ -4,18 +4,20 @@ against it (:mod:`coursekit.course.machine`).
 
 Every widget is built as its lesson builds it (the runs that lessons 1, 4, 7 and 8 draw from
 are made first, untimed), and the build, which draws its default picture, is timed: the first
-draw. Then each control is moved, one at a time from the defaults, to each of a
-few values (a slider's two ends and its middle, every option of a menu or a toggle), and the
-time from the move to the finished picture is taken: the view's numbers and its figure rendered
-to PNG, as JupyterLab's inline backend renders it. Views cache what repeats, so each value is
-timed once, on its first visit: what a learner waits for. The live-training widget of lesson 5
-streams its curves: a move first draws the run's empty axes under a progress bar (its first
-picture, what answers the move), then the curves after each piece of training; the time to its
-first curves and to the end of the run stand beside it. Beside each wall time stands the CPU
-time this process spent (all its threads): on a machine others are loading, the steadier.
-Python's cyclic garbage collector runs (untimed) before each timing: a full pass over what the
-imports and the lesson's runs left (0.06 s here after the imports) is not the widget's cost,
-and landing inside one timing or another it made the table noisy.
+draw. Then each control is moved, one at a time from the defaults, to each of a few values (a
+slider's two ends and its middle, every option of a menu or a toggle), then to a few settings
+of several controls where a view has more to compute (a depth not yet trained, at a trained
+step), and the time from the move to its first picture is taken: the view's numbers and its
+figure rendered to PNG, as JupyterLab's inline backend renders it. A view that trains draws
+what it has at once and then its answer: the time to the answer stands beside. Views cache
+what repeats, so each value is timed once, on its first visit: what a learner waits for. The
+live-training widget of lesson 5 streams its curves: a move first draws the run's empty axes
+under a progress bar (its first picture), then the curves after each piece of training; the
+time to its first curves and to the end of the run stand beside it. Beside each wall time
+stands the CPU time this process spent (all its threads): on a machine others are loading,
+the steadier. Python's cyclic garbage collector runs (untimed) before each timing: a full pass
+over what the imports and the lesson's runs left (0.06 s here after the imports) is not the
+widget's cost, and landing inside one timing or another it made the table noisy.
 
     .venv/bin/python benchmarks/widgets.py [--factor F] [WIDGET_NAME_PREFIX ...]
 """
@@ -52,6 +54,7 @@ class LessonWidget:
 
     build: Callable[..., widgets.Explorer]
     runs: Callable[[], tuple] = tuple
+    settings: tuple[dict, ...] = ()  # moves of several controls at once, timed from the defaults too
 
 
 def _decoder_runs() -> tuple:
@@ -109,6 +112,7 @@ def lesson_widgets() -> dict[str, LessonWidget]:
         "01 residual gradients": LessonWidget(
             lambda *runs: widgets.residual_gradients_explorer(depth=52, step=0, runs=runs),
             _training_grad_runs,
+            ({"depth": 33, "step": 10}, {"depth": 64, "step": 10}),  # a depth not yet trained, trained
         ),
         "01 shattered gradients": LessonWidget(lambda: widgets.shattered_explorer(depth=24)),
         "01 stream growth": LessonWidget(lambda: widgets.stream_growth_explorer(depth=50), _stream_runs),
@@ -159,21 +163,25 @@ class Answer:
     cpu_s: float | None = None  # this process's CPU time to the first picture, all threads
 
 
-def answers(name: str, explorer: widgets.Explorer) -> Iterator[Answer]:
-    """Each control of ``explorer`` moved to each of its probes, timed from the defaults."""
+def answers(name: str, explorer: widgets.Explorer, settings: tuple[dict, ...] = ()) -> Iterator[Answer]:
+    """Each control of ``explorer`` moved to each of its probes, then each of ``settings``, timed
+    from the defaults."""
     defaults = explorer.values()
-    for control_name, control in explorer.controls.items():
-        for value in probes(control):
-            values = defaults | {control_name: value}
-            gc.collect()  # (untimed: the garbage of what ran before is not this move's)
-            start, cpu = time.perf_counter(), time.process_time()
-            if isinstance(explorer, widgets.LiveExplorer):
-                yield _live_answer(name, control_name, value, values)
-            else:
-                _, figure = explorer.view(**values)
-                figure_png(figure)
-                seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
-                yield Answer(name, control_name, value, seconds, cpu_s=cpu_s)
+    moves = [(c, v, {c: v}) for c, control in explorer.controls.items() for v in probes(control)]
+    moves += [("+".join(s), "/".join(map(str, s.values())), s) for s in settings]
+    for control_name, value, move in moves:
+        values = defaults | move
+        if isinstance(explorer, widgets.LiveExplorer):
+            yield _live_answer(name, control_name, value, values)
+            continue
+        gc.collect()  # (untimed: the garbage of what ran before is not this move's)
+        start, cpu = time.perf_counter(), time.process_time()
+        times = []  # (seconds, CPU seconds) to each picture: a view that trains may draw two
+        for _, figure in explorer.frames(**values):
+            figure_png(figure)
+            times.append((time.perf_counter() - start, time.process_time() - cpu))
+        whole = times[-1][0] if len(times) > 1 else None
+        yield Answer(name, control_name, value, times[0][0], whole_s=whole, cpu_s=times[0][1])
 
 
 def _live_answer(name: str, control: str, value: object, values: dict) -> Answer:
@@ -223,7 +231,7 @@ def first_draw(name: str, widget: LessonWidget) -> tuple[widgets.Explorer, Answe
 
 
 def _print(answer: Answer, budget: float) -> None:
-    whole = "" if answer.whole_s is None else f"  (whole run {answer.whole_s:.2f} s)"
+    whole = "" if answer.whole_s is None else f"  (then its answer, at {answer.whole_s:.2f} s)"
     if answer.curves_s is not None:
         whole = f"  (first curves {answer.curves_s:.2f} s, whole run {answer.whole_s:.2f} s)"
     late = "  OVER" if answer.seconds >= budget else "      "
@@ -256,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         explorer, answer = first_draw(name, widget)
         results.append(answer)
         _print(answer, budget)
-        moves = answers(name, explorer)
+        moves = answers(name, explorer, widget.settings)
         while True:
             with _quiet():  # what a widget prints goes to its own output in a notebook
                 answer = next(moves, None)
@@ -273,6 +281,19 @@ def main(argv: list[str] | None = None) -> int:
         f"({machine.BUDGETS_S['widget move']:g} s on the reference, factor {speed.factor:.2f}); slowest "
         f"{slowest.seconds:.2f} s ({slowest.widget}, {slowest.control} = {slowest.value})"
     )
+    later = [a for a in results if a.whole_s is not None and a.curves_s is None]  # trained answers
+    live = [a for a in results if a.curves_s is not None]
+    if later:
+        late = [a for a in later if a.whole_s >= budget]
+        print(
+            f"  views that train: {len(later) - len(late)} of {len(later)} answers within {budget:.2g} s "
+            f"after their first picture; slowest {max(a.whole_s for a in later):.2f} s"
+        )
+    if live:
+        print(
+            f"  the live widget: first curves {min(a.curves_s for a in live):.2f}-"
+            f"{max(a.curves_s for a in live):.2f} s after a move (one piece of training and two pictures)"
+        )
     return 0
 
 

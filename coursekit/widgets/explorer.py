@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import ipywidgets as widgets
 import numpy as np
@@ -157,10 +157,16 @@ class Explorer(widgets.VBox):
         """What the view shows for the controls' current values."""
         return self.view(**self.values())
 
+    def frames(self, **values: object) -> Iterator[tuple[str, Figure]]:
+        """The pictures a move to ``values`` draws, in order, the last one the view's: here the
+        view's alone; a view that trains may first draw what it has at once."""
+        yield self.view(**values)
+
     def redraw(self, change: object = None) -> None:
         """Recompute the view for the current values and draw it (what moving a control does)."""
-        self.summary, self.figure = self.current()
-        self._show()
+        for summary, figure in self.frames(**self.values()):
+            self.summary, self.figure = summary, figure
+            self._show()
 
     def _show(self, png: bytes | None = None) -> None:
         """Show the summary and the figure as ONE change of the output's state.

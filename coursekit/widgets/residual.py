@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import ipywidgets as widgets
@@ -72,6 +72,30 @@ def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tu
     return f"depth {depth}, step {step} | " + " | ".join(parts), figure
 
 
+def residual_gradients_preview(depth: int = 52, step: int = 10, seed: int = 0) -> tuple[str, Figure]:
+    """What the widget draws at once for a depth not yet trained to ``step``: the gradient at
+    initialisation (no training), labelled as such, while the ``step`` SGD steps run."""
+    norms = _training_norms(depth, seed, 0)
+    figure = plot_by_layer(
+        {f"{kind}, step 0": runs[0] for kind, runs in norms.items()},
+        ylabel="gradient norm of the block",
+        title=f"Gradient norm by block, {depth} blocks, at step 0 (training {step} SGD steps...)",
+        log=True,
+    )
+    parts = [f"{kind}: first/last = {runs[0][0] / runs[0][-1]:.2g}" for kind, runs in norms.items()]
+    return f"depth {depth}, step 0 (training {step} steps...) | " + " | ".join(parts), figure
+
+
+class TrainingGradientsExplorer(Explorer):
+    """An :class:`Explorer` over :func:`residual_gradients_view` that, for a depth not yet
+    trained as far as the step shown, first draws its gradient at initialisation (at once)."""
+
+    def frames(self, depth: int, step: int, seed: int = 0) -> Iterator[tuple[str, Figure]]:
+        if step and _logged(_NORMS.get((depth, seed), {})) <= TRAINING_STEPS.index(step):
+            yield residual_gradients_preview(depth, step, seed)
+        yield residual_gradients_view(depth, step, seed)
+
+
 def residual_gradients_explorer(
     depth: int = 52, step: int = 0, max_depth: int = 64, runs: Iterable[TrainingGradResult] = ()
 ) -> Explorer:
@@ -85,7 +109,7 @@ def residual_gradients_explorer(
         value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
     )
     step_buttons = widgets.ToggleButtons(options=list(TRAINING_STEPS), value=step, description="SGD step")
-    return Explorer(residual_gradients_view, depth=depth_slider, step=step_buttons)
+    return TrainingGradientsExplorer(residual_gradients_view, depth=depth_slider, step=step_buttons)
 
 
 @lru_cache(maxsize=64)

@@ -152,6 +152,10 @@ class LiveExplorer(Explorer):
         _, summary, figure = next(skip_training_frames(**self.values()))
         return summary, figure
 
+    def frames(self, **values: object) -> Iterator[tuple[str, Figure]]:
+        """The run's empty axes (unless it ran before), then its curves after every piece."""
+        return ((summary, figure) for _, summary, figure in skip_training_frames(**values))
+
     def _store_default(self, png: bytes) -> None:
         self._default_png = None  # the finished default run's, once it has trained
         self._first_png = png
@@ -166,7 +170,8 @@ class LiveExplorer(Explorer):
         frames = skip_training_frames(**values)
         if shown:
             next(frames)
-        for epoch, self.summary, self.figure in frames:
+        for epoch, summary, figure in frames:
+            self.summary, self.figure = summary, figure
             bar.update(epoch - bar.n)
             self._show()
         bar.close()
