@@ -49,7 +49,7 @@ def _streams(depth: int, d_model: int, batch: int, seed: int) -> dict[str, tuple
     ReZero gate, the one parameter the others lack, starts at 0 without drawing), so one stack
     is built, the ReZero one, and each variant runs its blocks' MLPs with its own factor on the
     branch: what each variant's own :class:`~coursekit.nn.Stack` computes, bit for bit
-    (tests/test_experiments.py), for a third of the building."""
+    (tests/test_experiments_shortcuts.py), for a third of the building."""
     seed_everything(seed)
     stack = he_init(Stack(StackConfig(depth, d_model, norm="none", activation="relu", gate=True)))
     x = torch.randn(batch, d_model, generator=torch.Generator().manual_seed(seed))  # (batch, d_model)
