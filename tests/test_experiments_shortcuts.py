@@ -204,8 +204,31 @@ def test_stream_grows_without_scaling_and_stays_near_one_with_rezero():
         assert by_seed == sorted(by_seed)  # grows at every block
 
 
+@pytest.mark.parametrize("depth, seed", [(1, 0), (7, 3), (40, 1)])
+def test_stream_variants_run_on_one_stack_as_on_their_own(depth, seed):
+    """run_stream_growth builds one stack and runs each variant's factor on its blocks' MLPs:
+    the numbers must be those of each variant's own Stack, seeded alike, to the last bit."""
+    from coursekit.experiments.stream import he_init
+    from coursekit.nn import Stack, StackConfig
+    from coursekit.probes import stream_norms
+    from coursekit.seeding import seed_everything
+
+    options = {"identity": {}, "1/sqrt(L)": {"branch_scale": 1 / math.sqrt(depth)}, "rezero": {"gate": True}}
+    x = torch.randn(256, 64, generator=torch.Generator().manual_seed(seed))
+    own = {}
+    for name, extra in options.items():
+        seed_everything(seed)
+        stack = he_init(Stack(StackConfig(depth, 64, norm="none", activation="relu", **extra)))
+        own[name] = stream_norms(stack, x)
+    assert run_stream_growth(StreamGrowthConfig(depth=depth, seeds=(seed,))).curves(0) == own
+
+
 def test_stream_seeds_are_independent_runs():
+    from coursekit.experiments.stream import _streams
+
+    _streams.cache_clear()  # each seed computed afresh, not read back from the first call
     both = run_stream_growth(StreamGrowthConfig(depth=12, seeds=(3, 4)))
+    _streams.cache_clear()
     alone = run_stream_growth(StreamGrowthConfig(depth=12, seeds=(4,)))
     assert both.curves(1) == alone.curves(0)
 

@@ -74,6 +74,25 @@ def test_the_wide_views_fewer_examples_move_each_error_by_under_five_percent(d: 
             assert math.isclose(curves[bug][i], error, rel_tol=5e-2), (scale, bug)
 
 
+@pytest.mark.parametrize("d, n_examples", [(2, 16), (64, 256), (513, 127)])
+def test_the_curves_draw_once_what_each_scale_draws_alone(d: int, n_examples: int) -> None:
+    """The widget's curves draw the N(0, 1) inputs once for every scale: the same numbers, to
+    the last bit, as one layer_norm_bug_errors call per scale; and the view's summary reads
+    its point from them."""
+    from coursekit.experiments.normalisation import layer_norm_bug_curves
+    from coursekit.widgets.layer_norm import SCALES, _examples
+
+    curves = layer_norm_bug_curves(d, SCALES, 1e-5, n_examples)
+    for i, scale in enumerate(SCALES):
+        alone = layer_norm_bug_errors(d, scale, 1e-5, n_examples)
+        assert {bug: errors[i] for bug, errors in curves.items()} == alone
+    summary, _ = layer_norm_bug_view(d=d, log10_eps=-5, log10_scale=-0.75)
+    here = layer_norm_bug_errors(d, 10.0**-0.75, 1e-5, _examples(d))
+    assert summary.endswith(" | ".join(f"{bug}: {error:.2g} %" for bug, error in here.items()))
+    with pytest.raises(ValueError, match="scale"):
+        layer_norm_bug_curves(d, (1.0, -1.0))
+
+
 @pytest.mark.parametrize("seed", (0, 1, 2))
 def test_layernorm_ignores_the_scale_of_its_input_weights(seed: int) -> None:
     result = scale_invariance(scales=(0.5, 10.0, 100.0), seed=seed)

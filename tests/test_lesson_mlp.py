@@ -80,3 +80,20 @@ def test_the_mlp_moves_only_the_changed_position():
 def test_the_questions_accept_the_answer_and_refuse_another(question, right, wrong):
     assert check_answer(question, right).passed
     assert not check_answer(question, wrong).passed
+
+
+@pytest.mark.parametrize("seed", (0, 3))
+def test_rank_collapse_runs_each_stack_with_and_without_skips_as_if_built_alone(seed: int) -> None:
+    """run_rank_collapse builds each stack once and runs it with its skip weights at 0, then at
+    1: the numbers must be those of each variant's own stack, seeded alike, to the last bit."""
+    from coursekit.experiments import RankCollapseConfig, run_rank_collapse
+    from coursekit.experiments.rank import VARIANTS, AttentionStack
+    from coursekit.probes import rank_collapse
+
+    config = RankCollapseConfig(depth=5, seeds=(seed,))
+    x = torch.randn(config.batch, config.seq, config.d_model, generator=torch.Generator().manual_seed(seed))
+    alone = {}
+    for name, (mlp, residual) in VARIANTS.items():
+        seed_everything(seed)
+        alone[name] = rank_collapse(AttentionStack(5, config.d_model, config.n_heads, mlp, residual), x)
+    assert run_rank_collapse(config).curves(0) == alone

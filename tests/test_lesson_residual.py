@@ -97,6 +97,44 @@ def test_the_gradient_view_answers_for_each_step() -> None:
         residual_gradients_view(depth=20, step=5)
 
 
+def test_the_gradient_view_trains_a_new_depth_only_as_far_as_it_shows() -> None:
+    """At a new depth, step 0 needs no training and step 1 one step; what they draw must be the
+    numbers of the whole run (steps 0, 1, 10) the lesson makes, to the last bit."""
+    from coursekit.experiments import TrainingGradConfig, run_training_grad_norms
+    from coursekit.widgets import residual
+
+    depth = 7
+    residual._NORMS.pop((depth, 0), None)
+    shown = {}
+    for step in (0, 1, 10):
+        shown[step] = residual_gradients_view(depth=depth, step=step)[0]
+        assert residual._logged(residual._NORMS[depth, 0]) == (0, 1, 10).index(step) + 1
+    whole = run_training_grad_norms(TrainingGradConfig(depth=depth, seeds=(0,)), progress_bar=False)
+    assert residual._NORMS[depth, 0] == {kind: runs[0] for kind, runs in whole.grad_norms.items()}
+    residual._NORMS.pop((depth, 0))
+    residual.residual_gradients_explorer(depth=depth, runs=[whole])  # the lesson's runs, drawn from
+    assert residual_gradients_view(depth=depth, step=0)[0] == shown[0]
+    assert residual._logged(residual._NORMS[depth, 0]) == 3
+
+
+def test_a_depth_not_yet_trained_is_drawn_at_init_first() -> None:
+    """Moved to a depth not yet trained to the step shown, the widget first draws the gradient
+    at initialisation (labelled so), then the trained view; a depth trained already, at once."""
+    from coursekit.widgets import residual
+
+    explorer = residual.residual_gradients_explorer(depth=6, step=0)
+    residual._NORMS.pop((9, 0), None)
+    frames = list(explorer.frames(depth=9, step=10))
+    assert [summary.split(" | ")[0] for summary, _ in frames] == [
+        "depth 9, step 0 (training 10 steps...)",
+        "depth 9, step 10",
+    ]
+    assert "at step 0" in frames[0][1].axes[0].get_title()
+    assert [s for s, _ in explorer.frames(depth=9, step=1)] == [residual_gradients_view(depth=9, step=1)[0]]
+    explorer.controls["depth"].value = 9
+    assert explorer.summary == residual_gradients_view(depth=9, step=0)[0]
+
+
 def test_the_stream_view_shows_identity_growth_and_both_fixes() -> None:
     summary, figure = stream_growth_view(depth=30)
     assert isinstance(figure, Figure)

@@ -239,3 +239,31 @@ def test_the_title_names_the_twins_it_shows():
     assert titles["both"].endswith("the same net with and without skips")
     assert titles["with skips"].endswith("the same net with skips")
     assert titles["without skips"].endswith("the same net without skips")
+
+
+def test_the_live_widget_answers_with_its_axes_and_stores_the_finished_run():
+    """Built, the live widget draws the run's empty axes (no training); displayed, it shows that
+    picture, the widget and its rules, trains in view, then replaces the picture with the
+    finished run's (what a notebook stores for readers without a kernel)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from coursekit.widgets import skip
+
+    skip._RUNS.pop((3, 2, "both", 0), None)
+    explorer = skip_training_explorer(depth=3, epochs=2)
+    assert explorer.summary == "3 blocks (8 layers), epoch 0/2 | training..."
+    assert not explorer.figure.axes[0].lines[0].get_xdata().size  # no curve yet
+    shell = InteractiveShell.instance()
+    published = []
+    real = shell.display_pub.publish
+    shell.display_pub.publish = lambda data, metadata=None, **kw: published.append((data, kw))
+    try:
+        explorer._ipython_display_()
+    finally:
+        shell.display_pub.publish = real
+    pictures = [(data, kw) for data, kw in published if "image/png" in data]
+    (first, shown), (last, updated) = pictures[0], pictures[-1]
+    assert "epoch 0/2" in first["text/plain"] and not shown.get("update")
+    assert updated.get("update") and updated["transient"] == shown["transient"]
+    assert last["text/plain"].startswith("3 blocks (8 layers), epoch 2/2 |")
+    assert explorer.summary == skip_training_view(depth=3, epochs=2)[0]  # the run, finished

@@ -86,3 +86,52 @@ def test_figures_show_as_png_in_jupyter_without_pyplot():
 
     data, _ = DisplayFormatter().format(plot_by_layer({"plain": [1.0, 2.0]}, ylabel="norm"))
     assert data["image/png"].startswith(b"\x89PNG")
+
+
+def _pixels(png: bytes):
+    import io
+
+    from matplotlib.image import imread
+
+    return imread(io.BytesIO(png), format="png")
+
+
+def test_figures_sharing_a_renderer_draw_the_pixels_of_a_fresh_one():
+    """figure_png draws every figure of one size on one shared renderer (its text and mathtext
+    caches make a widget's redraw faster); the pixels must be those of a fresh canvas, whatever
+    was drawn on it before, log axes' mathtext labels included."""
+    import io
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def fresh(fig):
+        buffer = io.BytesIO()
+        FigureCanvasAgg(fig).print_png(buffer)
+        return buffer.getvalue()
+
+    def figures():
+        yield plots.plot_by_layer({"plain": [1e3, 10, 1], "residual": [2, 1.5, 1]}, "norm", "a", log=True)
+        yield plots.plot_loss_curves({"a": [2.0, 1.0, 0.5]}, chance=2.3)
+        yield plots.plot_by_layer({"x": [1e-4, 1, 1e4]}, "norm", "b", log=True)
+        yield plots.plot_grid_gradients([0.0, 1.0, 2.0], {"p": [1, -2, 3], "r": [1, 1.1, 1.2]}, "∂f/∂x")
+        yield plots.plot_layer_norm_bug([1e-3, 1e-2, 1.0], {"u": [1e-3, 0.1, 0.8], "e": [50, 5, 1e-4]}, 0.01)
+        yield plots.plot_lesion({"plain": 5.0}, {"plain": [70.0, 90.0, 40.0]})
+        yield plots.plot_grad_norm_heatmap([[1.0, 10.0], [0.1, 1.0], [0.5, 2.0]], [0, 1, 10])
+        caption = Figure(figsize=(6, 0.6), dpi=100)  # the fonts of a widget's stored caption
+        caption.text(0.01, 0.9, "depth 32 | plain: 1.2e3", family="monospace", fontsize=9, va="top")
+        caption.text(0.01, 0.1, "(a picture)", fontsize=8, style="italic", color="0.4")
+        yield caption
+
+    shared = [plots.figure_png(fig) for fig in figures()] + [plots.figure_png(fig) for fig in figures()]
+    expected = []
+    for fig in figures():
+        plots._without_log_minor_ticks(fig)  # what figure_png drops before drawing
+        expected.append(fresh(fig))
+    for got, want in zip(shared, expected + expected, strict=True):
+        assert np.array_equal(_pixels(got), _pixels(want))
+    assert plots._font_height_metrics.cache_info().hits  # matplotlib reads the metrics through it
+    one, two = figures(), figures()
+    a, b = next(one), next(two)
+    plots.figure_png(a), plots.figure_png(b)
+    assert a.canvas.renderer is b.canvas.renderer  # shared: the caches carry over

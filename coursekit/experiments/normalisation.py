@@ -37,15 +37,37 @@ def layer_norm_bug_errors(
     """Mean relative error ``|buggy - correct| / |correct|`` (RMS over every entry, in %) of each
     bug in :data:`BUGS`, for inputs ``scale * N(0, 1)`` of ``d`` features, in float64 so only the
     formula differs. The correct output is ``torch.nn.LayerNorm``'s (gain 1, bias 0)."""
+    require_positive_float("scale", scale)
+    return _bug_errors(scale * _standard_inputs(d, eps, n_examples, seed), eps)
+
+
+@single_threaded
+def layer_norm_bug_curves(
+    d: int, scales: tuple[float, ...], eps: float = 1e-5, n_examples: int = 256, seed: int = 0
+) -> dict[str, list[float]]:
+    """:func:`layer_norm_bug_errors` at every scale of ``scales``, ``{bug: [error at each
+    scale]}``: the same numbers, the N(0, 1) inputs drawn once for all scales."""
+    for scale in scales:
+        require_positive_float("scale", scale)
+    z = _standard_inputs(d, eps, n_examples, seed)  # (n_examples, d)
+    rows = [_bug_errors(scale * z, eps) for scale in scales]
+    return {name: [row[name] for row in rows] for name in BUGS}
+
+
+def _standard_inputs(d: int, eps: float, n_examples: int, seed: int) -> torch.Tensor:
+    """``(n_examples, d)`` float64 draws from N(0, 1), the arguments checked."""
     require_positive_int("d", d)
     if d < 2:
         raise ValueError(f"d must be at least 2 (the unbiased std divides by d - 1), got {d}")
-    require_positive_float("scale", scale)
     require_positive_float("eps", eps)
     require_positive_int("n_examples", n_examples)
     gen = torch.Generator().manual_seed(seed)
-    x = scale * torch.randn(n_examples, d, generator=gen, dtype=torch.float64)  # (n_examples, d)
-    correct = nn.functional.layer_norm(x, (d,), eps=eps)
+    return torch.randn(n_examples, d, generator=gen, dtype=torch.float64)
+
+
+def _bug_errors(x: torch.Tensor, eps: float) -> dict[str, float]:
+    """Each bug's relative error (%) on ``x`` ``(n_examples, d)``, against torch's LayerNorm."""
+    correct = nn.functional.layer_norm(x, (x.shape[-1],), eps=eps)
     options = {BUGS[0]: (True, True), BUGS[1]: (False, False), BUGS[2]: (True, False)}
     errors = {}
     for name, (unbiased, inside) in options.items():

@@ -96,8 +96,12 @@ def run_rank_collapse(config: RankCollapseConfig = RankCollapseConfig()) -> Rank
     ratios: dict[str, list[list[float]]] = {name: [] for name in VARIANTS}
     for seed in c.seeds:
         x = torch.randn(c.batch, c.seq, c.d_model, generator=torch.Generator().manual_seed(seed))
-        for name, (mlp, residual) in VARIANTS.items():
-            seed_everything(seed)
-            stack = AttentionStack(c.depth, c.d_model, c.n_heads, mlp, residual)
-            ratios[name].append(rank_collapse(stack, x))  # x: (batch, seq, d_model)
+        for mlp in (False, True):  # a stack with and without skips holds the same weights:
+            seed_everything(seed)  # built once, run with its skip weights at 0, then at 1
+            stack = AttentionStack(c.depth, c.d_model, c.n_heads, mlp, residual=False)
+            for residual in (False, True):
+                for block in stack.blocks:
+                    block.skip = 1.0 if residual else 0.0  # as AttentionLayer(..., residual) sets it
+                name = next(n for n, v in VARIANTS.items() if v == (mlp, residual))
+                ratios[name].append(rank_collapse(stack, x))  # x: (batch, seq, d_model)
     return RankCollapseResult(config, ratios)

@@ -9,6 +9,7 @@ Bachlechner et al. 2020). Measured at init on a stack of MLP blocks without norm
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -16,7 +17,6 @@ import torch
 from torch import nn
 
 from ..nn import Stack, StackConfig
-from ..probes import stream_norms
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_int_tuple, require_positive_int
 
@@ -37,15 +37,30 @@ def he_init(stack: Stack) -> Stack:
 
 def _stream_by_variant(depth: int, d_model: int, batch: int, seed: int) -> dict[str, list[float]]:
     """RMS of the stream after each block (``depth + 1`` numbers, the input first), per variant:
-    ``identity`` (x + f(x)), ``1/sqrt(L)`` (x + f(x)/√L), ``rezero`` (x + α f(x), α = 0 at init)."""
-    options = {"identity": {}, "1/sqrt(L)": {"branch_scale": 1 / math.sqrt(depth)}, "rezero": {"gate": True}}
+    ``identity`` (x + f(x)), ``1/sqrt(L)`` (x + f(x)/√L), ``rezero`` (x + α f(x), α = 0 at init).
+    Computed once per setting (a deterministic function of it): a widget redrawing a lesson's
+    setting reads the lesson's numbers."""
+    return {name: list(values) for name, values in _streams(depth, d_model, batch, seed).items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _streams(depth: int, d_model: int, batch: int, seed: int) -> dict[str, tuple[float, ...]]:
+    """:func:`_stream_by_variant`, kept. The seed draws the same weights for every variant (the
+    ReZero gate, the one parameter the others lack, starts at 0 without drawing), so one stack
+    is built, the ReZero one, and each variant runs its blocks' MLPs with its own factor on the
+    branch: what each variant's own :class:`~coursekit.nn.Stack` computes, bit for bit
+    (tests/test_experiments_shortcuts.py), for a third of the building."""
+    seed_everything(seed)
+    stack = he_init(Stack(StackConfig(depth, d_model, norm="none", activation="relu", gate=True)))
+    x = torch.randn(batch, d_model, generator=torch.Generator().manual_seed(seed))  # (batch, d_model)
     out = {}
-    for name, extra in options.items():
-        seed_everything(seed)
-        config = StackConfig(depth, d_model, norm="none", activation="relu", **extra)
-        stack = he_init(Stack(config))
-        x = torch.randn(batch, d_model, generator=torch.Generator().manual_seed(seed))  # (batch, d_model)
-        out[name] = stream_norms(stack, x)
+    for name, factor in (("identity", 1.0), ("1/sqrt(L)", 1 / math.sqrt(depth)), ("rezero", None)):
+        states = [x]  # the stream entering the first block, then after each
+        with torch.no_grad():
+            for block in stack.blocks:
+                alpha = block.gate if factor is None else factor
+                states.append(states[-1] + alpha * block.mlp(states[-1]))  # x + α f(x), no norm
+        out[name] = tuple(h.pow(2).mean().sqrt().item() for h in states)
     return out
 
 

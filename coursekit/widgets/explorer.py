@@ -30,16 +30,16 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import ipywidgets as widgets
 import numpy as np
+import PIL.Image
 from IPython.display import display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.image import imread, imsave
 
-from ..plots import figure_png
+from ..plots import figure_png, figure_rgba
 
 View = Callable[..., tuple[str, Figure]]
 
@@ -64,7 +64,8 @@ STYLE = f"""<style class="{CSS_CLASS}-style">
 def captioned_png(summary: str, figure: Figure | bytes, note: str = NOTE) -> bytes:
     """The PNG of ``figure`` (or its PNG bytes, drawn already) with ``summary`` (wrapped at
     words) and ``note`` drawn above it."""
-    body = imread(io.BytesIO(figure if isinstance(figure, bytes) else figure_png(figure)), format="png")
+    png = figure if isinstance(figure, bytes) else figure_png(figure)
+    body = np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGBA"))  # (height, width, 4) uint8
     height, width = body.shape[:2]
     dpi = 100.0
     chars = max(20, int((width - 16) / _char_px(dpi)))
@@ -92,12 +93,9 @@ def captioned_png(summary: str, figure: Figure | bytes, note: str = NOTE) -> byt
         color="0.4",
         style="italic",
     )
-    top = imread(io.BytesIO(figure_png(strip)), format="png")
-    top = _fit_width(top, width)
-    body = body if body.shape[2] == 4 else np.dstack([body, np.ones(body.shape[:2])])
-    top = top if top.shape[2] == 4 else np.dstack([top, np.ones(top.shape[:2])])
+    top = _fit_width(figure_rgba(strip), width)  # drawn, not encoded and decoded
     buffer = io.BytesIO()
-    imsave(buffer, np.concatenate([top, body]), format="png")
+    PIL.Image.fromarray(np.concatenate([top, body])).save(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -112,7 +110,7 @@ def _fit_width(image: np.ndarray, width: int) -> np.ndarray:
     """Crop or pad (white) ``image`` to ``width`` pixels."""
     if image.shape[1] >= width:
         return image[:, :width]
-    pad = np.ones((image.shape[0], width - image.shape[1], image.shape[2]), dtype=image.dtype)
+    pad = np.full((image.shape[0], width - image.shape[1], image.shape[2]), 255, dtype=image.dtype)
     return np.concatenate([image, pad], axis=1)
 
 
@@ -141,11 +139,15 @@ class Explorer(widgets.VBox):
         self.add_class(CSS_CLASS)
         self.summary, self.figure = self.current()
         png = figure_png(self.figure)  # drawn once: the stored picture and the live view share it
-        self._default_png = captioned_png(self.summary, png)
-        self._default_summary = self.summary
+        self._store_default(png)
         for control in controls.values():
             control.observe(self.redraw, names="value")
         self._show(png)
+
+    def _store_default(self, png: bytes) -> None:
+        """Keep the stored picture: the default state's figure (drawn as ``png``) and summary."""
+        self._default_png = captioned_png(self.summary, png)
+        self._default_summary = self.summary
 
     def values(self) -> dict[str, object]:
         """The controls' current values, by keyword."""
@@ -155,10 +157,16 @@ class Explorer(widgets.VBox):
         """What the view shows for the controls' current values."""
         return self.view(**self.values())
 
+    def frames(self, **values: object) -> Iterator[tuple[str, Figure]]:
+        """The pictures a move to ``values`` draws, in order, the last one the view's: here the
+        view's alone; a view that trains may first draw what it has at once."""
+        yield self.view(**values)
+
     def redraw(self, change: object = None) -> None:
         """Recompute the view for the current values and draw it (what moving a control does)."""
-        self.summary, self.figure = self.current()
-        self._show()
+        for summary, figure in self.frames(**self.values()):
+            self.summary, self.figure = summary, figure
+            self._show()
 
     def _show(self, png: bytes | None = None) -> None:
         """Show the summary and the figure as ONE change of the output's state.
@@ -167,7 +175,8 @@ class Explorer(widgets.VBox):
         that relies on the front end matching each message to the output it should land in, and
         a redraw just after Run All once left the summary on screen without its figure.
         """
-        png = base64.b64encode(png or figure_png(self.figure)).decode("ascii")
+        self._png = png or figure_png(self.figure)  # what is on screen
+        png = base64.b64encode(self._png).decode("ascii")
         self.output.outputs = (
             {"output_type": "stream", "name": "stdout", "text": f"{self.summary}\n"},
             {

@@ -8,6 +8,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from ..experiments import batch_dependence, layer_norm_bug_errors
+from ..experiments.normalisation import layer_norm_bug_curves
 from ..plots import plot_batch_dependence, plot_layer_norm_bug
 from .explorer import Explorer
 
@@ -27,16 +28,20 @@ def _examples(d: int) -> int:
 
 @lru_cache(maxsize=64)
 def _bug_curves(d: int, eps: float) -> dict[str, list[float]]:
-    rows = [layer_norm_bug_errors(d, scale, eps, n_examples=_examples(d)) for scale in SCALES]
-    return {name: [row[name] for row in rows] for name in rows[0]}
+    """Each bug's error at every scale of :data:`SCALES` (their inputs drawn once)."""
+    return layer_norm_bug_curves(d, SCALES, eps, n_examples=_examples(d))
 
 
 def layer_norm_bug_view(d: int = 64, log10_eps: float = -5.0, log10_scale: float = 0.0) -> tuple[str, Figure]:
     """Relative error (%) of each LayerNorm bug against ``torch.nn.LayerNorm`` for inputs of
     ``d`` features and standard deviation ``10**log10_scale``, with ``eps = 10**log10_eps``."""
     eps, scale = 10.0**log10_eps, 10.0**log10_scale
-    figure = plot_layer_norm_bug(SCALES, _bug_curves(d, eps), scale, f"d = {d}, eps = {eps:.0e}")
-    here = layer_norm_bug_errors(d, scale, eps, n_examples=_examples(d))  # the curves' examples
+    curves = _bug_curves(d, eps)
+    figure = plot_layer_norm_bug(SCALES, curves, scale, f"d = {d}, eps = {eps:.0e}")
+    if scale in SCALES:  # a point of the curves (the slider's quarter steps are)
+        here = {name: errors[SCALES.index(scale)] for name, errors in curves.items()}
+    else:
+        here = layer_norm_bug_errors(d, scale, eps, n_examples=_examples(d))  # the curves' examples
     parts = [f"{name}: {error:.2g} %" for name, error in here.items()]
     return f"d {d}, eps {eps:.0e}, input std {scale:.2g} | " + " | ".join(parts), figure
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import ipywidgets as widgets
@@ -25,16 +25,29 @@ _NORMS: dict[tuple[int, int], dict[str, list[list[float]]]] = {}  # (depth, seed
 
 
 def _remember(result: TrainingGradResult) -> None:
-    """Keep ``result``'s norms for the view, one entry per seed, if it logged the view's steps."""
-    if result.config.steps == TRAINING_STEPS:
-        for i, seed in enumerate(result.config.seeds):
-            _NORMS[result.config.depth, seed] = {arm: runs[i] for arm, runs in result.grad_norms.items()}
+    """Keep ``result``'s norms for the view, one entry per seed, if it logged the first of the
+    view's steps (a run stopped early logs the same numbers as the whole run, up to its end)."""
+    steps = result.config.steps
+    if steps != TRAINING_STEPS[: len(steps)]:
+        return
+    for i, seed in enumerate(result.config.seeds):
+        key = result.config.depth, seed
+        if len(steps) >= _logged(_NORMS.get(key, {})):
+            _NORMS[key] = {arm: runs[i] for arm, runs in result.grad_norms.items()}
 
 
-def _training_norms(depth: int, seed: int) -> dict[str, list[list[float]]]:
-    """``{arm: [norms at step 0, 1, 10]}`` for one depth and seed (about 0.3 s at depth 52)."""
-    if (depth, seed) not in _NORMS:
-        config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS, seeds=(seed,))
+def _logged(norms: dict[str, list[list[float]]]) -> int:
+    """How many of the view's steps ``norms`` holds (0 for none)."""
+    return min((len(runs) for runs in norms.values()), default=0)
+
+
+def _training_norms(depth: int, seed: int, step: int) -> dict[str, list[list[float]]]:
+    """``{arm: [norms at step 0, 1, ...]}`` for one depth and seed, up to ``step`` at least:
+    step 0 needs no training (one gradient per net, about 0.07 s at depth 64), step 10 trains
+    10 steps (about 0.4 s at depth 64), so a new depth is trained only as far as it is shown."""
+    need = TRAINING_STEPS.index(step) + 1
+    if _logged(_NORMS.get((depth, seed), {})) < need:
+        config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS[:need], seeds=(seed,))
         _remember(run_training_grad_norms(config, progress_bar=False))
     return _NORMS[depth, seed]
 
@@ -44,7 +57,7 @@ def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tu
     steps (0, 1 or 10; lr 0.05), with step 0 drawn dashed for comparison."""
     if step not in TRAINING_STEPS:
         raise ValueError(f"step must be one of {TRAINING_STEPS}, got {step!r}")
-    norms = _training_norms(depth, seed)
+    norms = _training_norms(depth, seed, step)
     i = TRAINING_STEPS.index(step)
     series = {f"{arm}, step {step}": runs[i] for arm, runs in norms.items()}
     if step:
@@ -57,6 +70,30 @@ def residual_gradients_view(depth: int = 52, step: int = 0, seed: int = 0) -> tu
     )
     parts = [f"{arm}: first/last = {runs[i][0] / runs[i][-1]:.2g}" for arm, runs in norms.items()]
     return f"depth {depth}, step {step} | " + " | ".join(parts), figure
+
+
+def residual_gradients_preview(depth: int = 52, step: int = 10, seed: int = 0) -> tuple[str, Figure]:
+    """What the widget draws at once for a depth not yet trained to ``step``: the gradient at
+    initialisation (no training), labelled as such, while the ``step`` SGD steps run."""
+    norms = _training_norms(depth, seed, 0)
+    figure = plot_by_layer(
+        {f"{kind}, step 0": runs[0] for kind, runs in norms.items()},
+        ylabel="gradient norm of the block",
+        title=f"Gradient norm by block, {depth} blocks, at step 0 (training {step} SGD steps...)",
+        log=True,
+    )
+    parts = [f"{kind}: first/last = {runs[0][0] / runs[0][-1]:.2g}" for kind, runs in norms.items()]
+    return f"depth {depth}, step 0 (training {step} steps...) | " + " | ".join(parts), figure
+
+
+class TrainingGradientsExplorer(Explorer):
+    """An :class:`Explorer` over :func:`residual_gradients_view` that, for a depth not yet
+    trained as far as the step shown, first draws its gradient at initialisation (at once)."""
+
+    def frames(self, depth: int, step: int, seed: int = 0) -> Iterator[tuple[str, Figure]]:
+        if step and _logged(_NORMS.get((depth, seed), {})) <= TRAINING_STEPS.index(step):
+            yield residual_gradients_preview(depth, step, seed)
+        yield residual_gradients_view(depth, step, seed)
 
 
 def residual_gradients_explorer(
@@ -72,7 +109,7 @@ def residual_gradients_explorer(
         value=depth, min=2, max=max_depth, step=1, description="depth", continuous_update=False
     )
     step_buttons = widgets.ToggleButtons(options=list(TRAINING_STEPS), value=step, description="SGD step")
-    return Explorer(residual_gradients_view, depth=depth_slider, step=step_buttons)
+    return TrainingGradientsExplorer(residual_gradients_view, depth=depth_slider, step=step_buttons)
 
 
 @lru_cache(maxsize=64)

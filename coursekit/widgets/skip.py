@@ -1,21 +1,25 @@
 """Lesson 5: train the plain and the residual twin live and watch both loss curves as they train.
 
 :func:`skip_training_view` is what pytest calls (the finished run); the explorer draws the
-same run piece by piece, with a progress bar, from :func:`skip_training_stream`. Finished runs
-are cached, so going back to a setting answers at once.
+same run piece by piece, with a progress bar, from :func:`skip_training_frames`: the run's
+empty axes at once, then the curves after every piece. Finished runs are cached, so going back
+to a setting answers at once.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import ipywidgets as widgets
+from IPython.display import display
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ..experiments.degradation import LiveSnapshot, train_twins_live
+from ..data import load_digits
+from ..experiments.degradation import DegradationConfig, LiveSnapshot, train_twins_live
 from ..plots import plot_loss_curves
-from .explorer import Explorer
+from .explorer import STYLE, Explorer, captioned_png
 
 # which arms to train: the choices the widget offers, and the arms each one names
 ARM_CHOICES = {"both": ("plain", "residual"), "without skips": ("plain",), "with skips": ("residual",)}
@@ -58,9 +62,12 @@ def skip_training_summary(snapshot: LiveSnapshot) -> str:
         parts.append(
             f"{arm}: loss {sum(tail) / len(tail):.2g}, training error {snapshot.train_error[arm]:.2g} %"
         )
-    weighted = 2 * snapshot.depth + 2  # the default two layers per block, plus stem and head
-    head = f"{snapshot.depth} blocks ({weighted} layers), epoch {snapshot.epoch}/{snapshot.epochs}"
-    return head + " | " + " | ".join(parts)
+    return _head(snapshot.depth, snapshot.epoch, snapshot.epochs) + " | " + " | ".join(parts)
+
+
+def _head(depth: int, epoch: int, epochs: int) -> str:
+    weighted = 2 * depth + 2  # the default two layers per block, plus stem and head
+    return f"{depth} blocks ({weighted} layers), epoch {epoch}/{epochs}"
 
 
 def _arms_title(arms: tuple[str, ...]) -> str:
@@ -92,25 +99,104 @@ def skip_training_view(
     return skip_training_summary(last), skip_training_figure(last)
 
 
+def skip_training_start(
+    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], arms: str = "both"
+) -> tuple[str, Figure]:
+    """The first picture of a run, before its first step: the axes it will be drawn on (the
+    whole run's steps, the title) and no curve yet, so a move answers before the training."""
+    trained = _arms(arms)
+    steps = epochs * (load_digits().n_train // DegradationConfig().batch_size)  # train_twins_live's
+    figure = plot_loss_curves(
+        {f"{arm} ({'with' if arm == 'residual' else 'without'} skips)": [] for arm in trained},
+        title=f"Digits, {depth} blocks: the same net {_arms_title(trained)}",
+    )
+    ax = figure.axes[0]
+    ax.set_xlim(0, steps)
+    ax.text(0.5, 0.5, "training...", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    return _head(depth, 0, epochs) + " | training...", figure
+
+
+Frame = tuple[int, str, Figure]  # (epochs trained, summary, figure)
+
+
+def skip_training_frames(
+    depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"], arms: str = "both", seed: int = 0
+) -> Iterator[Frame]:
+    """Every picture the live widget draws for a setting, in order: a run that finished before
+    is drawn once, finished; a new one first as :func:`skip_training_start`, then after every
+    piece of :func:`skip_training_stream`."""
+    finished = _RUNS.get((depth, epochs, arms, seed))
+    if finished is not None:
+        yield epochs, skip_training_summary(finished[-1]), skip_training_figure(finished[-1])
+        return
+    yield 0, *skip_training_start(depth, epochs, arms)
+    for snapshot in skip_training_stream(depth, epochs, arms, seed):
+        yield snapshot.epoch, skip_training_summary(snapshot), skip_training_figure(snapshot)
+
+
 class LiveExplorer(Explorer):
-    """An :class:`Explorer` that redraws while its view trains: a progress bar, then the curves
-    after every piece of the run."""
+    """An :class:`Explorer` that redraws while its view trains: a progress bar and the run's
+    empty axes at once, then the curves after every piece of the run.
+
+    Built, it draws only the first picture; displayed, it trains its default run in view and
+    then stores the finished run's picture (for readers without a kernel) in place of the
+    first one (``update_display``).
+    """
 
     def __init__(self, **controls: widgets.ValueWidget) -> None:
         self.bar_output = widgets.Output()
         super().__init__(skip_training_view, **controls)
         self.children = (*self.children[:1], self.bar_output, *self.children[1:])
 
-    def redraw(self, change: object = None) -> None:
+    def current(self) -> tuple[str, Figure]:
+        """The first picture for the controls' values (no training)."""
+        _, summary, figure = next(skip_training_frames(**self.values()))
+        return summary, figure
+
+    def frames(self, **values: object) -> Iterator[tuple[str, Figure]]:
+        """The run's empty axes (unless it ran before), then its curves after every piece."""
+        return ((summary, figure) for _, summary, figure in skip_training_frames(**values))
+
+    def _store_default(self, png: bytes) -> None:
+        self._default_png = None  # the finished default run's, once it has trained
+        self._first_png = png
+
+    def redraw(self, change: object = None, shown: bool = False) -> None:
+        """Draw every frame of the current setting's run under a progress bar (``shown``: the
+        first frame is on screen already)."""
         values = self.values()
         self.bar_output.clear_output()
         with self.bar_output:
             bar = tqdm(total=values["epochs"], desc="training", unit="epoch")
-        for snapshot in skip_training_stream(**values):
-            bar.update(snapshot.epoch - bar.n)
-            self.summary, self.figure = skip_training_summary(snapshot), skip_training_figure(snapshot)
+        frames = skip_training_frames(**values)
+        if shown:
+            next(frames)
+        for epoch, summary, figure in frames:
+            self.summary, self.figure = summary, figure
+            bar.update(epoch - bar.n)
             self._show()
         bar.close()
+
+    def picture_bundle(self) -> dict[str, str]:
+        """The stored picture: the finished default run's (trained now if it has not been)."""
+        if self._default_png is None:
+            self._default_summary, figure = skip_training_view(**self.values())
+            self._default_png = captioned_png(self._default_summary, figure)
+        return super().picture_bundle()
+
+    def _ipython_display_(self) -> None:
+        """The first picture in the stored picture's place, the live widget and its rules; then
+        the default run trains in view, and its finished picture replaces the first one."""
+        first = {"image/png": base64.b64encode(self._first_png).decode("ascii"), "text/plain": self.summary}
+        handle = display(first, raw=True, display_id=True)
+        display(self._repr_mimebundle_(), raw=True)
+        display({"text/html": STYLE, "text/plain": ""}, raw=True)
+        self.redraw(shown=True)
+        self._default_summary = self.summary  # the default run, finished and on screen
+        self._default_png = captioned_png(self.summary, self._png)
+        picture = self.picture_bundle()
+        if handle is not None:  # (None outside IPython, where display prints)
+            handle.update(picture, raw=True)
 
 
 def skip_training_explorer(depth: int = DEFAULTS["depth"], epochs: int = DEFAULTS["epochs"]) -> LiveExplorer:
