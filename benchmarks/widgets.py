@@ -2,8 +2,8 @@
 is 1 s on the slow reference machine (2 cores), scaled by this machine's measured speed
 against it (:mod:`coursekit.course.machine`).
 
-Every widget is built as its lesson builds it (the runs that lessons 1, 4, 7 and 8 draw from
-are made first, untimed), and the build, which draws its default picture, is timed: the first
+Every widget is built as its lesson builds it (the runs that lessons 1, 4, 6b, 7, 7b and 8 draw
+from are made first, untimed), and the build, which draws its default picture, is timed: the first
 draw. Then each control is moved, one at a time from the defaults, to each of a few values (a
 slider's two ends and its middle, every option of a menu or a toggle), then to a few settings
 of several controls where a view has more to compute (a depth not yet trained, at a trained
@@ -91,6 +91,16 @@ def _profile_runs() -> tuple:
     return ()
 
 
+def _depth_sweep_runs() -> tuple:
+    """Lesson 6b's depth sweep, whose curves its widget draws."""
+    return (experiments.run_depth_sweep(progress_bar=False),)
+
+
+def _block_order_runs() -> tuple:
+    """Lesson 7b's block-order runs, whose curves its widget draws."""
+    return (experiments.run_block_orders(progress_bar=False),)
+
+
 def _digits_runs() -> tuple:
     """Lesson 7 has trained on the digits (so loaded them) before its gate widget."""
     load_digits()
@@ -126,10 +136,12 @@ def lesson_widgets() -> dict[str, LessonWidget]:
         ),
         "05 skip training (live)": LessonWidget(widgets.skip_training_explorer),
         "06 gradient profile": LessonWidget(widgets.gradient_profile_explorer, _profile_runs),
+        "06b depth sweep": LessonWidget(widgets.depth_sweep_explorer, _depth_sweep_runs),
         "07 gate carry": LessonWidget(
             lambda: widgets.gate_carry_explorer(gate_bias=-1.0, depth=24), _digits_runs
         ),
         "07 shortcuts": LessonWidget(widgets.shortcut_explorer, _shortcut_runs),
+        "07b block orders": LessonWidget(widgets.block_order_explorer, _block_order_runs),
         "08 samples": LessonWidget(widgets.sample_explorer, _gpt_runs),
     }
 
