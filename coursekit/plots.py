@@ -4,7 +4,8 @@ Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``, so n
 open behind the notebook's back; Jupyter shows a returned figure. The generic plots
 (:func:`plot_loss_curves`, :func:`plot_by_layer`, :func:`plot_by_depth`,
 :func:`plot_grad_norm_heatmap`, :func:`plot_lesion`) do the drawing; the ``plot_<experiment>``
-functions only pick the numbers and the labels.
+functions only pick the numbers and the labels. :func:`span` writes a range over seeds as the
+lessons print it beside their figures.
 """
 
 from __future__ import annotations
@@ -158,6 +159,13 @@ def _lines(
     if log:
         ax.set_yscale("log")
     return fig, ax
+
+
+def span(values: Sequence[float], fmt: str = ".2g") -> str:
+    """A range over seeds as text, ``'low–high'`` in ``fmt``; one number when both ends agree at
+    that precision, and ``'low to high'`` when the high end is negative (no dash beside a minus)."""
+    low, high = f"{min(values):{fmt}}", f"{max(values):{fmt}}"
+    return low if low == high else f"{low}{' to ' if high.startswith('-') else '–'}{high}"
 
 
 def plot_loss_curves(

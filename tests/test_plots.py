@@ -135,3 +135,13 @@ def test_figures_sharing_a_renderer_draw_the_pixels_of_a_fresh_one():
     a, b = next(one), next(two)
     plots.figure_png(a), plots.figure_png(b)
     assert a.canvas.renderer is b.canvas.renderer  # shared: the caches carry over
+
+
+def test_span_writes_a_range_over_seeds_as_the_lessons_print_it():
+    from coursekit.plots import span
+
+    assert span([0.24, 0.29, 0.26]) == "0.24–0.29"
+    assert span([0.2401, 0.2399]) == "0.24"  # both ends agree at this precision: one number
+    assert span([1.0, 2.5], ".1f") == "1.0–2.5"
+    assert span([-0.09, -0.06]) == "-0.09 to -0.06"  # no dash beside a minus
+    assert span([-0.5, 0.5]) == "-0.5–0.5"
