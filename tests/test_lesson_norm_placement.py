@@ -1,5 +1,7 @@
 """Lessons 6 and 6b's widgets: the view functions a control calls, at their defaults and with each switch."""
 
+import dataclasses
+import math
 import time
 
 import pytest
@@ -43,6 +45,9 @@ def test_depth_sweep_view_shows_the_runs_of_the_sweep_it_is_given():
     post, pre = sweep.test_loss["post"][1][1], sweep.test_loss["pre"][1][1]
     assert f"post-norm {post:.2f}" in summary and f"pre-norm {pre:.2f}" in summary
     assert summary.endswith(f"{'post' if post < pre else 'pre'}-norm lower")
+    diverged = dataclasses.replace(sweep, test_loss={**sweep.test_loss, "pre": [[math.nan] * 2] * 2})
+    summary, _ = depth_sweep_view(2, 0, diverged)  # a run that diverged is said so, and ranks nothing
+    assert "pre-norm diverged" in summary and summary.endswith("| no comparison")
     for bad in ({"depth": 12, "seed": 0}, {"depth": 4, "seed": 5}):
         with pytest.raises(ValueError, match="must be one of"):
             depth_sweep_view(sweep=sweep, **bad)

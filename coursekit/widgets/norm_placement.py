@@ -89,15 +89,15 @@ def depth_sweep_view(depth: int, seed: int, sweep: DepthSweepResult) -> tuple[st
     steps = sweep.config.steps[i]
     figure = plot_loss_curves(curves, f"{depth} layers, seed {seed}, {steps} steps", chance=math.log(10))
     held_out = {norm: sweep.test_loss[norm][i][s] for norm in ("post", "pre")}
-    lower = min(held_out, key=held_out.get)
-    summary = (
-        f"{depth} layers, seed {seed} | held-out loss: "
-        + ", ".join(
-            f"{norm}-norm {held_out[norm]:.2f} (training {sweep.train_loss[norm][i][s]:.2f})"
-            for norm in held_out
-        )
-        + f" | {lower}-norm lower"
-    )
+    parts = [
+        f"{norm}-norm diverged"
+        if math.isnan(loss)
+        else f"{norm}-norm {loss:.2f} (training {sweep.train_loss[norm][i][s]:.2f})"
+        for norm, loss in held_out.items()
+    ]
+    finite = {norm: loss for norm, loss in held_out.items() if not math.isnan(loss)}
+    verdict = f"{min(finite, key=finite.get)}-norm lower" if len(finite) == 2 else "no comparison"
+    summary = f"{depth} layers, seed {seed} | held-out loss: " + ", ".join(parts) + f" | {verdict}"
     return summary, figure
 
 
