@@ -101,6 +101,12 @@ def _block_order_runs() -> tuple:
     return (experiments.run_block_orders(progress_bar=False),)
 
 
+def _shattered_runs() -> tuple:
+    """Lesson 1's shattered-gradient nets, seeds 0-4, whose curves its widget draws."""
+    config = experiments.ShatteredConfig(depths=(1, 10, 24, 50), seeds=(0, 1, 2, 3, 4))
+    return (experiments.run_shattered(config, progress_bar=False),)
+
+
 def _digits_runs() -> tuple:
     """Lesson 7 has trained on the digits (so loaded them) before its gate widget."""
     load_digits()
@@ -124,7 +130,9 @@ def lesson_widgets() -> dict[str, LessonWidget]:
             _training_grad_runs,
             ({"depth": 33, "step": 10}, {"depth": 64, "step": 10}),  # a depth not yet trained, trained
         ),
-        "01 shattered gradients": LessonWidget(lambda: widgets.shattered_explorer(depth=24)),
+        "01 shattered gradients": LessonWidget(
+            lambda shattered: widgets.shattered_explorer(shattered, depth=24), _shattered_runs
+        ),
         "01 stream growth": LessonWidget(lambda: widgets.stream_growth_explorer(depth=50), _stream_runs),
         "02 batch dependence": LessonWidget(lambda: widgets.batch_dependence_explorer(d=64)),
         "02 LayerNorm bug": LessonWidget(

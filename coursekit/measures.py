@@ -1,4 +1,5 @@
-"""The one implementation of each measure the course reports: loss, accuracy, gradient norm by block.
+"""The one implementation of each measure the course reports: loss, accuracy, gradient norm by
+block, the lag-1 autocorrelation of a curve.
 
 The trainers (:mod:`coursekit.training`) and the probes (:mod:`coursekit.probes`) both call
 these, so a number in a training curve and the same number from a probe agree by
@@ -59,3 +60,16 @@ def grad_norms_by_block(
             torch.stack(parts).sum(0) if parts else torch.zeros(next(iter(grads.values())).shape[:lead])
         )
     return torch.stack(sums, dim=-1).sqrt()
+
+
+def lag1_autocorrelation(values: torch.Tensor) -> float:
+    """Lag-1 autocorrelation of a 1-D curve: 1 for a smooth curve, about 0 for white noise (within
+    ±1/sqrt(n)), -1 for alternating signs. A constant curve counts as 1 (perfectly smooth)."""
+    if values.dim() != 1 or values.numel() < 3:
+        raise ValueError(f"values must be a 1-D curve of at least 3 points, got shape {tuple(values.shape)}")
+    v = values.detach().double()
+    centred = v - v.mean()
+    energy = centred.pow(2).sum()
+    if energy <= 1e-24 * v.pow(2).sum().clamp_min(1e-300):
+        return 1.0
+    return (centred[:-1] * centred[1:]).sum().div(energy).item()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .measures import accuracy, cross_entropy, find_blocks, grad_norms_by_block
+from .measures import accuracy, cross_entropy, find_blocks, grad_norms_by_block, lag1_autocorrelation
 from .validate import require_positive_int
 
 
@@ -115,13 +115,8 @@ def gradient_autocorrelation(f: Callable[[torch.Tensor], torch.Tensor], grid: to
         raise ValueError(f"grid must have shape (n_points, 1), got {tuple(grid.shape)}")
     require_positive_int("n_points - 2", grid.shape[0] - 2)
     x = grid.detach().clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(f(x).sum(), x)
-    g = g.squeeze(1).double()  # (n_points,)
-    centred = g - g.mean()
-    energy = centred.pow(2).sum()
-    if energy <= 1e-24 * g.pow(2).sum().clamp_min(1e-300):
-        return 1.0
-    return (centred[:-1] * centred[1:]).sum().div(energy).item()
+    (g,) = torch.autograd.grad(f(x).sum(), x)  # (n_points, 1)
+    return lag1_autocorrelation(g.squeeze(1))
 
 
 def parameter_counts(module: nn.Module) -> dict[str, int]:

@@ -20,9 +20,9 @@ from coursekit.experiments import (
     run_shattered,
     run_training_grad_norms,
 )
-from coursekit.experiments.shattered import ShatteredConfig
+from coursekit.experiments.shattered import ShatteredConfig, ShatteredResult
+from coursekit.measures import lag1_autocorrelation
 from coursekit.plots import plot_init_scales
-from coursekit.probes import gradient_autocorrelation
 from coursekit.widgets import residual_gradients_view, shattered_explorer, shattered_view, stream_growth_view
 
 SEEDS = (0, 1, 2)
@@ -197,15 +197,6 @@ def test_init_scales_config_refuses_bad_values() -> None:
         run_init_scales({"depth": 4})
 
 
-def test_the_grid_gradient_is_the_one_run_shattered_measures() -> None:
-    _, grads, rho = grid_gradients(10, residual=False, seed=1)
-    result = run_shattered(ShatteredConfig(depths=(10,), seeds=(1,)))
-    assert math.isclose(rho, result.correlation["plain"][0][0], rel_tol=1e-6)
-    assert len(grads) == 256
-    # the autocorrelation of a smooth ramp is about 1, of alternating signs -1
-    assert gradient_autocorrelation(lambda t: t * t, torch.linspace(-1, 1, 64).unsqueeze(1)) > 0.9
-
-
 @pytest.mark.parametrize("residual", [False, True])
 def test_forward_mode_prefix_gradients_agree_with_autograd(residual: bool) -> None:
     """Every depth's curve from the one forward-mode pass is the autograd gradient of the net cut
@@ -216,7 +207,8 @@ def test_forward_mode_prefix_gradients_agree_with_autograd(residual: bool) -> No
     from coursekit.experiments.shattered import ScalarNet, calibrated, prefix_gradients
     from coursekit.seeding import seed_everything
 
-    _, curves = prefix_gradients(6, residual, width=32, n_points=64, seed=2)
+    curves = prefix_gradients(6, residual, width=32, n_points=64, seed=2)
+    assert curves.shape == (6, 64)
     grid = make_grid(64)
     seed_everything(2)
     net = calibrated(ScalarNet(6, 32, residual=residual), grid)
@@ -225,24 +217,50 @@ def test_forward_mode_prefix_gradients_agree_with_autograd(residual: bool) -> No
     for d, (linear, norm) in enumerate(zip(net.blocks, net.norms, strict=True)):
         h = h + linear(F.relu(norm(h))) if residual else F.relu(norm(linear(h)))
         (g,) = torch.autograd.grad(net.head(h).sum(), x, retain_graph=True)
-        torch.testing.assert_close(torch.tensor(curves[d]), g.squeeze(1), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(curves[d], g.squeeze(1), rtol=1e-4, atol=1e-5)
     _, full, _ = grid_gradients(6, residual, width=32, n_points=64, seed=2)
-    torch.testing.assert_close(torch.tensor(curves[-1]), torch.tensor(full), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(curves[-1], torch.tensor(full), rtol=1e-4, atol=1e-5)
 
 
-def test_the_shattered_view_shows_plain_noise_and_residual_structure() -> None:
-    summary, figure = shattered_view(depth=24)
+def test_run_shattered_measures_each_seeds_net_cut_at_each_depth() -> None:
+    """A depth's number is the autocorrelation of the deepest net cut there: at the deepest depth,
+    grid_gradients' own net; the curves behind every depth are kept for the widget."""
+    result = run_shattered(ShatteredConfig(depths=(3, 8), seeds=(0, 4), width=32), progress_bar=False)
+    assert result.gradients["plain"].shape == (2, 8, 256) and len(result.grid) == 256
+    for j, seed in enumerate((0, 4)):
+        _, _, rho = grid_gradients(8, residual=True, width=32, seed=seed)
+        assert math.isclose(result.correlation["residual"][1][j], rho, rel_tol=1e-4)
+        cut = result.gradients["plain"][j, 2]
+        assert result.correlation["plain"][0][j] == lag1_autocorrelation(cut)
+
+
+@pytest.fixture(scope="module")
+def shattered() -> ShatteredResult:
+    return run_shattered(ShatteredConfig(depths=(1, 24), seeds=(0, 1)), progress_bar=False)
+
+
+def test_the_shattered_view_shows_plain_noise_and_residual_structure(shattered) -> None:
+    summary, figure = shattered_view(depth=24, seed=1, result=shattered)
     assert isinstance(figure, Figure) and len(figure.axes) == 2
-    values = dict(part.split(": ") for part in summary.split(" | ")[2:])
+    assert summary.startswith("depth 24 | seed 1 |")
+    values = dict(part.split(": ") for part in summary.split(" | ")[3:])
+    assert float(values["plain"]) == pytest.approx(shattered.correlation["plain"][1][1], abs=0.005)
     assert abs(float(values["plain"])) < 0.2 and float(values["residual"]) > 0.6
     with pytest.raises(ValueError, match="depth"):
-        shattered_view(depth=0)
+        shattered_view(depth=0, seed=0, result=shattered)
+    with pytest.raises(ValueError, match="depth"):
+        shattered_view(depth=25, seed=0, result=shattered)
+    with pytest.raises(ValueError, match="seed"):
+        shattered_view(depth=2, seed=2, result=shattered)
 
 
-def test_the_shattered_explorer_follows_its_slider() -> None:
-    explorer = shattered_explorer(depth=2)
+def test_the_shattered_explorer_follows_its_controls(shattered) -> None:
+    explorer = shattered_explorer(shattered, depth=2)
+    assert explorer.controls["depth"].max == 24
     explorer.controls["depth"].value = 3
-    assert explorer.summary.startswith("depth 3 |")
+    assert explorer.summary.startswith("depth 3 | seed 0 |")
+    explorer.controls["seed"].value = 1
+    assert explorer.summary.startswith("depth 3 | seed 1 |")
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import torch
 from matplotlib.figure import Figure
 
 from coursekit import plots
@@ -73,7 +74,12 @@ def test_experiment_plots_draw_their_numbers():
     _labelled(plots.plot_warmup(WarmupResult(WarmupConfig(), {"post": [[2.3, 2.3]]}, {}, {})))
     _labelled(plots.plot_rank_collapse({"attention": [1.0, 0.1, 1e-6]}))
     _labelled(plots.plot_stream_growth({"identity": [1.0, 2.0, 4.0]}))
-    shattered = ShatteredResult(ShatteredConfig(depths=(1, 10)), {"plain": [[1.0], [0.2]]})
+    shattered = ShatteredResult(
+        ShatteredConfig(depths=(1, 10), seeds=(0,)),
+        {"plain": [[1.0], [0.2]]},
+        [0.0],
+        {"plain": torch.zeros(1, 10, 1)},
+    )
     _labelled(plots.plot_shattered(shattered))
     _labelled(plots.plot_shortcuts(ShortcutResult(ShortcutConfig(), {"identity": [1.0, 0.5]}, {}, {}, {})))
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from coursekit import TransformerBlock, build_stack
 from coursekit.experiments.models import BatchNormNet
-from coursekit.measures import find_blocks
+from coursekit.measures import find_blocks, lag1_autocorrelation
 from coursekit.probes import (
     error_rate,
     grad_norms_by_layer,
@@ -94,6 +94,25 @@ def test_gradient_autocorrelation_smooth_versus_noise():
     assert gradient_autocorrelation(lambda x: 3 * x, grid) == 1.0
     alternating = torch.tensor([1.0, -1.0] * 100).unsqueeze(1)
     assert gradient_autocorrelation(lambda x: x * alternating, grid) == pytest.approx(-1.0, abs=0.01)
+
+
+def test_lag1_autocorrelation_is_the_textbook_estimate():
+    """Against numpy's own mean and sums, on a random curve; a constant counts as smooth; white
+    noise lands within a few 1/sqrt(n) of 0."""
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(400, generator=g, dtype=torch.float64)
+    curve = noise.cumsum(0)  # a random walk: strongly correlated
+    v = np.asarray(curve) - np.mean(np.asarray(curve))
+    textbook = float(np.dot(v[:-1], v[1:]) / np.dot(v, v))
+    assert lag1_autocorrelation(curve) == pytest.approx(textbook, rel=1e-12)
+    assert lag1_autocorrelation(curve) > 0.9
+    assert abs(lag1_autocorrelation(noise)) < 3 / 400**0.5
+    assert lag1_autocorrelation(torch.full((10,), 2.5)) == 1.0
+    for bad in (torch.zeros(2), torch.zeros(3, 3)):
+        with pytest.raises(ValueError, match="1-D curve of at least 3"):
+            lag1_autocorrelation(bad)
 
 
 def test_parameter_counts_of_a_block():

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data import make_grid
-from ..probes import gradient_autocorrelation
+from ..measures import lag1_autocorrelation
 from ..seeding import seed_everything, single_threaded
 from ..validate import require_int_tuple, require_positive_int
 from .models import SKIP_ARMS
@@ -57,16 +57,14 @@ def grid_gradients(
     depth: int, residual: bool, width: int = 200, n_points: int = 256, seed: int = 0
 ) -> tuple[list[float], list[float], float]:
     """``(xs, ∂f/∂x at each x, its lag-1 autocorrelation)`` over the grid for one scalar net at
-    init: the curve behind the number :func:`run_shattered` reports (same net for the same seed)."""
+    init, by autograd: the reference for :func:`prefix_gradients`' last row (same net, same seed)."""
     require_positive_int("depth", depth)
     grid = make_grid(n_points)  # (n_points, 1)
     seed_everything(seed)
     net = calibrated(ScalarNet(depth, width, residual=residual), grid)
     x = grid.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(net(x).sum(), x)  # (n_points, 1)
-    # the probe differentiates what it is given: x ↦ g·x has derivative g, so this is the probe's
-    # own measure of this very curve, without a second pass through the net
-    rho = gradient_autocorrelation(lambda t: t * g, grid)
+    rho = lag1_autocorrelation(g.squeeze(1))
     return grid.squeeze(1).tolist(), g.squeeze(1).tolist(), rho
 
 
@@ -79,19 +77,19 @@ def _bn_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
 @torch.no_grad()
 def prefix_gradients(
     depth: int, residual: bool, width: int = 200, n_points: int = 256, seed: int = 0
-) -> tuple[list[float], list[list[float]]]:
-    """``(xs, curves)``: ``curves[d - 1]`` is ``∂f_d/∂x`` over the grid, where ``f_d`` is the
+) -> torch.Tensor:
+    """``(depth, n_points)``: row ``d - 1`` is ``∂f_d/∂x`` over the grid, where ``f_d`` is the
     ``depth``-block net of :func:`grid_gradients` cut after its first ``d`` blocks (its own head
-    on top). Every depth at once, by carrying ``∂x_l/∂x`` forward (forward-mode, one pass): a
-    widget answers each depth from one computation. ``curves[-1]`` is :func:`grid_gradients`'s."""
+    on top). Every depth at once, by carrying ``∂x_l/∂x`` forward (forward-mode, one pass): one
+    net per seed serves every depth. The last row is :func:`grid_gradients`'s curve."""
     require_positive_int("depth", depth)
     grid = make_grid(n_points)  # (n_points, 1)
     seed_everything(seed)
     net = calibrated(ScalarNet(depth, width, residual=residual), grid)
     h = net.stem(grid)  # (n_points, width)
     t = net.stem.weight.T.expand_as(h)  # ∂h/∂x, (n_points, width)
-    curves = []
-    for linear, norm in zip(net.blocks, net.norms, strict=True):
+    curves = torch.empty(depth, n_points)
+    for d, (linear, norm) in enumerate(zip(net.blocks, net.norms, strict=True)):
         if residual:  # x + W relu(BN(x))
             pre = norm(h)
             t = t + (t * _bn_scale(norm) * (pre > 0)) @ linear.weight.T
@@ -100,13 +98,15 @@ def prefix_gradients(
             post = norm(linear(h))
             t = (t @ linear.weight.T) * _bn_scale(norm) * (post > 0)
             h = F.relu(post)
-        curves.append((t @ net.head.weight.T).squeeze(1).tolist())  # ∂f_d/∂x, (n_points,)
-    return grid.squeeze(1).tolist(), curves
+        curves[d] = (t @ net.head.weight.T).squeeze(1)  # ∂f_d/∂x, (n_points,)
+    return curves
 
 
 @dataclass(frozen=True)
 class ShatteredConfig:
-    """Scalar nets at init: which depths, how wide, how fine a grid, which seeds."""
+    """Scalar nets at init: which depths, how wide, how fine a grid, which seeds. Each seed's net
+    has the deepest depth and is cut after each of the others (Balduzzi et al. measure nets of
+    each depth; a net cut after ``d`` blocks is one, and the depths of one seed share it)."""
 
     depths: tuple[int, ...] = (1, 10, 24, 50)
     width: int = 200
@@ -123,10 +123,14 @@ class ShatteredConfig:
 @dataclass(frozen=True)
 class ShatteredResult:
     """``correlation[arm][i][j]``: lag-1 autocorrelation of ∂f/∂x for ``arm`` ("plain" or
-    "residual") at ``config.depths[i]`` and ``config.seeds[j]``."""
+    "residual") at ``config.depths[i]`` and ``config.seeds[j]``. ``gradients[arm]``, of shape
+    ``(len(config.seeds), max(config.depths), config.n_points)``, holds the curves behind them at
+    every depth up to the deepest, over the inputs ``grid``."""
 
     config: ShatteredConfig
     correlation: dict[str, list[list[float]]]
+    grid: list[float]
+    gradients: dict[str, torch.Tensor]
 
     def mean(self, arm: str) -> list[float]:
         """The autocorrelation averaged over seeds, one number per depth."""
@@ -135,21 +139,24 @@ class ShatteredResult:
 
 @single_threaded
 def run_shattered(config: ShatteredConfig = ShatteredConfig(), progress_bar: bool = True) -> ShatteredResult:
-    """Lag-1 autocorrelation of ∂f/∂x over the grid, per arm, depth and seed."""
+    """Lag-1 autocorrelation of ∂f/∂x over the grid, per arm, depth and seed: one net per arm and
+    seed, of the deepest depth, cut after each depth (:func:`prefix_gradients`)."""
     if not isinstance(config, ShatteredConfig):
         raise TypeError(f"config must be a ShatteredConfig, got {type(config).__name__}")
-    grid = make_grid(config.n_points)
-    out: dict[str, list[list[float]]] = {arm: [] for arm in SKIP_ARMS}
-    nets = len(out) * len(config.depths) * len(config.seeds)
-    bar = tqdm(total=nets, desc="nets probed", disable=not progress_bar, leave=False)
-    for arm in out:
-        for depth in config.depths:
-            values = []
-            for seed in config.seeds:
-                seed_everything(seed)
-                net = calibrated(ScalarNet(depth, config.width, residual=arm == "residual"), grid)
-                values.append(gradient_autocorrelation(net, grid))
-                bar.update()
-            out[arm].append(values)
+    deepest = max(config.depths)
+    correlation, gradients = {}, {}
+    bar = tqdm(
+        total=len(SKIP_ARMS) * len(config.seeds), desc="nets probed", disable=not progress_bar, leave=False
+    )
+    for arm in SKIP_ARMS:
+        curves = []
+        for seed in config.seeds:
+            curves.append(prefix_gradients(deepest, arm == "residual", config.width, config.n_points, seed))
+            bar.update()
+        gradients[arm] = torch.stack(curves)  # (seeds, deepest, n_points)
+        correlation[arm] = [
+            [lag1_autocorrelation(curve) for curve in gradients[arm][:, depth - 1]] for depth in config.depths
+        ]
     bar.close()
-    return ShatteredResult(config, out)
+    grid = make_grid(config.n_points).squeeze(1).tolist()
+    return ShatteredResult(config, correlation, grid, gradients)

@@ -2,53 +2,48 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import functools
 
 import ipywidgets as widgets
-import torch
 from matplotlib.figure import Figure
 
-from ..experiments.shattered import prefix_gradients
+from ..experiments.models import SKIP_ARMS
+from ..experiments.shattered import ShatteredResult
+from ..measures import lag1_autocorrelation
 from ..plots import plot_grid_gradients
-from ..probes import gradient_autocorrelation
 from .explorer import Explorer
 
-MAX_DEPTH = 50
 
-
-@lru_cache(maxsize=8)
-def _curves(residual: bool, seed: int) -> tuple[list[float], list[list[float]]]:
-    """``∂f_d/∂x`` for every depth ``d`` up to :data:`MAX_DEPTH`: the first ``d`` blocks of one
-    net (about 0.1 s once, in one forward-mode pass), so every move of the slider is a lookup."""
-    return prefix_gradients(MAX_DEPTH, residual, seed=seed)
-
-
-@lru_cache(maxsize=256)
-def _correlation(depth: int, residual: bool, seed: int) -> float:
-    """The probe's lag-1 autocorrelation of the curve: ``x ↦ g·x`` has derivative ``g``."""
-    xs, curves = _curves(residual, seed)
-    g = torch.tensor(curves[depth - 1]).unsqueeze(1)  # (n_points, 1)
-    return gradient_autocorrelation(lambda t: t * g, torch.tensor(xs).unsqueeze(1))
-
-
-def shattered_view(depth: int = 24, seed: int = 0) -> tuple[str, Figure]:
-    """∂f/∂x over 256 inputs on [-2, 2] for the plain and the residual scalar net cut after
-    ``depth`` blocks, at init, and the lag-1 autocorrelation of each curve (1: smooth; 0: noise)."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
-        raise ValueError(f"depth must be an int from 1 to {MAX_DEPTH}, got {depth!r}")
+def shattered_view(depth: int, seed: int, result: ShatteredResult) -> tuple[str, Figure]:
+    """∂f/∂x over the grid for the plain and the residual net of ``seed`` cut after ``depth``
+    blocks, at init, from runs already made (``result``), and the lag-1 autocorrelation of each
+    curve (1: smooth; 0: noise)."""
+    deepest, seeds = max(result.config.depths), result.config.seeds
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= deepest:
+        raise ValueError(f"depth must be an int from 1 to {deepest}, got {depth!r}")
+    if seed not in seeds:
+        raise ValueError(f"seed must be one of {seeds}, got {seed!r}")
+    i = seeds.index(seed)
     curves, parts = {}, []
-    for arm, residual in (("plain", False), ("residual", True)):
-        xs, by_depth = _curves(residual, seed)
-        rho = _correlation(depth, residual, seed)
-        curves[f"{arm}: neighbour correlation {rho:.2f}"] = by_depth[depth - 1]
+    for arm in SKIP_ARMS:
+        curve = result.gradients[arm][i, depth - 1]  # (n_points,)
+        rho = lag1_autocorrelation(curve)
+        curves[f"{arm}: neighbour correlation {rho:.2f}"] = curve.tolist()
         parts.append(f"{arm}: {rho:.2f}")
-    figure = plot_grid_gradients(xs, curves, title=f"∂f/∂x over the inputs, {depth} blocks, at init")
-    return f"depth {depth} | lag-1 autocorrelation of ∂f/∂x | " + " | ".join(parts), figure
+    title = f"∂f/∂x over the inputs, {depth} blocks, at init, seed {seed}"
+    figure = plot_grid_gradients(result.grid, curves, title=title)
+    return f"depth {depth} | seed {seed} | lag-1 autocorrelation of ∂f/∂x | " + " | ".join(parts), figure
 
 
-def shattered_explorer(depth: int = 24) -> Explorer:
-    """A depth slider over :func:`shattered_view`."""
+def shattered_explorer(result: ShatteredResult, depth: int = 24) -> Explorer:
+    """A depth slider and a seed menu over :func:`shattered_view`, on the nets of ``result``."""
     slider = widgets.IntSlider(
-        value=depth, min=1, max=MAX_DEPTH, step=1, description="depth", continuous_update=False
+        value=depth,
+        min=1,
+        max=max(result.config.depths),
+        step=1,
+        description="depth",
+        continuous_update=False,
     )
-    return Explorer(shattered_view, depth=slider)
+    seed = widgets.Dropdown(options=list(result.config.seeds), description="seed")
+    return Explorer(functools.partial(shattered_view, result=result), depth=slider, seed=seed)
