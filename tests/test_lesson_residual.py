@@ -117,14 +117,25 @@ def test_the_gradient_view_trains_a_new_depth_only_as_far_as_it_shows() -> None:
     assert residual._logged(residual._NORMS[depth, 0]) == 3
 
 
-def test_a_depth_not_yet_trained_is_drawn_at_init_first() -> None:
+def test_a_depth_not_yet_trained_is_drawn_at_init_first(monkeypatch) -> None:
     """Moved to a depth not yet trained to the step shown, the widget first draws the gradient
-    at initialisation (labelled so), then the trained view; a depth trained already, at once."""
+    at initialisation (labelled so), then trains under a progress bar (in its own output between
+    the controls and the picture) and draws the trained view; a depth trained already, at once."""
     from coursekit.widgets import residual
 
     explorer = residual.residual_gradients_explorer(depth=6, step=0)
+    assert explorer.children[1] is explorer.bar_output and explorer.children[2] is explorer.output
+    bars = []
+    train = residual.run_training_grad_norms
+
+    def recorded(config, progress_bar=True):
+        bars.append((max(config.steps), progress_bar))
+        return train(config, progress_bar=False)
+
+    monkeypatch.setattr(residual, "run_training_grad_norms", recorded)
     residual._NORMS.pop((9, 0), None)
     frames = list(explorer.frames(depth=9, step=10))
+    assert bars == [(0, False), (10, True)]  # the picture at init at once; the training under a bar
     assert [summary.split(" | ")[0] for summary, _ in frames] == [
         "depth 9, step 0 (training 10 steps...)",
         "depth 9, step 10",

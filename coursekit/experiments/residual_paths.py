@@ -149,7 +149,13 @@ def run_training_grad_norms(
     result = TrainingGradResult(config, {arm: [] for arm in SKIP_ARMS})
     last = config.steps[-1]
     runs = len(config.seeds) * len(SKIP_ARMS)
-    bar = tqdm(total=runs, desc=f"{config.depth} blocks", disable=not progress_bar, leave=False)
+    bar = tqdm(
+        total=runs * (last + 1),
+        desc=f"{config.depth} blocks",
+        unit="step",
+        disable=not progress_bar,
+        leave=False,
+    )
     for seed in config.seeds:
         for arm in SKIP_ARMS:
             seed_everything(seed)
@@ -162,6 +168,7 @@ def run_training_grad_norms(
             for step in range(last + 1):
                 if step in config.steps:
                     logged.append(grad_norms_by_layer(model, x_probe, y_probe))
+                bar.update()
                 if step == last:
                     break
                 idx = torch.randint(0, task.n_train, (config.batch_size,), generator=order)
@@ -170,6 +177,5 @@ def run_training_grad_norms(
                 loss.backward()
                 opt.step()
             result.grad_norms[arm].append(logged)
-            bar.update()
     bar.close()
     return result

@@ -123,8 +123,12 @@ class Explorer(widgets.VBox):
         controls: the ipywidgets controls, by the keyword ``view`` takes them under.
 
     Displayed, it stores beside the live widget a PNG of the default state with its summary:
-    what a reader without a kernel sees (see the module's docstring).
+    what a reader without a kernel sees (see the module's docstring). A subclass whose moves
+    train sets :attr:`trains`: it then has a ``bar_output`` between the controls and the picture,
+    for the progress bar of a move that takes longer than the budget.
     """
+
+    trains = False  # a move may train: keep an output for its progress bar
 
     def __init__(self, view: View, **controls: widgets.ValueWidget) -> None:
         if not callable(view):
@@ -135,7 +139,9 @@ class Explorer(widgets.VBox):
         self.controls = controls
         self.output = widgets.Output()
         row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
-        super().__init__([row, self.output])  # (a control that does not fit moves down whole)
+        self.bar_output = widgets.Output() if self.trains else None
+        outputs = [self.output] if self.bar_output is None else [self.bar_output, self.output]
+        super().__init__([row, *outputs])  # (a control that does not fit moves down whole)
         self.add_class(CSS_CLASS)
         self.summary, self.figure = self.current()
         png = figure_png(self.figure)  # drawn once: the stored picture and the live view share it

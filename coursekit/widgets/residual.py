@@ -41,14 +41,22 @@ def _logged(norms: dict[str, list[list[float]]]) -> int:
     return min((len(runs) for runs in norms.values()), default=0)
 
 
-def _training_norms(depth: int, seed: int, step: int) -> dict[str, list[list[float]]]:
+def _trained(depth: int, seed: int, step: int) -> bool:
+    """Whether ``depth`` and ``seed`` have been trained as far as ``step``."""
+    return _logged(_NORMS.get((depth, seed), {})) > TRAINING_STEPS.index(step)
+
+
+def _training_norms(
+    depth: int, seed: int, step: int, progress_bar: bool = False
+) -> dict[str, list[list[float]]]:
     """``{arm: [norms at step 0, 1, ...]}`` for one depth and seed, up to ``step`` at least:
     step 0 needs no training (one gradient per net, about 0.07 s at depth 64), step 10 trains
     10 steps (about 0.4 s at depth 64), so a new depth is trained only as far as it is shown."""
-    need = TRAINING_STEPS.index(step) + 1
-    if _logged(_NORMS.get((depth, seed), {})) < need:
-        config = TrainingGradConfig(depth=depth, steps=TRAINING_STEPS[:need], seeds=(seed,))
-        _remember(run_training_grad_norms(config, progress_bar=False))
+    if not _trained(depth, seed, step):
+        config = TrainingGradConfig(
+            depth=depth, steps=TRAINING_STEPS[: TRAINING_STEPS.index(step) + 1], seeds=(seed,)
+        )
+        _remember(run_training_grad_norms(config, progress_bar=progress_bar))
     return _NORMS[depth, seed]
 
 
@@ -88,11 +96,17 @@ def residual_gradients_preview(depth: int = 52, step: int = 10, seed: int = 0) -
 
 class TrainingGradientsExplorer(Explorer):
     """An :class:`Explorer` over :func:`residual_gradients_view` that, for a depth not yet
-    trained as far as the step shown, first draws its gradient at initialisation (at once)."""
+    trained as far as the step shown, first draws its gradient at initialisation (at once), then
+    trains under a progress bar."""
+
+    trains = True
 
     def frames(self, depth: int, step: int, seed: int = 0) -> Iterator[tuple[str, Figure]]:
-        if step and _logged(_NORMS.get((depth, seed), {})) <= TRAINING_STEPS.index(step):
+        if step and not _trained(depth, seed, step):
             yield residual_gradients_preview(depth, step, seed)
+            with self.bar_output:
+                _training_norms(depth, seed, step, progress_bar=True)
+            self.bar_output.clear_output()  # the run has ended: its bar goes
         yield residual_gradients_view(depth, step, seed)
 
 

@@ -143,10 +143,10 @@ class LiveExplorer(Explorer):
     first one (``update_display``).
     """
 
+    trains = True
+
     def __init__(self, **controls: widgets.ValueWidget) -> None:
-        self.bar_output = widgets.Output()
         super().__init__(skip_training_view, **controls)
-        self.children = (*self.children[:1], self.bar_output, *self.children[1:])
 
     def current(self) -> tuple[str, Figure]:
         """The first picture for the controls' values (no training)."""
