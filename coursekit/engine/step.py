@@ -52,8 +52,9 @@ def stack_weights(
         name: chunk.view(len(models), *shape).requires_grad_(True)
         for (name, shape), chunk in zip(shapes.items(), flat.split(sizes, dim=1), strict=True)
     }
+    own_buffers = [dict(m.named_buffers()) for m in models]
     buffers = {
-        name: torch.stack([dict(m.named_buffers()).get(name, t).detach() for m in models])
+        name: torch.stack([own.get(name, t).detach() for own in own_buffers])
         for name, t in template.named_buffers()
     }
     return flat, params, buffers
